@@ -1,0 +1,89 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Parameters of the WebSocket client transport."""
+
+from __future__ import annotations
+
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
+
+from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.transports.base_transport import TransportParams
+from pydantic import Field
+
+from pipecat_wsclient.pacing import DEFAULT_LEAD_SECS
+from pipecat_wsclient.version import __version__
+
+HeadersProvider = Callable[[], Mapping[str, str] | Awaitable[Mapping[str, str]]]
+"""A callable returning extra handshake headers, sync or async (e.g. a fresh token)."""
+
+DEFAULT_USER_AGENT = f"pipecat-wsclient/{__version__}"
+
+
+class WebsocketClientParams(TransportParams):
+    """Configuration parameters for WebSocket client transport.
+
+    Every :class:`~pipecat.transports.base_transport.TransportParams` field
+    applies with its default. The first three fields are those of Pipecat's
+    own client; the rest are ours, with defaults chosen for real-time voice.
+
+    Parameters:
+        add_wav_header: Whether to add WAV headers to audio frames. Defaults to
+            True, as in Pipecat's client; set it to False when the peer is one
+            of Pipecat's own server transports, which would play the 44-byte
+            header of every chunk as audio.
+        additional_headers: Static HTTP headers sent with the opening handshake.
+        serializer: Frame serializer for encoding/decoding messages. Defaults
+            to Pipecat's ``ProtobufFrameSerializer``.
+        open_timeout: Seconds the opening handshake (TCP, TLS, HTTP upgrade)
+            may take; ``None`` waits forever.
+        close_timeout: Seconds the closing handshake may take before the
+            socket is dropped; ``None`` waits forever.
+        write_timeout: Seconds a single send may block because the peer does
+            not read; past it the connection counts as lost. ``None`` waits
+            forever.
+        ping_interval: Seconds between keepalive pings; ``None`` disables them.
+        ping_timeout: Seconds a ping may stay unanswered before the connection
+            counts as lost; ``None`` never times out. With the defaults a dead
+            peer is noticed within ``ping_interval + ping_timeout`` = 10 s.
+        max_message_size: Largest incoming message in bytes; a bigger one
+            closes the connection with code 1009. ``None`` means no limit.
+        compression: ``"deflate"`` to negotiate permessage-deflate. Off by
+            default: audio does not compress and deflate costs CPU.
+        subprotocols: WebSocket subprotocols to offer, in order of preference.
+        ssl: TLS for ``wss://``: an ``ssl.SSLContext`` (e.g. trusting a private
+            CA), ``True``/``None`` for the system defaults, or ``False`` to skip
+            certificate verification (insecure; logged as a warning).
+        proxy: Proxy URI, ``True`` to use the proxy environment variables (the
+            ``websockets`` default), or ``None``/``False`` for a direct
+            connection.
+        user_agent: ``User-Agent`` header; ``None`` sends none.
+        headers_provider: Callable (sync or async) returning extra headers,
+            called on every connect; its headers override
+            ``additional_headers``.
+        audio_out_send_lead_secs: How far ahead of real time outbound audio may
+            be sent, so the far end has a little buffered and never starves.
+    """
+
+    add_wav_header: bool = True
+    additional_headers: dict[str, str] | None = None
+    serializer: FrameSerializer | None = None
+
+    open_timeout: float | None = Field(default=5.0, gt=0)
+    close_timeout: float | None = Field(default=2.0, gt=0)
+    write_timeout: float | None = Field(default=5.0, gt=0)
+    ping_interval: float | None = Field(default=5.0, gt=0)
+    ping_timeout: float | None = Field(default=5.0, gt=0)
+    max_message_size: int | None = Field(default=2**20, gt=0)
+    compression: Literal["deflate"] | None = None
+    subprotocols: list[str] | None = None
+    ssl: ssl_module.SSLContext | bool | None = None
+    proxy: str | bool | None = True
+    user_agent: str | None = DEFAULT_USER_AGENT
+    headers_provider: HeadersProvider | None = None
+    audio_out_send_lead_secs: float = Field(default=DEFAULT_LEAD_SECS, ge=0)

@@ -1,0 +1,601 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""The WebSocket connection of a transport: the one module that talks to ``websockets``.
+
+A :class:`WebsocketClientSession` dials, receives, sends and closes. It maps
+every exception of ``websockets`` and of the OS onto a
+:class:`~pipecat_wsclient.errors.ConnectionFailure` that names the (redacted)
+URI and the cause, and reports a lost connection through its callbacks
+instead of leaving a dead socket behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import socket
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from loguru import logger
+from pipecat.utils.asyncio.task_manager import BaseTaskManager
+from pydantic import BaseModel, ConfigDict
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    ProxyError,
+)
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
+from pipecat_wsclient.params import WebsocketClientParams
+from pipecat_wsclient.stats import WebsocketClientStats
+
+CLOSE_NORMAL = 1000
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+
+CLOSE_CODE_NAMES = {
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status",
+    1006: "abnormal closure, no close frame",
+    1007: "invalid payload",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "extension required",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS failure",
+}
+
+
+class WebsocketClientCallbacks(BaseModel):
+    """Callback functions for WebSocket client events.
+
+    Parameters:
+        on_connected: Called when WebSocket connection is established.
+        on_disconnected: Called when WebSocket connection is closed, whoever
+            closed it; ``websocket.close_code`` and ``websocket.close_reason``
+            say how.
+        on_message: Called when a message is received from the WebSocket.
+        on_connection_lost: Called after ``on_disconnected`` when the connection
+            ended without us closing it (remote close, dead socket, write
+            timeout, oversize message), with the failure.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    on_connected: Callable[[ClientConnection], Awaitable[None]]
+    on_disconnected: Callable[[ClientConnection], Awaitable[None]]
+    on_message: Callable[[ClientConnection, str | bytes], Awaitable[None]]
+    on_connection_lost: Callable[[ConnectionFailure], Awaitable[None]] | None = None
+
+
+class SessionState(enum.Enum):
+    """Where a session is in its life.
+
+    Parameters:
+        IDLE: Not connected; ``connect()`` may be called.
+        CONNECTING: Dialing.
+        OPEN: Connected.
+        CLOSING: ``disconnect()`` is closing the connection.
+    """
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"
+
+
+class WebsocketClientSession:
+    """Manages a WebSocket client connection session.
+
+    Handles connection lifecycle, message sending/receiving, and provides
+    callback mechanisms for connection events. The input and output
+    processors of a transport share one session: each :meth:`acquire` s it in
+    ``setup`` and :meth:`release` s it when done (stop, cancel or cleanup,
+    whichever comes first); the connection closes when the last holder lets
+    go.
+
+    Example::
+
+        session = WebsocketClientSession(uri, params, callbacks, "bot")
+        await session.setup(task_manager)
+        await session.connect()          # raises ConnectionFailure
+        await session.send(b"...")       # False if not connected
+        await session.disconnect()
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        params: WebsocketClientParams,
+        callbacks: WebsocketClientCallbacks,
+        transport_name: str,
+    ):
+        """Initialize the WebSocket client session.
+
+        Args:
+            uri: The WebSocket URI to connect to (``ws://`` or ``wss://``).
+            params: Configuration parameters for the session.
+            callbacks: Callback functions for session events.
+            transport_name: Name of the parent transport for logging.
+
+        Raises:
+            ValueError: If ``uri`` is not a valid WebSocket URI.
+        """
+        self._safe_uri = redact_uri(uri)
+        try:
+            self._secure = parse_uri(uri).secure
+        except InvalidURI as e:
+            raise ValueError(f"invalid WebSocket URI {self._safe_uri!r}: {e}") from None
+        self._uri = uri
+        self._params = params
+        self._callbacks = callbacks
+        self._transport_name = transport_name
+
+        self._task_manager: BaseTaskManager | None = None
+        self._state = SessionState.IDLE
+        self._websocket: ClientConnection | None = None
+        self._receive_task: asyncio.Task | None = None
+        self._connect_lock: asyncio.Lock | None = None
+        self._settled: asyncio.Event | None = None
+        self._holders: set[int] = set()
+        # Set when we know why a connection is going down before websockets
+        # does (a write timeout), so the report names the real cause.
+        self._pending_failure: ConnectionFailure | None = None
+        self._stats = WebsocketClientStats()
+
+    def __str__(self):
+        """String representation of the WebSocket client session."""
+        return f"{self._transport_name}::WebsocketClientSession"
+
+    # -- properties ---------------------------------------------------------
+
+    @property
+    def task_manager(self) -> BaseTaskManager:
+        """Get the task manager for this session.
+
+        Returns:
+            The task manager instance.
+
+        Raises:
+            RuntimeError: If ``setup()`` has not been called yet.
+        """
+        if not self._task_manager:
+            raise RuntimeError(
+                f"{self}: task manager not set; call setup() first "
+                "(is the transport in a running pipeline?)"
+            )
+        return self._task_manager
+
+    @property
+    def uri(self) -> str:
+        """The URI with credentials redacted, safe to log."""
+        return self._safe_uri
+
+    @property
+    def state(self) -> SessionState:
+        """The session's :class:`SessionState`."""
+        return self._state
+
+    @property
+    def is_connected(self) -> bool:
+        """Check if the WebSocket is currently connected.
+
+        Returns:
+            True if the WebSocket is in connected state.
+        """
+        ws = self._websocket
+        return self._state is SessionState.OPEN and ws is not None and ws.state is State.OPEN
+
+    @property
+    def is_closing(self) -> bool:
+        """Check if the WebSocket is currently closing.
+
+        Returns:
+            True if the WebSocket is in the process of closing.
+        """
+        ws = self._websocket
+        return self._state is SessionState.CLOSING or (ws is not None and ws.state is State.CLOSING)
+
+    @property
+    def websocket(self) -> ClientConnection | None:
+        """The open ``websockets`` connection, if any."""
+        return self._websocket
+
+    @property
+    def stats(self) -> WebsocketClientStats:
+        """The live counters of this session (see :meth:`WebsocketClientStats.snapshot`)."""
+        ws = self._websocket
+        if ws is not None and ws.latency:
+            self._stats.ping_rtt_secs = ws.latency
+        return self._stats
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def setup(self, task_manager: BaseTaskManager):
+        """Set up the session with a task manager.
+
+        Args:
+            task_manager: The task manager to use for session tasks.
+        """
+        if not self._task_manager:
+            self._task_manager = task_manager
+
+    def acquire(self, holder: object) -> None:
+        """Register ``holder`` (a processor) as using the connection.
+
+        Args:
+            holder: Any object; the same object must be passed to :meth:`release`.
+        """
+        self._holders.add(id(holder))
+
+    def is_last_holder(self, holder: object) -> bool:
+        """Whether ``holder`` is the only one still holding the connection.
+
+        Args:
+            holder: The object given to :meth:`acquire`.
+        """
+        return self._holders == {id(holder)}
+
+    async def release(self, holder: object, *, close_timeout: float | None = None) -> None:
+        """Let go of the connection; the last holder to let go closes it.
+
+        Releasing twice, or without acquiring, does nothing, so a processor may
+        call it from each of stop, cancel and cleanup.
+
+        Args:
+            holder: The object given to :meth:`acquire`.
+            close_timeout: Bound for the closing handshake, overriding the
+                ``close_timeout`` param (e.g. short on cancel).
+        """
+        key = id(holder)
+        if key not in self._holders:
+            return
+        self._holders.discard(key)
+        if not self._holders:
+            await self.disconnect(close_timeout=close_timeout)
+
+    async def connect(self):
+        """Connect to the WebSocket server.
+
+        Concurrent calls share one dial. Returns at once if already connected.
+
+        Raises:
+            ConnectionFailure: If the connection could not be made; the message
+                names the redacted URI and the cause (e.g. ``HTTP 401``).
+        """
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self._state is SessionState.OPEN:
+                return
+            self._state = SessionState.CONNECTING
+            self._settled_event().clear()
+            try:
+                await self._dial()
+            finally:
+                if self._state is SessionState.CONNECTING:
+                    self._state = SessionState.IDLE
+                self._settled_event().set()
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait while a dial is in progress.
+
+        Args:
+            timeout: Longest wait in seconds; ``None`` waits for the dial.
+
+        Returns:
+            Whether the session is connected.
+        """
+        if self._state is SessionState.CONNECTING:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._settled_event().wait()
+            except TimeoutError:
+                pass
+        return self.is_connected
+
+    async def disconnect(self, *, close_timeout: float | None = None):
+        """Disconnect from the WebSocket server.
+
+        Closes with code 1000 after data already queued is sent, waiting at
+        most ``close_timeout`` for the closing handshake, then drops the
+        socket. ``on_disconnected`` fires once the connection is gone.
+
+        Args:
+            close_timeout: Override of the ``close_timeout`` param.
+        """
+        ws = self._websocket
+        if ws is None:
+            return
+        self._state = SessionState.CLOSING
+        timeout = close_timeout if close_timeout is not None else self._params.close_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await ws.close(CLOSE_NORMAL)
+        except TimeoutError:
+            logger.warning(f"{self}: closing handshake timed out after {timeout}s, dropping socket")
+            ws.transport.abort()
+        except Exception as e:  # the socket may already be broken
+            logger.debug(f"{self}: error while closing: {e!r}")
+            ws.transport.abort()
+        await self._wait_receive_task(ws)
+
+    async def send(self, message: str | bytes) -> bool:
+        """Send a message through the WebSocket connection.
+
+        A send that blocks longer than ``write_timeout`` (the peer stopped
+        reading) drops the connection, which is then reported as lost.
+
+        Args:
+            message: The message data to send.
+
+        Returns:
+            True if the message was handed to the socket, False if there was
+            no open connection (or it broke while sending).
+        """
+        ws = self._websocket
+        if ws is None or self._state is not SessionState.OPEN:
+            return False
+        try:
+            if self._params.write_timeout is None:
+                await ws.send(message)
+            else:
+                async with asyncio.timeout(self._params.write_timeout):
+                    await ws.send(message)
+        except TimeoutError:
+            self._drop_after_write_timeout(ws)
+            return False
+        except ConnectionClosed:
+            return False
+        self._stats.messages_out += 1
+        self._stats.bytes_out += len(message)
+        return True
+
+    # -- internals ----------------------------------------------------------
+
+    def _settled_event(self) -> asyncio.Event:
+        if self._settled is None:
+            self._settled = asyncio.Event()
+            self._settled.set()
+        return self._settled
+
+    async def _handshake_headers(self) -> dict[str, str]:
+        headers = dict(self._params.additional_headers or {})
+        provider = self._params.headers_provider
+        if provider is not None:
+            extra = provider()
+            if inspect.isawaitable(extra):
+                extra = await extra
+            headers.update(extra)
+        return headers
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        p = self._params
+        kwargs: dict[str, Any] = {
+            "open_timeout": p.open_timeout,
+            "close_timeout": p.close_timeout,
+            "ping_interval": p.ping_interval,
+            "ping_timeout": p.ping_timeout,
+            "max_size": p.max_message_size,
+            "compression": p.compression,
+            "user_agent_header": p.user_agent,
+            "proxy": None if p.proxy is False else p.proxy,
+        }
+        if p.subprotocols:
+            kwargs["subprotocols"] = [Subprotocol(s) for s in p.subprotocols]
+        if self._secure and p.ssl is not None and p.ssl is not True:
+            if p.ssl is False:
+                logger.warning(f"{self}: TLS certificate verification is OFF for {self._safe_uri}")
+                context = ssl_module.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl_module.CERT_NONE
+                kwargs["ssl"] = context
+            else:
+                kwargs["ssl"] = p.ssl
+        return kwargs
+
+    async def _dial(self):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            headers = await self._handshake_headers()
+            websocket = await connect(
+                self._uri, additional_headers=headers, **self._connect_kwargs()
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self._stats.connect_failures += 1
+            failure = failure_from_exception(e, self._safe_uri, self._params)
+            raise failure from e
+
+        self._websocket = websocket
+        self._state = SessionState.OPEN
+        self._pending_failure = None
+        self._stats.connects += 1
+        self._stats.connect_time_secs = loop.time() - started
+        logger.debug(
+            f"{self}: connected to {self._safe_uri} in {self._stats.connect_time_secs:.3f}s"
+        )
+        self._receive_task = self.task_manager.create_task(
+            self._receive_task_handler(websocket), f"{self}::receive"
+        )
+        await self._callbacks.on_connected(websocket)
+
+    async def _receive_task_handler(self, websocket: ClientConnection):
+        """Deliver messages until the connection ends, then report how it ended."""
+        stats = self._stats
+        on_message = self._callbacks.on_message
+        try:
+            async for message in websocket:
+                stats.messages_in += 1
+                stats.bytes_in += len(message)
+                try:
+                    await on_message(websocket, message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    logger.exception(f"{self}: error handling a received message: {e!r}")
+        except ConnectionClosed:
+            pass
+        await self._connection_ended(websocket)
+
+    async def _connection_ended(self, websocket: ClientConnection):
+        closed_by_us = self._state is SessionState.CLOSING
+        if self._websocket is websocket:
+            self._websocket = None
+            self._state = SessionState.IDLE
+        self._receive_task = None
+        close_exc = websocket.protocol.close_exc
+        self._stats.disconnects += 1
+        self._stats.last_close_code = websocket.close_code
+        self._stats.last_close_reason = websocket.close_reason or ""
+
+        failure = None
+        if not closed_by_us:
+            failure = self._pending_failure or failure_from_exception(
+                close_exc, self._safe_uri, self._params, during_connect=False
+            )
+            logger.warning(f"{self}: {failure}")
+        self._pending_failure = None
+
+        try:
+            await self._callbacks.on_disconnected(websocket)
+        finally:
+            if failure is not None and self._callbacks.on_connection_lost is not None:
+                await self._callbacks.on_connection_lost(failure)
+
+    async def _wait_receive_task(self, websocket: ClientConnection):
+        """Wait for the receive task to report the end of ``websocket``."""
+        task = self._receive_task
+        if task is None or task is asyncio.current_task():
+            return
+        try:
+            async with asyncio.timeout(1.0):
+                await asyncio.shield(task)
+        except TimeoutError:
+            logger.warning(f"{self}: receive task did not end, cancelling it")
+            await self.task_manager.cancel_task(task)
+            if self._websocket is websocket:
+                self._websocket = None
+                self._state = SessionState.IDLE
+
+    def _drop_after_write_timeout(self, websocket: ClientConnection):
+        if self._pending_failure is None:
+            self._pending_failure = ConnectionFailure(
+                FailureKind.WRITE_TIMEOUT,
+                self._safe_uri,
+                f"send blocked for more than write_timeout={self._params.write_timeout}s "
+                "(the peer has stopped reading)",
+                during_connect=False,
+            )
+        websocket.transport.abort()
+
+
+def _describe_close(code: int | None, reason: str) -> str:
+    if code is None:
+        return "closed without a close frame (1006)"
+    name = CLOSE_CODE_NAMES.get(code, "application code" if code >= 3000 else "unknown code")
+    text = f"closed with code {code} ({name})"
+    return f"{text}: {reason}" if reason else text
+
+
+def failure_from_exception(
+    exc: BaseException | None,
+    safe_uri: str,
+    params: WebsocketClientParams,
+    *,
+    during_connect: bool = True,
+) -> ConnectionFailure:
+    """Map an exception from ``websockets`` or the OS onto a :class:`ConnectionFailure`.
+
+    Args:
+        exc: The exception (``None`` for a connection that ended without one).
+        safe_uri: The redacted URI to name in the message.
+        params: The params, to quote the limits that were hit.
+        during_connect: Whether it happened while dialing.
+
+    Returns:
+        The failure, naming the URI and the cause.
+    """
+
+    def fail(kind: FailureKind, cause: str, **kw: Any) -> ConnectionFailure:
+        return ConnectionFailure(kind, safe_uri, cause, during_connect=during_connect, **kw)
+
+    if isinstance(exc, ConnectionClosed):
+        rcvd, sent = exc.rcvd, exc.sent
+        if sent is not None and sent.code == CLOSE_MESSAGE_TOO_BIG and rcvd is None:
+            return fail(
+                FailureKind.MESSAGE_TOO_BIG,
+                f"received a message over max_message_size={params.max_message_size} bytes; "
+                "closed with code 1009 (message too big)",
+                close_code=CLOSE_MESSAGE_TOO_BIG,
+                close_reason=sent.reason,
+            )
+        if sent is not None and sent.code == CLOSE_INTERNAL_ERROR and "keepalive" in sent.reason:
+            return fail(
+                FailureKind.KEEPALIVE,
+                f"no answer to keepalive ping within ping_timeout={params.ping_timeout}s",
+                close_code=CLOSE_INTERNAL_ERROR,
+                close_reason=sent.reason,
+            )
+        frame = rcvd or sent
+        code = frame.code if frame else None
+        reason = frame.reason if frame else ""
+        who = "server" if rcvd is not None else "connection"
+        return fail(
+            FailureKind.CLOSED,
+            f"{who} {_describe_close(code, reason)}",
+            close_code=code if code is not None else 1006,
+            close_reason=reason,
+        )
+    if exc is None:
+        return fail(FailureKind.CLOSED, _describe_close(None, ""), close_code=1006)
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        phrase = exc.response.reason_phrase
+        return fail(
+            FailureKind.HTTP_STATUS,
+            f"HTTP {status} {phrase}".rstrip() + " at the opening handshake",
+            status_code=status,
+        )
+    if isinstance(exc, ProxyError):
+        return fail(FailureKind.NETWORK, f"proxy error: {exc}")
+    if isinstance(exc, InvalidMessage) and exc.__cause__ is not None:
+        cause = exc.__cause__
+        return fail(FailureKind.HANDSHAKE, f"invalid handshake response ({cause!r})")
+    if isinstance(exc, InvalidHandshake):
+        return fail(FailureKind.HANDSHAKE, f"invalid handshake: {exc}")
+    if isinstance(exc, TimeoutError):
+        return fail(FailureKind.TIMEOUT, f"no answer within open_timeout={params.open_timeout}s")
+    if isinstance(exc, ssl_module.SSLCertVerificationError):
+        return fail(FailureKind.TLS, f"TLS certificate verification failed: {exc.verify_message}")
+    if isinstance(exc, ssl_module.SSLError):
+        return fail(FailureKind.TLS, f"TLS handshake failed: {exc.reason or exc}")
+    if isinstance(exc, ConnectionRefusedError):
+        return fail(FailureKind.REFUSED, "connection refused")
+    if isinstance(exc, socket.gaierror):
+        return fail(FailureKind.DNS, f"host name not resolved ({exc.strerror or exc})")
+    if isinstance(exc, OSError):
+        return fail(FailureKind.NETWORK, f"network error: {exc.strerror or exc!r}")
+    return fail(FailureKind.NETWORK, f"unexpected error: {exc!r}")

@@ -1,0 +1,574 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""The input and output processors and :class:`WebsocketClientTransport`.
+
+The transport owns one :class:`~pipecat_wsclient.session.WebsocketClientSession`
+shared by its input and output. The input deserializes what arrives and
+pushes it downstream; the output serializes what the pipeline produces and
+sends audio on a real-time schedule (:class:`~pipecat_wsclient.pacing.PaceClock`).
+Connection failures become a fatal ``ErrorFrame`` and an
+``on_connection_error`` event: the pipeline never runs on silently against a
+dead socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from loguru import logger
+from pipecat.audio.utils import pcm_to_wav
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    InputTransportMessageFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    StartFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.serializers.protobuf import ProtobufFrameSerializer
+from pipecat.transports.base_input import BaseInputTransport
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import BaseTransport
+from pipecat.utils.utils import obj_id
+from websockets.asyncio.client import ClientConnection
+
+from pipecat_wsclient.errors import ConnectionFailure, error_category
+from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duration
+from pipecat_wsclient.params import WebsocketClientParams
+from pipecat_wsclient.session import WebsocketClientCallbacks, WebsocketClientSession
+from pipecat_wsclient.stats import WebsocketClientStats
+from pipecat_wsclient.throttle import LogThrottle
+
+CANCEL_CLOSE_TIMEOUT_SECS = 0.5
+"""Bound for the closing handshake on ``CancelFrame``, which must end promptly."""
+
+MAX_PENDING_MESSAGES = 1000
+"""Messages held while the input is not ready yet; older ones are dropped beyond it."""
+
+
+class WebsocketClientInputTransport(BaseInputTransport):
+    """WebSocket client input transport for receiving frames.
+
+    Handles incoming WebSocket messages, deserializes them to frames, and
+    pushes them downstream in the processing pipeline. Audio goes through
+    ``push_audio_frame`` (so ``audio_in_filter`` and passthrough apply),
+    ``InputTransportMessageFrame`` is broadcast, other frames are pushed.
+    Messages that arrive before the pipeline has started are held and
+    delivered in order once it has; messages that fail to deserialize are
+    counted (``stats.decode_errors``) and logged at a limited rate.
+    """
+
+    def __init__(
+        self,
+        transport: WebsocketClientTransport,
+        session: WebsocketClientSession,
+        params: WebsocketClientParams,
+    ):
+        """Initialize the WebSocket client input transport.
+
+        Args:
+            transport: The parent transport instance.
+            session: The WebSocket session to use for communication.
+            params: Configuration parameters for the transport.
+        """
+        super().__init__(params)
+        self._transport = transport
+        self._session = session
+        self._ws_params = params
+        self._stats = session.stats
+        self._ready = False
+        self._stopped = False
+        self._pending: deque[str | bytes] = deque()
+        self._decode_log = LogThrottle()
+
+    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
+        """Set up the input transport with the frame processor setup.
+
+        Args:
+            setup: The frame processor setup configuration.
+        """
+        await super().setup(setup)
+        await self._session.setup(setup.task_manager)
+        await self._transport._setup_serializer(setup)
+        self._session.acquire(self)
+
+    async def start(self, frame: StartFrame):
+        """Start the input transport and initialize the WebSocket connection.
+
+        Args:
+            frame: The start frame containing initialization parameters.
+        """
+        await super().start(frame)
+        self._stopped = False
+        self._transport._start_connecting(self)
+        await self.set_transport_ready(frame)
+        # Deliver what arrived before we were ready, in order; on_message keeps
+        # queueing behind it until the queue is empty.
+        while self._pending:
+            await self._handle_message(self._pending.popleft())
+        self._ready = True
+
+    async def stop(self, frame: EndFrame):
+        """Stop the input transport and disconnect from WebSocket.
+
+        Args:
+            frame: The end frame signaling transport shutdown.
+        """
+        await super().stop(frame)
+        self._stop_receiving()
+        await self._transport._release(self)
+
+    async def cancel(self, frame: CancelFrame):
+        """Cancel the input transport and disconnect from WebSocket.
+
+        Args:
+            frame: The cancel frame signaling immediate cancellation.
+        """
+        await super().cancel(frame)
+        self._stop_receiving()
+        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
+
+    async def cleanup(self):
+        """Clean up the input transport resources."""
+        await super().cleanup()
+        self._stop_receiving()
+        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
+        await self._transport.cleanup()
+
+    async def on_message(self, websocket: ClientConnection | None, message: str | bytes):
+        """Handle incoming WebSocket messages.
+
+        Args:
+            websocket: The WebSocket connection that received the message.
+            message: The received message data.
+        """
+        if self._ready and not self._pending:
+            await self._handle_message(message)
+        elif not self._stopped:
+            if len(self._pending) >= MAX_PENDING_MESSAGES:
+                self._pending.popleft()
+                self._stats.dropped_frames += 1
+            self._pending.append(message)
+
+    def _stop_receiving(self):
+        self._ready = False
+        self._stopped = True
+        self._pending.clear()
+
+    async def _handle_message(self, message: str | bytes):
+        serializer = self._transport.serializer
+        try:
+            frame = await serializer.deserialize(message)
+        except Exception as e:
+            self._stats.decode_errors += 1
+            suppressed = self._decode_log.allow(asyncio.get_running_loop().time())
+            if suppressed is not None:
+                kind = "text" if isinstance(message, str) else "binary"
+                logger.warning(
+                    f"{self}: could not deserialize a {kind} message of {len(message)} "
+                    f"bytes with {serializer}: {e!r}"
+                    + (f" ({suppressed} more since the last report)" if suppressed else "")
+                )
+            return
+        if frame is None:
+            self._stats.messages_ignored += 1
+            return
+        if isinstance(frame, InputAudioRawFrame):
+            self._stats.audio_secs_received += pcm_duration(
+                len(frame.audio), frame.sample_rate, frame.num_channels
+            )
+            if self._params.audio_in_enabled:
+                await self.push_audio_frame(frame)
+                return
+        if isinstance(frame, InputTransportMessageFrame):
+            await self.broadcast_frame(InputTransportMessageFrame, message=frame.message)
+        else:
+            await self.push_frame(frame)
+
+
+class WebsocketClientOutputTransport(BaseOutputTransport):
+    """WebSocket client output transport for sending frames.
+
+    Handles outgoing frames, serializes them for WebSocket transmission, and
+    sends audio in real time: chunk ``k`` leaves no earlier than
+    ``start + audio sent before it - audio_out_send_lead_secs``, an absolute
+    schedule that does not drift. On ``InterruptionFrame`` the serializer gets
+    the frame (telephony serializers answer with their "clear" message),
+    audio queued before the interruption is dropped and the schedule restarts.
+    """
+
+    def __init__(
+        self,
+        transport: WebsocketClientTransport,
+        session: WebsocketClientSession,
+        params: WebsocketClientParams,
+    ):
+        """Initialize the WebSocket client output transport.
+
+        Args:
+            transport: The parent transport instance.
+            session: The WebSocket session to use for communication.
+            params: Configuration parameters for the transport.
+        """
+        super().__init__(params)
+        self._transport = transport
+        self._session = session
+        self._ws_params = params
+        self._stats = session.stats
+        self._pace = PaceClock(
+            lead_secs=params.audio_out_send_lead_secs, max_lag_secs=DEFAULT_MAX_LAG_SECS
+        )
+        # Interruptible audio frames with an id below this were queued before
+        # the last interruption and must not be sent any more.
+        self._interrupted_before_id = 0
+        self._drop_log = LogThrottle()
+
+    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
+        """Set up the output transport with the frame processor setup.
+
+        Args:
+            setup: The frame processor setup configuration.
+        """
+        await super().setup(setup)
+        await self._session.setup(setup.task_manager)
+        await self._transport._setup_serializer(setup)
+        self._session.acquire(self)
+
+    async def start(self, frame: StartFrame):
+        """Start the output transport and initialize the WebSocket connection.
+
+        Args:
+            frame: The start frame containing initialization parameters.
+        """
+        await super().start(frame)
+        self._transport._start_connecting(self)
+        await self.set_transport_ready(frame)
+
+    async def stop(self, frame: EndFrame):
+        """Stop the output transport and disconnect from WebSocket.
+
+        Queued audio and the end silence are sent first, then the serializer
+        gets the ``EndFrame`` (telephony serializers hang up on it), then the
+        connection closes with code 1000.
+
+        Args:
+            frame: The end frame signaling transport shutdown.
+        """
+        await super().stop(frame)
+        await self._write_frame(frame)
+        await self._transport._release(self)
+
+    async def cancel(self, frame: CancelFrame):
+        """Cancel the output transport and disconnect from WebSocket.
+
+        Args:
+            frame: The cancel frame signaling immediate cancellation.
+        """
+        await super().cancel(frame)
+        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
+
+    async def cleanup(self):
+        """Clean up the output transport resources."""
+        await super().cleanup()
+        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
+        await self._transport.cleanup()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Process a frame; interruptions also go to the far end.
+
+        Args:
+            frame: The frame to process.
+            direction: The direction of frame flow in the pipeline.
+        """
+        if isinstance(frame, InterruptionFrame):
+            # Before anything else: from here on, no audio queued before the
+            # interruption may leave, and the clear goes out first.
+            self._interrupted_before_id = obj_id()
+            self._pace.reset()
+            await self._write_frame(frame)
+        await super().process_frame(frame, direction)
+
+    async def send_message(
+        self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame
+    ):
+        """Send a transport message through the WebSocket.
+
+        Args:
+            frame: The transport message frame to send.
+        """
+        await self._write_frame(frame)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        """Write an audio frame to the WebSocket with optional WAV header.
+
+        Frames longer than a chunk (end silence, DTMF tones) are sent as
+        chunks, each on the real-time schedule.
+
+        Args:
+            frame: The output audio frame to write.
+
+        Returns:
+            True if the audio frame was written successfully, False otherwise.
+        """
+        if not await self._wait_connected():
+            self._count_dropped(pcm_duration(len(frame.audio), *self._audio_format))
+            return False
+        audio = frame.audio
+        size = self.audio_chunk_size or len(audio)
+        if len(audio) <= size:
+            return await self._write_audio_chunk(frame, audio)
+        written = True
+        for offset in range(0, len(audio), size):
+            written = await self._write_audio_chunk(frame, audio[offset : offset + size])
+            if not written:
+                break
+        return written
+
+    @property
+    def _audio_format(self) -> tuple[int, int]:
+        return self.sample_rate, self._params.audio_out_channels
+
+    async def _wait_connected(self) -> bool:
+        session = self._session
+        return session.is_connected or await session.wait_connected(self._ws_params.open_timeout)
+
+    def _is_interrupted(self, frame: Frame) -> bool:
+        return frame.interruptible and frame.id < self._interrupted_before_id
+
+    async def _write_audio_chunk(self, frame: OutputAudioRawFrame, audio: bytes) -> bool:
+        sample_rate, channels = self._audio_format
+        duration = pcm_duration(len(audio), sample_rate, channels)
+        delay = self._pace.delay(asyncio.get_running_loop().time())
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._is_interrupted(frame):
+            self._stats.interrupted_audio_secs += duration
+            return False
+        if self._ws_params.add_wav_header:
+            audio = pcm_to_wav(audio, sample_rate, channels)
+        chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels)
+        payload = await self._transport.serializer.serialize(chunk)
+        if payload:
+            # No await between this check and the send: an interruption that
+            # arrived during serialize() still stops this chunk.
+            if self._is_interrupted(frame):
+                self._stats.interrupted_audio_secs += duration
+                return False
+            if not await self._session.send(payload):
+                self._count_dropped(duration)
+                return False
+        self._pace.sent(duration)
+        self._stats.audio_secs_sent += duration
+        self._stats.audio_frames_sent += 1
+        return True
+
+    async def _write_frame(self, frame: Frame) -> bool:
+        """Serialize and send a non-audio frame.
+
+        Returns:
+            Whether the transport took the frame. A serializer that emits no
+            payload has still taken it.
+        """
+        payload = await self._transport.serializer.serialize(frame)
+        if not payload:
+            return True
+        if not await self._wait_connected() or not await self._session.send(payload):
+            self._count_dropped(0.0)
+            return False
+        return True
+
+    def _count_dropped(self, audio_secs: float):
+        self._stats.dropped_frames += 1
+        self._stats.dropped_audio_secs += audio_secs
+        suppressed = self._drop_log.allow(asyncio.get_running_loop().time())
+        if suppressed is not None:
+            logger.warning(
+                f"{self}: not connected to {self._session.uri}, dropping output "
+                f"({self._stats.dropped_frames} frames, "
+                f"{self._stats.dropped_audio_secs:.2f}s of audio dropped so far)"
+            )
+
+
+class WebsocketClientTransport(BaseTransport):
+    """WebSocket client transport for bidirectional communication.
+
+    Provides a complete WebSocket client transport implementation with input
+    and output capabilities, connection management, and event handling. The
+    input and output share one connection: it is dialed when the pipeline
+    starts and closed (code 1000) when both have finished.
+
+    Event handlers available:
+
+    - on_connected(transport, websocket): Connected to WebSocket server
+    - on_disconnected(transport, websocket): Disconnected from WebSocket server
+      (``websocket.close_code`` and ``websocket.close_reason`` say how)
+    - on_connection_error(transport, error): The connection could not be made
+      or was lost; ``error`` is a :class:`~pipecat_wsclient.errors.ConnectionFailure`.
+      A fatal ``ErrorFrame`` with the same message is pushed upstream too.
+
+    Example::
+
+        @transport.event_handler("on_connected")
+        async def on_connected(transport, websocket):
+            ...
+
+        @transport.event_handler("on_connection_error")
+        async def on_connection_error(transport, error):
+            logger.error(f"call failed: {error}")
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        params: WebsocketClientParams | None = None,
+    ):
+        """Initialize the WebSocket client transport.
+
+        Args:
+            uri: The WebSocket URI to connect to.
+            params: Optional configuration parameters for the transport.
+
+        Raises:
+            ValueError: If ``uri`` is not a valid ``ws://`` or ``wss://`` URI.
+        """
+        super().__init__()
+        self._params = params or WebsocketClientParams()
+        self._params.serializer = self._params.serializer or ProtobufFrameSerializer()
+        callbacks = WebsocketClientCallbacks(
+            on_connected=self._on_connected,
+            on_disconnected=self._on_disconnected,
+            on_message=self._on_message,
+            on_connection_lost=self._on_connection_lost,
+        )
+        self._session = WebsocketClientSession(uri, self._params, callbacks, self.name)
+        self._input: WebsocketClientInputTransport | None = None
+        self._output: WebsocketClientOutputTransport | None = None
+        self._serializer_ready = False
+        self._connect_task: asyncio.Task | None = None
+        self._reporter: FrameProcessor | None = None
+
+        self._register_event_handler("on_connected")
+        self._register_event_handler("on_disconnected")
+        self._register_event_handler("on_connection_error")
+
+    def input(self) -> WebsocketClientInputTransport:
+        """Get the input transport for receiving frames.
+
+        Returns:
+            The WebSocket client input transport instance.
+        """
+        if not self._input:
+            self._input = WebsocketClientInputTransport(self, self._session, self._params)
+        return self._input
+
+    def output(self) -> WebsocketClientOutputTransport:
+        """Get the output transport for sending frames.
+
+        Returns:
+            The WebSocket client output transport instance.
+        """
+        if not self._output:
+            self._output = WebsocketClientOutputTransport(self, self._session, self._params)
+        return self._output
+
+    @property
+    def params(self) -> WebsocketClientParams:
+        """The transport's parameters."""
+        return self._params
+
+    @property
+    def serializer(self) -> FrameSerializer:
+        """The frame serializer in use."""
+        assert self._params.serializer is not None
+        return self._params.serializer
+
+    @property
+    def session(self) -> WebsocketClientSession:
+        """The WebSocket session shared by the input and output."""
+        return self._session
+
+    @property
+    def stats(self) -> WebsocketClientStats:
+        """A snapshot of the transport's counters (bytes, messages, audio, errors, RTT)."""
+        return self._session.stats.snapshot()
+
+    # -- used by the processors ----------------------------------------------
+
+    async def _setup_serializer(self, setup: FrameProcessorSetup):
+        if not self._serializer_ready:
+            self._serializer_ready = True
+            await self.serializer.setup(setup)
+
+    def _start_connecting(self, processor: FrameProcessor):
+        """Dial in the background, once; failures are reported from ``processor``."""
+        if self._reporter is None:
+            self._reporter = processor
+        if self._connect_task is None:
+            self._connect_task = self._session.task_manager.create_task(
+                self._connect_task_handler(), f"{self}::connect"
+            )
+
+    async def _release(self, processor: FrameProcessor, close_timeout: float | None = None):
+        if self._session.is_last_holder(processor) and self._connect_task is not None:
+            task, self._connect_task = self._connect_task, None
+            if not task.done():
+                await self._session.task_manager.cancel_task(task)
+        await self._session.release(processor, close_timeout=close_timeout)
+
+    async def _connect_task_handler(self):
+        try:
+            await self._session.connect()
+        except ConnectionFailure as failure:
+            await self._report_failure(failure)
+
+    async def _report_failure(self, failure: ConnectionFailure):
+        """Tell the application and the pipeline that the connection is unusable."""
+        await self._call_event_handler("on_connection_error", failure)
+        processor = self._reporter
+        if processor is None:
+            logger.error(f"{self}: {failure}")
+            return
+        error = ErrorFrame(
+            error=str(failure),
+            exception=failure,
+            processor=processor,
+            category=error_category(failure),
+        )
+        # Set after construction, as Pipecat does, to avoid the deprecation
+        # warning of the constructor flag: the worker cancels the pipeline.
+        error.fatal = True
+        await processor.push_error_frame(error, force_treat_as_permanent=True)
+
+    # -- session callbacks ----------------------------------------------------
+
+    async def _on_connected(self, websocket: ClientConnection):
+        await self._call_event_handler("on_connected", websocket)
+
+    async def _on_disconnected(self, websocket: ClientConnection):
+        await self._call_event_handler("on_disconnected", websocket)
+
+    async def _on_connection_lost(self, failure: ConnectionFailure):
+        await self._report_failure(failure)
+
+    async def _on_message(self, websocket: ClientConnection, message: str | bytes):
+        if self._input:
+            await self._input.on_message(websocket, message)
+
+
+__all__ = [
+    "WebsocketClientInputTransport",
+    "WebsocketClientOutputTransport",
+    "WebsocketClientTransport",
+]
