@@ -10,8 +10,8 @@ from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.processes import pipecat_echo_server
-from tests.support.servers import (
+from support.processes import pipecat_echo_server
+from support.servers import (
     closing_server,
     echo_server,
     junk_server,
@@ -22,7 +22,7 @@ from tests.support.servers import (
     stop_reading_server,
     wait_until,
 )
-from tests.support.tls import make_tls, tls_echo_server
+from support.tls import make_tls, tls_echo_server
 
 
 async def test_echo_round_trip():
@@ -104,6 +104,9 @@ async def test_stop_reading_server_blocks_writes():
                     break
             else:
                 pytest.fail("send never blocked")
+            # websockets' close() drains before close_timeout applies, so it would
+            # hang while the server doesn't read: abort instead.
+            ws.transport.abort()
         assert server.received == []
 
 

@@ -591,7 +591,7 @@ def failure_from_exception(
     if isinstance(exc, ssl_module.SSLCertVerificationError):
         return fail(FailureKind.TLS, f"TLS certificate verification failed: {exc.verify_message}")
     if isinstance(exc, ssl_module.SSLError):
-        return fail(FailureKind.TLS, f"TLS handshake failed: {exc.reason or exc}")
+        return fail(FailureKind.TLS, f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}")
     if isinstance(exc, ConnectionRefusedError):
         return fail(FailureKind.REFUSED, "connection refused")
     if isinstance(exc, socket.gaierror):

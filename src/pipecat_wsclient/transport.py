@@ -267,7 +267,9 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             frame: The end frame signaling transport shutdown.
         """
         await super().stop(frame)
-        await self._write_frame(frame)
+        if not isinstance(self._transport.serializer, ProtobufFrameSerializer):
+            # Protobuf has no EndFrame (it would only log a warning).
+            await self._write_frame(frame)
         await self._transport._release(self)
 
     async def cancel(self, frame: CancelFrame):

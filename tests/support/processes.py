@@ -15,7 +15,7 @@ ECHO_SCRIPT = Path(__file__).with_name("pipecat_echo_server.py")
 
 
 def _drain(stream, lines: queue.Queue[str]) -> None:
-    """Forward every line of ``stream`` to ``lines`` (then ``""`` at EOF), so the pipe never fills."""
+    """Copy lines of ``stream`` into ``lines``, then ``""`` at EOF; keeps the pipe drained."""
     for line in stream:
         lines.put(line)
     lines.put("")

@@ -246,6 +246,9 @@ async def stop_reading_server() -> AsyncIterator[ServerInfo]:
     kernel buffers fill up, the client's writes block. ``info.connected`` is
     set when a connection has been accepted.
 
+    Note: a websockets client's ``close()`` then hangs (it drains its write
+    buffer before ``close_timeout`` applies); abort its transport instead.
+
     Yields:
         The server's :class:`ServerInfo`.
     """
