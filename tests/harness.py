@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +27,9 @@ RATE = 16000
 
 
 def pcm(seconds: float, rate: int = RATE, channels: int = 1, seed: int = 1) -> bytes:
-    """Deterministic, non-silent 16-bit PCM (a sawtooth with a seed offset)."""
+    """Deterministic, non-silent 16-bit PCM noise; different seeds share no chunk."""
     n = int(seconds * rate) * channels
-    return bytes(((i * 7 + seed) % 251) for i in range(2 * n))
+    return random.Random(seed).randbytes(2 * n)
 
 
 class Collector(FrameProcessor):

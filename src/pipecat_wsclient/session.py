@@ -145,7 +145,7 @@ class WebsocketClientSession:
         try:
             self._secure = parse_uri(uri).secure
         except InvalidURI as e:
-            raise ValueError(f"invalid WebSocket URI {self._safe_uri!r}: {e}") from None
+            raise ValueError(f"invalid WebSocket URI {self._safe_uri!r}: {e.msg}") from None
         self._uri = uri
         self._params = params
         self._callbacks = callbacks
