@@ -152,6 +152,10 @@ async def test_message_over_max_message_size():
     assert failure.kind is FailureKind.MESSAGE_TOO_BIG
     assert failure.close_code == 1009
     assert failure.during_connect is False
-    assert [code for _, code, _ in rec.disconnected] == [1009]
+    # on_disconnected fired once. websocket.close_code there is 1006, not 1009:
+    # websockets reports the code *received*, and after failing the connection
+    # the client discards the server's echo of its close frame. The 1009 is on
+    # the failure (and the server received it, checked above).
+    assert len(rec.disconnected) == 1
     # Nothing of the oversize message reached the pipeline.
     assert p.collector.audio() == b""
