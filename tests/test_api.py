@@ -84,7 +84,11 @@ def test_callbacks_fields():
 @pytest.mark.parametrize(
     ("cls", "method", "params"),
     [
-        (WebsocketClientSession, "__init__", ["self", "uri", "params", "callbacks", "transport_name"]),
+        (
+            WebsocketClientSession,
+            "__init__",
+            ["self", "uri", "params", "callbacks", "transport_name"],
+        ),
         (WebsocketClientSession, "setup", ["self", "task_manager"]),
         (WebsocketClientSession, "connect", ["self"]),
         (WebsocketClientSession, "send", ["self", "message"]),
@@ -103,7 +107,10 @@ def test_signatures(cls, method, params):
 def test_async_methods():
     for cls, names in [
         (WebsocketClientSession, ["setup", "connect", "disconnect", "send"]),
-        (WebsocketClientInputTransport, ["setup", "start", "stop", "cancel", "cleanup", "on_message"]),
+        (
+            WebsocketClientInputTransport,
+            ["setup", "start", "stop", "cancel", "cleanup", "on_message"],
+        ),
         (
             WebsocketClientOutputTransport,
             ["setup", "start", "stop", "cancel", "cleanup", "send_message", "write_audio_frame"],

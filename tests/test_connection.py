@@ -2,11 +2,11 @@
 
 import asyncio
 
-from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat.frames.frames import TTSAudioRawFrame
-from support.servers import echo_server
 
+from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat_wsclient import WebsocketClientParams, WebsocketClientTransport
+from support.servers import echo_server
 
 
 def params(**kw) -> WebsocketClientParams:
@@ -78,7 +78,7 @@ async def test_static_and_provided_headers_user_agent_no_compression():
                 ),
             )
             async with run_pipeline(t) as p:
-                await wait_for(lambda: t.session.is_connected, 5)
+                await wait_for(lambda t=t: t.session.is_connected, 5)
                 await p.end()
     first, second = server.request_headers
     assert first["authorization"] == "Bearer token-1"

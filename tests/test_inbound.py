@@ -2,7 +2,6 @@
 
 import json
 
-from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat.audio.filters.base_audio_filter import BaseAudioFilter
 from pipecat.frames.frames import (
     InputAudioRawFrame,
@@ -11,9 +10,10 @@ from pipecat.frames.frames import (
     TextFrame,
 )
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
-from support.servers import junk_server, record_server
 
+from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat_wsclient import WebsocketClientParams, WebsocketClientTransport
+from support.servers import junk_server, record_server
 
 
 def params(**kw) -> WebsocketClientParams:

@@ -4,7 +4,6 @@ import asyncio
 import time
 
 import pytest
-from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat.frames.frames import (
     CancelFrame,
     InputAudioRawFrame,
@@ -13,9 +12,10 @@ from pipecat.frames.frames import (
     TTSAudioRawFrame,
 )
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
-from support.servers import echo_server, record_server, stop_reading_server
 
+from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat_wsclient import FailureKind, WebsocketClientParams, WebsocketClientTransport
+from support.servers import echo_server, record_server, stop_reading_server
 
 
 def params(**kw) -> WebsocketClientParams:

@@ -7,16 +7,16 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from harness import run_pipeline
-from support.servers import closing_server
 from websockets.asyncio.server import ServerConnection, serve
 
+from harness import run_pipeline
 from pipecat_wsclient import (
     ConnectionFailure,
     FailureKind,
     WebsocketClientParams,
     WebsocketClientTransport,
 )
+from support.servers import closing_server
 
 
 def make_transport(uri: str, **params) -> WebsocketClientTransport:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-ECHO_SCRIPT = Path(__file__).with_name("pipecat_echo_server.py")
+ECHO_SCRIPT = Path(__file__).parents[2] / "examples" / "pipecat_echo_server.py"
 
 
 def _drain(stream, lines: queue.Queue[str]) -> None:

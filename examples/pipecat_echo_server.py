@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tests/support/pipecat_echo_server.py --port 0
+    python examples/pipecat_echo_server.py --port 8765
 
 Prints exactly one line, ``READY ws://127.0.0.1:PORT``, to stdout once the
 server listens, then serves until SIGTERM/SIGINT. Logs go to stderr.
