@@ -52,7 +52,7 @@ def http_status(code: int) -> InvalidStatus:
 def test_connect_failures_name_uri_and_cause(exc, kind, text):
     f = failure(exc)
     assert f.kind is kind
-    assert str(f).startswith(f"cannot connect to {URI}: ")
+    assert str(f).startswith(f"cannot connect to {URI} - ")
     assert text in str(f)
 
 
@@ -79,7 +79,7 @@ def test_remote_close_names_code_and_reason():
     f = failure(ConnectionClosedError(Close(1001, "bye"), None), during_connect=False)
     assert f.kind is FailureKind.CLOSED
     assert f.close_code == 1001
-    assert str(f) == f"connection to {URI} lost: server closed with code 1001 (going away): bye"
+    assert str(f) == f"connection to {URI} lost - server closed with code 1001 (going away): bye"
 
 
 def test_abnormal_close():
@@ -107,3 +107,33 @@ def test_failure_is_our_error_type():
 
     assert isinstance(failure(TimeoutError()), WebsocketClientError)
     assert isinstance(failure(TimeoutError()), ConnectionFailure)
+
+
+def test_websockets_debug_log_is_redacted():
+    import logging
+
+    from pipecat_wsclient.session import WEBSOCKETS_LOGGER
+
+    lines = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    handler = Keep()
+    WEBSOCKETS_LOGGER.addHandler(handler)
+    WEBSOCKETS_LOGGER.setLevel(logging.DEBUG)
+    try:
+        WEBSOCKETS_LOGGER.debug("> GET %s HTTP/1.1", "/ws?token=SECRET1&room=r")
+        WEBSOCKETS_LOGGER.debug("> %s: %s", "Authorization", "Bearer SECRET2")
+        WEBSOCKETS_LOGGER.debug("> %s: %s", "X-Api-Key", "SECRET3")
+        WEBSOCKETS_LOGGER.debug("> %s: %s", "Host", "example.com")
+    finally:
+        WEBSOCKETS_LOGGER.removeHandler(handler)
+        WEBSOCKETS_LOGGER.setLevel(logging.NOTSET)
+    assert lines == [
+        "> GET /ws?token=***&room=*** HTTP/1.1",
+        "> Authorization: ***",
+        "> X-Api-Key: ***",
+        "> Host: example.com",
+    ]

@@ -190,3 +190,33 @@ async def test_stalled_peer_does_not_wedge_end():
     assert [e.kind for e in errors] == [FailureKind.WRITE_TIMEOUT]
     assert any("stopped reading" in e.error for e in p.errors)
     assert p.errors[0].fatal
+
+
+async def test_cancel_with_stalled_peer_ends_within_one_second():
+    """Audio blocked in a send to a peer that stopped reading does not hold up a cancel."""
+    rate, channels = 48000, 2
+    async with stop_reading_server() as server:
+        t = WebsocketClientTransport(
+            server.uri,
+            params(
+                audio_out_sample_rate=rate,
+                audio_out_channels=channels,
+                audio_out_10ms_chunks=100,  # 1 s chunks
+                audio_out_send_lead_secs=1000,  # no pacing: fill the socket buffers fast
+                write_timeout=30,
+            ),
+        )
+        async with run_pipeline(t, rate=rate) as p:
+            await p.send(TTSAudioRawFrame(bytes(60 * rate * channels * 2), rate, channels))
+            # Wait until sends are stuck: audio stops advancing.
+            await wait_for(lambda: t.stats.audio_secs_sent > 2, 10)
+            last = -1.0
+            while t.stats.audio_secs_sent != last:
+                last = t.stats.audio_secs_sent
+                await asyncio.sleep(0.3)
+            assert last < 60  # the peer really stalled us
+            start = time.monotonic()
+            await p.worker.queue_frame(CancelFrame())
+            await p.wait(5)
+            took = time.monotonic() - start
+    assert took < 1.0

@@ -60,7 +60,7 @@ class ConnectionFailure(WebsocketClientError):
     """A connection could not be made, or was lost.
 
     The message names the (redacted) URI and the cause, e.g.
-    ``"cannot connect to wss://host/ws?token=***: HTTP 401"``.
+    ``"cannot connect to wss://host/ws?token=*** - HTTP 401 Unauthorized ..."``.
 
     Attributes:
         kind: The :class:`FailureKind`.
@@ -105,7 +105,9 @@ class ConnectionFailure(WebsocketClientError):
         self.during_connect = during_connect
         verb = "cannot connect to" if during_connect else "connection to"
         tail = "" if during_connect else " lost"
-        super().__init__(f"{verb} {uri}{tail}: {cause}")
+        # A space after the URI, not a colon: Pipecat masks credential-looking
+        # query values in ErrorFrame texts up to the next space.
+        super().__init__(f"{verb} {uri}{tail} - {cause}")
 
 
 class NotConnectedError(WebsocketClientError):

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
+import logging
+import re
 import socket
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
@@ -64,6 +66,28 @@ CLOSE_CODE_NAMES = {
     1014: "bad gateway",
     1015: "TLS failure",
 }
+
+
+_QUERY_VALUE = re.compile(r"([?&][^=&\s]+=)[^&\s#]*")
+_SECRET_HEADER = re.compile(
+    r"^([<>] (?:authorization|proxy-authorization|cookie|set-cookie|[\w-]*(?:token|key|secret)"
+    r"[\w-]*): ).*$",
+    re.IGNORECASE,
+)
+
+
+class _RedactingFilter(logging.Filter):
+    """Mask query values and credential headers in websockets' debug log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = _QUERY_VALUE.sub(r"\1***", record.getMessage())
+        record.msg, record.args = _SECRET_HEADER.sub(r"\1***", message), ()
+        return True
+
+
+WEBSOCKETS_LOGGER = logging.getLogger("pipecat_wsclient.websockets")
+"""The standard-library logger ``websockets`` logs to for our connections, redacted."""
+WEBSOCKETS_LOGGER.addFilter(_RedactingFilter())
 
 
 class WebsocketClientCallbacks(BaseModel):
@@ -400,6 +424,7 @@ class WebsocketClientSession:
             "compression": p.compression,
             "user_agent_header": p.user_agent,
             "proxy": None if p.proxy is False else p.proxy,
+            "logger": WEBSOCKETS_LOGGER,
         }
         if p.subprotocols:
             kwargs["subprotocols"] = [Subprotocol(s) for s in p.subprotocols]
@@ -467,9 +492,12 @@ class WebsocketClientSession:
             self._state = SessionState.IDLE
         self._receive_task = None
         close_exc = websocket.protocol.close_exc
+        # The close frame received, else the one we sent (1009 for an oversize
+        # message: websocket.close_code says 1006 then, as nothing came back).
+        close = (close_exc.rcvd or close_exc.sent) if close_exc is not None else None
         self._stats.disconnects += 1
-        self._stats.last_close_code = websocket.close_code
-        self._stats.last_close_reason = websocket.close_reason or ""
+        self._stats.last_close_code = close.code if close is not None else 1006
+        self._stats.last_close_reason = close.reason if close is not None else ""
 
         failure = None
         if not closed_by_us:
