@@ -21,9 +21,26 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
-from pipecat_wsclient import WebsocketClientTransport
+from pipecat_wsclient import WebsocketClientParams, WebsocketClientTransport
 
 RATE = 16000
+
+
+def client_params(**overrides) -> WebsocketClientParams:
+    """Params for tests: audio both ways, raw PCM, no end silence; ``overrides`` win."""
+    values = dict(
+        audio_in_enabled=True,
+        audio_out_enabled=True,
+        add_wav_header=False,
+        audio_out_end_silence_secs=0,
+    )
+    values.update(overrides)
+    return WebsocketClientParams(**values)
+
+
+def make_transport(uri: str, **overrides) -> WebsocketClientTransport:
+    """A transport to ``uri`` with :func:`client_params`."""
+    return WebsocketClientTransport(uri, client_params(**overrides))
 
 
 def pcm(seconds: float, rate: int = RATE, channels: int = 1, seed: int = 1) -> bytes:

@@ -20,12 +20,10 @@ from loguru import logger
 from pipecat.frames.frames import ErrorFrame
 from pipecat.utils.errors import ErrorCategory
 
-from harness import run_pipeline
+from harness import make_transport, run_pipeline
 from pipecat_wsclient import (
     ConnectionFailure,
     FailureKind,
-    WebsocketClientParams,
-    WebsocketClientTransport,
 )
 from support.servers import refused_uri, silent_server, status_server
 from support.tls import TLSMaterial, make_tls, tls_echo_server
@@ -56,25 +54,12 @@ class Outcome:
     logs: list[str] = field(default_factory=list)
 
 
-def make_transport(uri: str, open_timeout: float, **params) -> WebsocketClientTransport:
-    return WebsocketClientTransport(
-        uri,
-        WebsocketClientParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            add_wav_header=False,
-            open_timeout=open_timeout,
-            **params,
-        ),
-    )
-
-
 async def run_failing(uri: str, open_timeout: float, **params) -> Outcome:
     """Run a pipeline against ``uri`` until it ends by itself (or the bound passes)."""
     lines: list[str] = []
     handler_id = logger.add(lines.append, level="TRACE")
     try:
-        transport = make_transport(uri, open_timeout, **params)
+        transport = make_transport(uri, open_timeout=open_timeout, **params)
         events: list[ConnectionFailure] = []
         event_times: list[float] = []
         error_times: list[float] = []

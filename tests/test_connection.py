@@ -4,26 +4,15 @@ import asyncio
 
 from pipecat.frames.frames import TTSAudioRawFrame
 
-from harness import RATE, pcm, run_pipeline, wait_for
-from pipecat_wsclient import WebsocketClientParams, WebsocketClientTransport
+from harness import RATE, client_params, pcm, run_pipeline, wait_for
+from pipecat_wsclient import WebsocketClientTransport
 from support.servers import echo_server
-
-
-def params(**kw) -> WebsocketClientParams:
-    base = dict(
-        audio_in_enabled=True,
-        audio_out_enabled=True,
-        add_wav_header=False,
-        audio_out_end_silence_secs=0,
-    )
-    base.update(kw)
-    return WebsocketClientParams(**base)
 
 
 async def test_one_connection_dialed_once_closed_once():
     events = []
     async with echo_server() as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
 
         @t.event_handler("on_connected")
         async def on_connected(transport, websocket):
@@ -52,7 +41,7 @@ async def test_one_connection_dialed_once_closed_once():
 
 async def test_output_only_pipeline_connects_and_closes():
     async with echo_server() as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
         async with run_pipeline(t, with_input=False) as p:
             await p.send(TTSAudioRawFrame(pcm(0.2), RATE, 1))
             await wait_for(lambda: len(server.messages) >= 5, 5)
@@ -72,7 +61,7 @@ async def test_static_and_provided_headers_user_agent_no_compression():
         for _ in range(2):
             t = WebsocketClientTransport(
                 server.uri,
-                params(
+                client_params(
                     additional_headers={"X-Static": "static", "X-Call": "abc"},
                     headers_provider=provider,
                 ),
@@ -92,7 +81,7 @@ async def test_sync_headers_provider_and_deflate_opt_in():
     async with echo_server() as server:
         t = WebsocketClientTransport(
             server.uri,
-            params(headers_provider=lambda: {"X-Sync": "yes"}, compression="deflate"),
+            client_params(headers_provider=lambda: {"X-Sync": "yes"}, compression="deflate"),
         )
         async with run_pipeline(t) as p:
             await wait_for(lambda: t.session.is_connected, 5)
@@ -104,7 +93,7 @@ async def test_sync_headers_provider_and_deflate_opt_in():
 
 async def test_subprotocols_are_offered():
     async with echo_server(subprotocols=["voice.v2", "voice.v1"]) as server:
-        t = WebsocketClientTransport(server.uri, params(subprotocols=["voice.v1"]))
+        t = WebsocketClientTransport(server.uri, client_params(subprotocols=["voice.v1"]))
         async with run_pipeline(t) as p:
             await wait_for(lambda: t.session.is_connected, 5)
             assert t.session.websocket.subprotocol == "voice.v1"
@@ -114,7 +103,7 @@ async def test_subprotocols_are_offered():
 
 async def test_stats_count_both_ways_and_ping_rtt():
     async with echo_server() as server:
-        t = WebsocketClientTransport(server.uri, params(ping_interval=0.1, ping_timeout=1))
+        t = WebsocketClientTransport(server.uri, client_params(ping_interval=0.1, ping_timeout=1))
         async with run_pipeline(t) as p:
             audio = pcm(0.8)
             await p.send(TTSAudioRawFrame(audio, RATE, 1))

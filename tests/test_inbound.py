@@ -11,20 +11,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
-from harness import RATE, pcm, run_pipeline, wait_for
-from pipecat_wsclient import WebsocketClientParams, WebsocketClientTransport
+from harness import RATE, client_params, pcm, run_pipeline, wait_for
+from pipecat_wsclient import WebsocketClientTransport
 from support.servers import junk_server, record_server
-
-
-def params(**kw) -> WebsocketClientParams:
-    base = dict(
-        audio_in_enabled=True,
-        audio_out_enabled=True,
-        add_wav_header=False,
-        audio_out_end_silence_secs=0,
-    )
-    base.update(kw)
-    return WebsocketClientParams(**base)
 
 
 async def audio_msg(audio: bytes) -> bytes:
@@ -41,7 +30,7 @@ async def test_audio_and_messages_are_delivered_in_order():
     a1, a2 = pcm(0.1, seed=1), pcm(0.1, seed=2)
     msgs = [await audio_msg(a1), await message_msg({"hello": 1}), await audio_msg(a2)]
     async with record_server(send_on_connect=msgs) as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
         async with run_pipeline(t) as p:
             await wait_for(lambda: len(p.collector.audio()) == len(a1) + len(a2), 5)
             await wait_for(lambda: p.collector.of(InputTransportMessageFrame), 5)
@@ -57,7 +46,7 @@ async def test_garbage_is_counted_and_the_next_message_still_arrives():
     valid = await audio_msg(good)
     junk = [b"\xff\xfe garbage \x00", "unexpected text", valid[: len(valid) // 2], valid]
     async with junk_server(junk, then_echo=False) as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
         async with run_pipeline(t) as p:
             await wait_for(lambda: p.collector.audio() == good, 5)
             assert t.stats.decode_errors == 3
@@ -69,7 +58,7 @@ async def test_garbage_is_counted_and_the_next_message_still_arrives():
 async def test_message_before_ready_is_held_and_delivered():
     early = pcm(0.05, seed=4)
     async with record_server() as server:
-        t2 = WebsocketClientTransport(server.uri, params())
+        t2 = WebsocketClientTransport(server.uri, client_params())
         # Delivered by the session before the pipeline has even started.
         await t2.input().on_message(None, await audio_msg(early))
         async with run_pipeline(t2) as p:
@@ -93,7 +82,7 @@ async def test_audio_in_filter_applies():
 
     audio = pcm(0.1)
     async with record_server(send_on_connect=[await audio_msg(audio)]) as server:
-        t = WebsocketClientTransport(server.uri, params(audio_in_filter=Halve()))
+        t = WebsocketClientTransport(server.uri, client_params(audio_in_filter=Halve()))
         async with run_pipeline(t) as p:
             await wait_for(lambda: p.collector.audio(), 5)
             assert p.collector.audio() == audio[: len(audio) // 2]
@@ -103,7 +92,7 @@ async def test_audio_in_filter_applies():
 async def test_passthrough_off_keeps_audio_out_of_the_pipeline():
     msgs = [await audio_msg(pcm(0.1)), await message_msg({"after": "audio"})]
     async with record_server(send_on_connect=msgs) as server:
-        t = WebsocketClientTransport(server.uri, params(audio_in_passthrough=False))
+        t = WebsocketClientTransport(server.uri, client_params(audio_in_passthrough=False))
         async with run_pipeline(t) as p:
             await wait_for(lambda: p.collector.of(InputTransportMessageFrame), 5)
             assert not p.collector.of(InputAudioRawFrame)
@@ -113,7 +102,7 @@ async def test_passthrough_off_keeps_audio_out_of_the_pipeline():
 async def test_other_frames_are_pushed():
     text = await ProtobufFrameSerializer().serialize(TextFrame("hi there"))
     async with record_server(send_on_connect=[text]) as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
         async with run_pipeline(t) as p:
             await wait_for(lambda: p.collector.of(TextFrame), 5)
             assert [f.text for f in p.collector.of(TextFrame)] == ["hi there"]
@@ -124,7 +113,7 @@ async def test_outbound_messages_reach_server():
     from pipecat.frames.frames import OutputTransportMessageUrgentFrame
 
     async with record_server() as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
         async with run_pipeline(t) as p:
             await wait_for(lambda: t.session.is_connected, 5)
             await p.send(OutputTransportMessageUrgentFrame(message={"n": 1}))

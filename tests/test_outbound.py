@@ -13,20 +13,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
-from harness import RATE, pcm, run_pipeline, wait_for
-from pipecat_wsclient import FailureKind, WebsocketClientParams, WebsocketClientTransport
+from harness import RATE, client_params, pcm, run_pipeline, wait_for
+from pipecat_wsclient import FailureKind, WebsocketClientTransport
 from support.servers import echo_server, record_server, stop_reading_server
-
-
-def params(**kw) -> WebsocketClientParams:
-    base = dict(
-        audio_in_enabled=True,
-        audio_out_enabled=True,
-        add_wav_header=False,
-        audio_out_end_silence_secs=0,
-    )
-    base.update(kw)
-    return WebsocketClientParams(**base)
 
 
 async def decode_all(messages) -> list:
@@ -47,7 +36,7 @@ async def stream_and_measure(seconds: float, rate: int, channels: int, lead: flo
     async with record_server() as server:
         t = WebsocketClientTransport(
             server.uri,
-            params(
+            client_params(
                 audio_out_sample_rate=rate,
                 audio_out_channels=channels,
                 audio_out_send_lead_secs=lead,
@@ -108,7 +97,7 @@ async def test_interruption_reaches_far_end_and_stops_old_audio():
     a = pcm(3.0, seed=1)
     b = pcm(0.48, seed=2)  # whole 40 ms chunks: a partial one waits for more audio
     async with record_server() as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
         async with run_pipeline(t) as p:
             await p.send(TTSAudioRawFrame(a, RATE, 1))
             await asyncio.sleep(1.0)
@@ -137,7 +126,7 @@ async def test_interruption_reaches_far_end_and_stops_old_audio():
 async def test_end_frame_sends_end_silence_then_closes_1000():
     audio = pcm(0.48)  # whole chunks: Pipecat's sender keeps a partial one for more audio
     async with record_server() as server:
-        t = WebsocketClientTransport(server.uri, params(audio_out_end_silence_secs=1))
+        t = WebsocketClientTransport(server.uri, client_params(audio_out_end_silence_secs=1))
         async with run_pipeline(t) as p:
             await p.send(TTSAudioRawFrame(audio, RATE, 1))
             await wait_for(lambda: server.messages, 5)
@@ -154,7 +143,7 @@ async def test_end_frame_sends_end_silence_then_closes_1000():
 
 async def test_cancel_closes_within_one_second():
     async with echo_server() as server:
-        t = WebsocketClientTransport(server.uri, params())
+        t = WebsocketClientTransport(server.uri, client_params())
         async with run_pipeline(t) as p:
             await p.send(TTSAudioRawFrame(pcm(5.0), RATE, 1))
             await wait_for(lambda: len(server.messages) > 5, 5)
@@ -170,7 +159,7 @@ async def test_cancel_closes_within_one_second():
 async def test_stalled_peer_does_not_wedge_end():
     """A peer that stops reading: the write timeout fires, the pipeline ends with an error."""
     async with stop_reading_server() as server:
-        t = WebsocketClientTransport(server.uri, params(write_timeout=1.0))
+        t = WebsocketClientTransport(server.uri, client_params(write_timeout=1.0))
         errors = []
 
         @t.event_handler("on_connection_error")
@@ -198,7 +187,7 @@ async def test_cancel_with_stalled_peer_ends_within_one_second():
     async with stop_reading_server() as server:
         t = WebsocketClientTransport(
             server.uri,
-            params(
+            client_params(
                 audio_out_sample_rate=rate,
                 audio_out_channels=channels,
                 audio_out_10ms_chunks=100,  # 1 s chunks

@@ -9,27 +9,13 @@ from collections.abc import AsyncIterator
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from harness import run_pipeline
+from harness import make_transport, run_pipeline
 from pipecat_wsclient import (
     ConnectionFailure,
     FailureKind,
-    WebsocketClientParams,
     WebsocketClientTransport,
 )
 from support.servers import closing_server
-
-
-def make_transport(uri: str, **params) -> WebsocketClientTransport:
-    return WebsocketClientTransport(
-        uri,
-        WebsocketClientParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            add_wav_header=False,
-            open_timeout=3.0,
-            **params,
-        ),
-    )
 
 
 class Recorder:
@@ -59,7 +45,7 @@ class Recorder:
 
 async def test_server_closes_with_1001():
     async with closing_server(1001, "going away now", after=0.3) as server:
-        transport = make_transport(server.uri)
+        transport = make_transport(server.uri, open_timeout=3.0)
         rec = Recorder(transport)
         async with run_pipeline(transport) as p:
             error_times: list[float] = []
@@ -117,7 +103,7 @@ async def big_message_server(size: int) -> AsyncIterator[tuple[str, list[int | N
 
 async def test_message_over_max_message_size():
     async with big_message_server(300_000) as (uri, server_close_codes):
-        transport = make_transport(uri, max_message_size=100_000)
+        transport = make_transport(uri, open_timeout=3.0, max_message_size=100_000)
         rec = Recorder(transport)
         async with run_pipeline(transport) as p:
             error_times: list[float] = []

@@ -8,11 +8,10 @@ import pytest
 from loguru import logger
 from pipecat.frames.frames import TTSAudioRawFrame
 
-from harness import RATE, pcm, run_pipeline, wait_for
+from harness import RATE, make_transport, pcm, run_pipeline, wait_for
 from pipecat_wsclient import (
     ConnectionFailure,
     FailureKind,
-    WebsocketClientParams,
     WebsocketClientTransport,
 )
 from support.tls import TLSMaterial, make_tls, tls_echo_server
@@ -25,20 +24,10 @@ def tls() -> TLSMaterial:
     return make_tls()
 
 
-def make_transport(uri: str, ssl=_UNSET, **params) -> WebsocketClientTransport:
+def tls_transport(uri: str, ssl=_UNSET, **params) -> WebsocketClientTransport:
     if ssl is not _UNSET:
         params["ssl"] = ssl
-    return WebsocketClientTransport(
-        uri,
-        WebsocketClientParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            add_wav_header=False,
-            open_timeout=3.0,
-            audio_out_end_silence_secs=0,  # no 2 s of trailing silence on end()
-            **params,
-        ),
-    )
+    return make_transport(uri, open_timeout=3.0, **params)
 
 
 async def echo_round_trip(transport: WebsocketClientTransport) -> None:
@@ -72,7 +61,7 @@ async def echo_round_trip(transport: WebsocketClientTransport) -> None:
 async def test_wss_with_trusted_ca_round_trip(tls: TLSMaterial):
     async with tls_echo_server(tls.server_context) as server:
         assert server.uri.startswith("wss://")
-        await echo_round_trip(make_transport(server.uri, ssl=tls.client_context))
+        await echo_round_trip(tls_transport(server.uri, ssl=tls.client_context))
         assert server.connections == 1
 
 
@@ -81,7 +70,7 @@ async def test_wss_insecure_mode_connects_and_warns(tls: TLSMaterial):
     handler_id = logger.add(lines.append, level="WARNING")
     try:
         async with tls_echo_server(tls.server_context) as server:
-            await echo_round_trip(make_transport(server.uri, ssl=False))
+            await echo_round_trip(tls_transport(server.uri, ssl=False))
             assert server.connections == 1
     finally:
         logger.remove(handler_id)
@@ -94,7 +83,7 @@ async def test_wss_insecure_mode_connects_and_warns(tls: TLSMaterial):
 @pytest.mark.parametrize("ssl", [_UNSET, None, True], ids=["no-ssl-param", "None", "True"])
 async def test_wss_untrusted_ca_fails_with_tls(tls: TLSMaterial, ssl, request):
     async with tls_echo_server(tls.server_context) as server:
-        transport = make_transport(server.uri, ssl=ssl)
+        transport = tls_transport(server.uri, ssl=ssl)
         events: list[ConnectionFailure] = []
 
         @transport.event_handler("on_connection_error")

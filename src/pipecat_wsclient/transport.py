@@ -100,9 +100,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
             setup: The frame processor setup configuration.
         """
         await super().setup(setup)
-        await self._session.setup(setup.task_manager)
-        await self._transport._setup_serializer(setup)
-        self._session.acquire(self)
+        await self._transport._attach(self, setup)
 
     async def start(self, frame: StartFrame):
         """Start the input transport and initialize the WebSocket connection.
@@ -242,9 +240,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             setup: The frame processor setup configuration.
         """
         await super().setup(setup)
-        await self._session.setup(setup.task_manager)
-        await self._transport._setup_serializer(setup)
-        self._session.acquire(self)
+        await self._transport._attach(self, setup)
 
     async def start(self, frame: StartFrame):
         """Start the output transport and initialize the WebSocket connection.
@@ -508,10 +504,13 @@ class WebsocketClientTransport(BaseTransport):
 
     # -- used by the processors ----------------------------------------------
 
-    async def _setup_serializer(self, setup: FrameProcessorSetup):
+    async def _attach(self, processor: FrameProcessor, setup: FrameProcessorSetup):
+        """Set up what ``processor`` shares with its sibling, and hold the connection."""
+        await self._session.setup(setup.task_manager)
         if not self._serializer_ready:
             self._serializer_ready = True
             await self.serializer.setup(setup)
+        self._session.acquire(processor)
 
     def _start_connecting(self, processor: FrameProcessor):
         """Dial in the background, once; failures are reported from ``processor``."""
