@@ -157,9 +157,9 @@ async def test_cancel_closes_within_one_second():
 
 
 async def test_stalled_peer_does_not_wedge_end():
-    """A peer that stops reading: the write timeout fires, the pipeline ends with an error."""
+    """A peer that stops reading, reconnection off: the write timeout ends the call loudly."""
     async with stop_reading_server() as server:
-        t = WebsocketClientTransport(server.uri, client_params(write_timeout=1.0))
+        t = WebsocketClientTransport(server.uri, client_params(write_timeout=1.0, reconnect=None))
         errors = []
 
         @t.event_handler("on_connection_error")

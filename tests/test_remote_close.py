@@ -45,7 +45,7 @@ class Recorder:
 
 async def test_server_closes_with_1001():
     async with closing_server(1001, "going away now", after=0.3) as server:
-        transport = make_transport(server.uri, open_timeout=3.0)
+        transport = make_transport(server.uri, open_timeout=3.0, reconnect=None)
         rec = Recorder(transport)
         async with run_pipeline(transport) as p:
             error_times: list[float] = []

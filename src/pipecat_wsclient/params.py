@@ -14,8 +14,9 @@ from typing import Literal
 
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.transports.base_transport import TransportParams
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from pipecat_wsclient.errors import ConnectionFailure
 from pipecat_wsclient.pacing import DEFAULT_LEAD_SECS
 from pipecat_wsclient.version import __version__
 
@@ -23,6 +24,50 @@ HeadersProvider = Callable[[], Mapping[str, str] | Awaitable[Mapping[str, str]]]
 """A callable returning extra handshake headers, sync or async (e.g. a fresh token)."""
 
 DEFAULT_USER_AGENT = f"pipecat-wsclient/{__version__}"
+
+FailureClassifier = Callable[[ConnectionFailure], bool | None]
+"""Decides whether a failure is retried: True/False, or None to use the default."""
+
+SessionStartMessages = Callable[[], "list[str | bytes] | Awaitable[list[str | bytes]]"]
+"""Returns the messages to send first on every (re)connection (a protocol's hello)."""
+
+
+class ReconnectParams(BaseModel):
+    """When and how a transport reconnects after losing its connection.
+
+    The call goes on during the outage: outbound audio is kept (up to
+    ``buffer_audio_secs``, oldest dropped first) and sent once the connection
+    is back; only when the policy gives up does a fatal ``ErrorFrame`` end
+    the pipeline. See :func:`pipecat_wsclient.retry.is_transient` for which
+    failures are retried.
+
+    Parameters:
+        first_delay_secs: Delay before the first attempt (not jittered).
+        backoff_factor: Growth of the delay per attempt.
+        max_delay_secs: Cap on the delay between attempts.
+        jitter: Relative random spread of each delay after the first.
+        max_attempts: Give up after this many attempts per outage (None: no limit).
+        max_outage_secs: Give up when an outage would last longer (None: no limit).
+        retry_initial_connect: Also retry when the very first dial fails. Off by
+            default: a call that never connected fails at once, loudly.
+        classifier: Your own decision per failure (True retry, False give up,
+            None fall back to the default classification).
+        buffer_audio_secs: Outbound audio kept during an outage, in seconds.
+        buffer_max_messages: Outbound non-audio messages kept during an outage.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    first_delay_secs: float = Field(default=0.05, ge=0)
+    backoff_factor: float = Field(default=2.0, ge=1)
+    max_delay_secs: float = Field(default=1.0, gt=0)
+    jitter: float = Field(default=0.2, ge=0, le=1)
+    max_attempts: int | None = Field(default=None, ge=1)
+    max_outage_secs: float | None = Field(default=30.0, gt=0)
+    retry_initial_connect: bool = False
+    classifier: FailureClassifier | None = None
+    buffer_audio_secs: float = Field(default=2.0, ge=0)
+    buffer_max_messages: int = Field(default=100, ge=0)
 
 
 class WebsocketClientParams(TransportParams):
@@ -68,6 +113,12 @@ class WebsocketClientParams(TransportParams):
             ``additional_headers``.
         audio_out_send_lead_secs: How far ahead of real time outbound audio may
             be sent, so the far end has a little buffered and never starves.
+        reconnect: The reconnect policy, on by default; ``None`` turns
+            reconnection off (a lost connection then ends the pipeline).
+        session_start_messages: Callable (sync or async) returning messages to
+            send first on every connection and reconnection, e.g. a protocol's
+            hello. A serializer with a ``session_start_messages()`` method is
+            asked too (its messages go first).
     """
 
     add_wav_header: bool = True
@@ -87,3 +138,5 @@ class WebsocketClientParams(TransportParams):
     user_agent: str | None = DEFAULT_USER_AGENT
     headers_provider: HeadersProvider | None = None
     audio_out_send_lead_secs: float = Field(default=DEFAULT_LEAD_SECS, ge=0)
+    reconnect: ReconnectParams | None = Field(default_factory=ReconnectParams)
+    session_start_messages: SessionStartMessages | None = None

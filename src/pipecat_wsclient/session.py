@@ -43,6 +43,7 @@ from websockets.uri import parse_uri
 
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
 from pipecat_wsclient.params import WebsocketClientParams
+from pipecat_wsclient.retry import ReconnectPolicy
 from pipecat_wsclient.stats import WebsocketClientStats
 
 CLOSE_NORMAL = 1000
@@ -99,9 +100,17 @@ class WebsocketClientCallbacks(BaseModel):
             closed it; ``websocket.close_code`` and ``websocket.close_reason``
             say how.
         on_message: Called when a message is received from the WebSocket.
-        on_connection_lost: Called after ``on_disconnected`` when the connection
-            ended without us closing it (remote close, dead socket, write
-            timeout, oversize message), with the failure.
+        on_connection_lost: Called when the connection ended without us closing
+            it (remote close, dead socket, write timeout, oversize message) and
+            will not be reconnected, with the failure (after ``on_disconnected``;
+            after the last attempt when the reconnect policy gave up).
+        on_reconnecting: Called before each reconnect attempt with the attempt
+            number (from 1), the delay before it and the failure that caused it.
+        on_reconnected: Called when a reconnect attempt succeeded, with the new
+            connection, the attempt number and the outage duration in seconds
+            (after ``on_connected``).
+        on_session_start: Called on every (re)connection before anything else
+            is sent; returns the messages to send first (a protocol's hello).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -110,6 +119,9 @@ class WebsocketClientCallbacks(BaseModel):
     on_disconnected: Callable[[ClientConnection], Awaitable[None]]
     on_message: Callable[[ClientConnection, str | bytes], Awaitable[None]]
     on_connection_lost: Callable[[ConnectionFailure], Awaitable[None]] | None = None
+    on_reconnecting: Callable[[int, float, ConnectionFailure], Awaitable[None]] | None = None
+    on_reconnected: Callable[[ClientConnection, int, float], Awaitable[None]] | None = None
+    on_session_start: Callable[[], Awaitable[list[str | bytes]]] | None = None
 
 
 class SessionState(enum.Enum):
@@ -119,12 +131,14 @@ class SessionState(enum.Enum):
         IDLE: Not connected; ``connect()`` may be called.
         CONNECTING: Dialing.
         OPEN: Connected.
+        RECONNECTING: The connection was lost; the reconnect policy is redialing.
         CLOSING: ``disconnect()`` is closing the connection.
     """
 
     IDLE = "idle"
     CONNECTING = "connecting"
     OPEN = "open"
+    RECONNECTING = "reconnecting"
     CLOSING = "closing"
 
 
@@ -179,6 +193,8 @@ class WebsocketClientSession:
         self._state = SessionState.IDLE
         self._websocket: ClientConnection | None = None
         self._receive_task: asyncio.Task | None = None
+        self._reconnect_task: asyncio.Task | None = None
+        self._policy = ReconnectPolicy(params.reconnect) if params.reconnect else None
         self._connect_lock: asyncio.Lock | None = None
         self._settled: asyncio.Event | None = None
         self._holders: set[int] = set()
@@ -239,6 +255,11 @@ class WebsocketClientSession:
         """
         ws = self._websocket
         return self._state is SessionState.CLOSING or (ws is not None and ws.state is State.CLOSING)
+
+    @property
+    def is_reconnecting(self) -> bool:
+        """Whether the connection was lost and the reconnect policy is redialing."""
+        return self._state is SessionState.RECONNECTING
 
     @property
     def websocket(self) -> ClientConnection | None:
@@ -315,7 +336,15 @@ class WebsocketClientSession:
             self._state = SessionState.CONNECTING
             self._settled_event().clear()
             try:
-                await self._dial()
+                try:
+                    await self._dial()
+                except ConnectionFailure as failure:
+                    reconnect = self._params.reconnect
+                    if not (reconnect and reconnect.retry_initial_connect):
+                        raise
+                    final = await self._retry(failure)
+                    if final is not None:
+                        raise final from failure
             finally:
                 if self._state is SessionState.CONNECTING:
                     self._state = SessionState.IDLE
@@ -348,6 +377,7 @@ class WebsocketClientSession:
         Args:
             close_timeout: Override of the ``close_timeout`` param.
         """
+        await self._stop_reconnecting()
         ws = self._websocket
         if ws is None:
             return
@@ -454,6 +484,18 @@ class WebsocketClientSession:
             failure = failure_from_exception(e, self._safe_uri, self._params)
             raise failure from e
 
+        on_session_start = self._callbacks.on_session_start
+        if on_session_start is not None:
+            try:
+                for message in await on_session_start():
+                    await websocket.send(message)
+                    self._stats.messages_out += 1
+                    self._stats.bytes_out += len(message)
+            except ConnectionClosed as e:
+                self._stats.connect_failures += 1
+                websocket.transport.abort()
+                raise failure_from_exception(e, self._safe_uri, self._params) from e
+
         self._websocket = websocket
         self._state = SessionState.OPEN
         self._pending_failure = None
@@ -487,9 +529,6 @@ class WebsocketClientSession:
 
     async def _connection_ended(self, websocket: ClientConnection):
         closed_by_us = self._state is SessionState.CLOSING
-        if self._websocket is websocket:
-            self._websocket = None
-            self._state = SessionState.IDLE
         self._receive_task = None
         close_exc = websocket.protocol.close_exc
         # The close frame received, else the one we sent (1009 for an oversize
@@ -500,18 +539,90 @@ class WebsocketClientSession:
         self._stats.last_close_reason = close.reason if close is not None else ""
 
         failure = None
+        retry = False
         if not closed_by_us:
             failure = self._pending_failure or failure_from_exception(
                 close_exc, self._safe_uri, self._params, during_connect=False
             )
-            logger.warning(f"{self}: {failure}")
+            retry = self._policy is not None and self._policy.should_retry(failure)
+            logger.warning(f"{self}: {failure}" + ("; reconnecting" if retry else ""))
         self._pending_failure = None
+        if self._websocket is websocket:
+            self._websocket = None
+            # Set before any await: from here on, senders know to hold their data.
+            self._state = SessionState.RECONNECTING if retry else SessionState.IDLE
 
         try:
             await self._callbacks.on_disconnected(websocket)
         finally:
-            if failure is not None and self._callbacks.on_connection_lost is not None:
-                await self._callbacks.on_connection_lost(failure)
+            if retry and failure is not None:
+                self._reconnect_task = self.task_manager.create_task(
+                    self._reconnect_task_handler(failure), f"{self}::reconnect"
+                )
+            elif failure is not None:
+                await self._report_lost(failure)
+
+    async def _report_lost(self, failure: ConnectionFailure):
+        if self._callbacks.on_connection_lost is not None:
+            await self._callbacks.on_connection_lost(failure)
+
+    async def _reconnect_task_handler(self, failure: ConnectionFailure):
+        final = await self._retry(failure)
+        self._reconnect_task = None
+        if final is not None:
+            await self._report_lost(final)
+
+    async def _retry(self, failure: ConnectionFailure) -> ConnectionFailure | None:
+        """Redial under the reconnect policy.
+
+        Returns:
+            None once reconnected, or the failure to report when giving up.
+        """
+        assert self._policy is not None
+        policy = self._policy
+        loop = asyncio.get_running_loop()
+        policy.begin(loop.time())
+        self._state = SessionState.RECONNECTING
+        last = failure
+        while (delay := policy.next_delay(loop.time(), last)) is not None:
+            attempt = policy.attempts
+            if self._callbacks.on_reconnecting is not None:
+                await self._callbacks.on_reconnecting(attempt, delay, last)
+            await asyncio.sleep(delay)
+            if self._state is not SessionState.RECONNECTING:
+                return None  # disconnect() was called meanwhile
+            try:
+                await self._dial()
+            except ConnectionFailure as e:
+                last = e
+                logger.debug(f"{self}: reconnect attempt {attempt} failed: {e.cause}")
+                continue
+            downtime = policy.elapsed(loop.time())
+            logger.info(f"{self}: reconnected after {downtime:.3f}s (attempt {attempt})")
+            if self._callbacks.on_reconnected is not None and self._websocket is not None:
+                await self._callbacks.on_reconnected(self._websocket, attempt, downtime)
+            return None
+        self._state = SessionState.IDLE
+        if policy.attempts == 0:
+            return last
+        return ConnectionFailure(
+            last.kind,
+            self._safe_uri,
+            f"gave up reconnecting after {policy.attempts} attempts in "
+            f"{policy.elapsed(loop.time()):.1f}s; last error: {last.cause}",
+            status_code=last.status_code,
+            close_code=last.close_code,
+            close_reason=last.close_reason,
+            during_connect=False,
+        )
+
+    async def _stop_reconnecting(self):
+        task = self._reconnect_task
+        if self._state is SessionState.RECONNECTING:
+            self._state = SessionState.IDLE
+        if task is not None and task is not asyncio.current_task():
+            self._reconnect_task = None
+            await self.task_manager.cancel_task(task)
 
     async def _wait_receive_task(self, websocket: ClientConnection):
         """Wait for the receive task to report the end of ``websocket``."""

@@ -18,6 +18,7 @@ dead socket.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import deque
 
 from loguru import logger
@@ -45,6 +46,7 @@ from pipecat.utils.utils import obj_id
 from websockets.asyncio.client import ClientConnection
 
 from pipecat_wsclient.errors import ConnectionFailure, error_category
+from pipecat_wsclient.outage import HeldFrame, OutageBuffer
 from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duration
 from pipecat_wsclient.params import WebsocketClientParams
 from pipecat_wsclient.session import WebsocketClientCallbacks, WebsocketClientSession
@@ -232,6 +234,15 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         # the last interruption and must not be sent any more.
         self._interrupted_before_id = 0
         self._drop_log = LogThrottle()
+        reconnect = params.reconnect
+        self._outage = OutageBuffer(
+            max_audio_secs=reconnect.buffer_audio_secs if reconnect else 0.0,
+            max_messages=reconnect.buffer_max_messages if reconnect else 0,
+        )
+        # Held by whoever sends in order (the audio task, flushes after a
+        # reconnect); urgent messages and interruptions do not wait for it.
+        self._send_lock = asyncio.Lock()
+        self._flush_task: asyncio.Task | None = None
 
     async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
         """Set up the output transport with the frame processor setup.
@@ -266,6 +277,11 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         if not isinstance(self._transport.serializer, ProtobufFrameSerializer):
             # Protobuf has no EndFrame (it would only log a warning).
             await self._write_frame(frame)
+        else:
+            async with self._send_lock:
+                await self._flush_outage_locked()
+        await self._cancel_flush()
+        self.abandon_outage()
         await self._transport._release(self)
 
     async def cancel(self, frame: CancelFrame):
@@ -275,11 +291,15 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             frame: The cancel frame signaling immediate cancellation.
         """
         await super().cancel(frame)
+        await self._cancel_flush()
+        self.abandon_outage()
         await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
 
     async def cleanup(self):
         """Clean up the output transport resources."""
         await super().cleanup()
+        await self._cancel_flush()
+        self.abandon_outage()
         await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
         await self._transport.cleanup()
 
@@ -295,7 +315,10 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             # interruption may leave, and the clear goes out first.
             self._interrupted_before_id = obj_id()
             self._pace.reset()
-            await self._write_frame(frame)
+            self._stats.interrupted_audio_secs += self._outage.discard_interrupted(
+                self._interrupted_before_id
+            )
+            await self._write_frame(frame, urgent=True)
         await super().process_frame(frame, direction)
 
     async def send_message(
@@ -306,7 +329,9 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         Args:
             frame: The transport message frame to send.
         """
-        await self._write_frame(frame)
+        await self._write_frame(
+            frame, urgent=isinstance(frame, OutputTransportMessageUrgentFrame)
+        )
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Write an audio frame to the WebSocket with optional WAV header.
@@ -320,7 +345,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         Returns:
             True if the audio frame was written successfully, False otherwise.
         """
-        if not await self._wait_connected():
+        if not self._session.is_reconnecting and not await self._wait_connected():
             self._count_dropped(pcm_duration(len(frame.audio), *self._audio_format))
             return False
         audio = frame.audio
@@ -348,44 +373,132 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
     async def _write_audio_chunk(self, frame: OutputAudioRawFrame, audio: bytes) -> bool:
         sample_rate, channels = self._audio_format
         duration = pcm_duration(len(audio), sample_rate, channels)
+        # The schedule runs during an outage too: audio is held at the pace
+        # the pipeline produces it, and the oldest goes first past the bound.
         delay = self._pace.delay(asyncio.get_running_loop().time())
         if delay > 0:
             await asyncio.sleep(delay)
         if self._is_interrupted(frame):
             self._stats.interrupted_audio_secs += duration
             return False
-        if self._ws_params.add_wav_header:
-            audio = pcm_to_wav(audio, sample_rate, channels)
         chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels)
-        payload = await self._transport.serializer.serialize(chunk)
+        held = HeldFrame(chunk, duration, frame.id, frame.interruptible)
+        async with self._send_lock:
+            await self._flush_outage_locked()
+            if self._must_hold():
+                self._outage.add(held)
+            elif not await self._send_held(held) and not self._hold_after_failed_send(held):
+                return False
+        self._pace.sent(duration)
+        return True
+
+    async def _send_held(self, held: HeldFrame) -> bool:
+        """Serialize and send one frame now; audio gets its WAV header here."""
+        frame = held.frame
+        if held.audio_secs and isinstance(frame, OutputAudioRawFrame):
+            if self._ws_params.add_wav_header:
+                frame = OutputAudioRawFrame(
+                    pcm_to_wav(frame.audio, frame.sample_rate, frame.num_channels),
+                    frame.sample_rate,
+                    frame.num_channels,
+                )
+        payload = await self._transport.serializer.serialize(frame)
         if payload:
             # No await between this check and the send: an interruption that
             # arrived during serialize() still stops this chunk.
-            if self._is_interrupted(frame):
-                self._stats.interrupted_audio_secs += duration
-                return False
+            if held.interruptible and held.source_id < self._interrupted_before_id:
+                self._stats.interrupted_audio_secs += held.audio_secs
+                return True
             if not await self._session.send(payload):
-                self._count_dropped(duration)
                 return False
-        self._pace.sent(duration)
-        self._stats.audio_secs_sent += duration
-        self._stats.audio_frames_sent += 1
+        if held.audio_secs:
+            self._stats.audio_secs_sent += held.audio_secs
+            self._stats.audio_frames_sent += 1
         return True
 
-    async def _write_frame(self, frame: Frame) -> bool:
-        """Serialize and send a non-audio frame.
+    def _must_hold(self) -> bool:
+        return self._session.is_reconnecting or bool(self._outage)
+
+    def _hold_after_failed_send(self, held: HeldFrame) -> bool:
+        """Hold a frame whose send failed when the connection may come back; else count it."""
+        if self._ws_params.reconnect is not None and not self._session.is_closing:
+            self._outage.add(held)
+            return True
+        self._count_dropped(held.audio_secs)
+        return False
+
+    async def _flush_outage_locked(self):
+        """Send what was held during an outage, in order, audio paced (lock held)."""
+        if not self._outage or not self._session.is_connected:
+            return
+        loop = asyncio.get_running_loop()
+        for held in self._outage.drain():
+            if held.audio_secs:
+                delay = self._pace.delay(loop.time())
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if not await self._send_held(held):
+                if not self._hold_after_failed_send(held):
+                    self._outage.drop_all()
+                break
+            if held.audio_secs:
+                self._pace.sent(held.audio_secs)
+        self._report_outage_drops()
+
+    def schedule_flush(self):
+        """Send what was held during the outage, in the background (connection is back)."""
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = self.create_task(self._flush_task_handler(), "flush")
+
+    async def _flush_task_handler(self):
+        async with self._send_lock:
+            await self._flush_outage_locked()
+        self._report_outage_drops()
+
+    async def _cancel_flush(self):
+        if self._flush_task is not None:
+            task, self._flush_task = self._flush_task, None
+            await self.cancel_task(task)
+
+    def abandon_outage(self):
+        """The connection is not coming back: count what is held as dropped."""
+        self._outage.drop_all()
+        self._report_outage_drops()
+
+    def _report_outage_drops(self):
+        report = self._outage.take_report()
+        if not report:
+            return
+        self._stats.dropped_frames += report.audio_frames + report.messages
+        self._stats.dropped_audio_secs += report.audio_secs
+        logger.warning(f"{self}: connection outage to {self._session.uri}: dropped {report}")
+
+    async def _write_frame(self, frame: Frame, *, urgent: bool = False) -> bool:
+        """Send a non-audio frame, or hold it during an outage.
+
+        Args:
+            frame: The frame to serialize.
+            urgent: Send at once without waiting for audio being flushed.
 
         Returns:
             Whether the transport took the frame. A serializer that emits no
             payload has still taken it.
         """
-        payload = await self._transport.serializer.serialize(frame)
-        if not payload:
+        held = HeldFrame(frame, source_id=frame.id)
+        if urgent:
+            return await self._send_or_hold(held)
+        async with self._send_lock:
+            await self._flush_outage_locked()
+            return await self._send_or_hold(held)
+
+    async def _send_or_hold(self, held: HeldFrame) -> bool:
+        if self._session.is_reconnecting:
+            self._outage.add(held)
             return True
-        if not await self._wait_connected() or not await self._session.send(payload):
+        if not await self._wait_connected():
             self._count_dropped(0.0)
             return False
-        return True
+        return await self._send_held(held) or self._hold_after_failed_send(held)
 
     def _count_dropped(self, audio_secs: float):
         self._stats.dropped_frames += 1
@@ -412,9 +525,16 @@ class WebsocketClientTransport(BaseTransport):
     - on_connected(transport, websocket): Connected to WebSocket server
     - on_disconnected(transport, websocket): Disconnected from WebSocket server
       (``websocket.close_code`` and ``websocket.close_reason`` say how)
-    - on_connection_error(transport, error): The connection could not be made
-      or was lost; ``error`` is a :class:`~pipecat_wsclient.errors.ConnectionFailure`.
-      A fatal ``ErrorFrame`` with the same message is pushed upstream too.
+    - on_connection_error(transport, error): The connection could not be made,
+      or was lost for good (not retried, or the reconnect policy gave up);
+      ``error`` is a :class:`~pipecat_wsclient.errors.ConnectionFailure`. A
+      fatal ``ErrorFrame`` with the same message is pushed upstream too.
+    - on_reconnecting(transport, attempt, delay, cause): The connection was
+      lost (``cause``, a ``ConnectionFailure``); attempt number ``attempt``
+      (from 1) follows in ``delay`` seconds. The pipeline keeps running.
+    - on_reconnected(transport, attempt, downtime_secs): Connected again;
+      audio held during the outage is being sent. ``on_connected`` fires only
+      for the first connection.
 
     Example::
 
@@ -449,6 +569,9 @@ class WebsocketClientTransport(BaseTransport):
             on_disconnected=self._on_disconnected,
             on_message=self._on_message,
             on_connection_lost=self._on_connection_lost,
+            on_reconnecting=self._on_reconnecting,
+            on_reconnected=self._on_reconnected,
+            on_session_start=self._on_session_start,
         )
         self._session = WebsocketClientSession(uri, self._params, callbacks, self.name)
         self._input: WebsocketClientInputTransport | None = None
@@ -456,10 +579,13 @@ class WebsocketClientTransport(BaseTransport):
         self._serializer_ready = False
         self._connect_task: asyncio.Task | None = None
         self._reporter: FrameProcessor | None = None
+        self._ever_connected = False
 
         self._register_event_handler("on_connected")
         self._register_event_handler("on_disconnected")
         self._register_event_handler("on_connection_error")
+        self._register_event_handler("on_reconnecting")
+        self._register_event_handler("on_reconnected")
 
     def input(self) -> WebsocketClientInputTransport:
         """Get the input transport for receiving frames.
@@ -555,12 +681,35 @@ class WebsocketClientTransport(BaseTransport):
     # -- session callbacks ----------------------------------------------------
 
     async def _on_connected(self, websocket: ClientConnection):
-        await self._call_event_handler("on_connected", websocket)
+        if not self._ever_connected:
+            self._ever_connected = True
+            await self._call_event_handler("on_connected", websocket)
+
+    async def _on_reconnecting(self, attempt: int, delay: float, cause: ConnectionFailure):
+        await self._call_event_handler("on_reconnecting", attempt, delay, cause)
+
+    async def _on_reconnected(self, websocket: ClientConnection, attempt: int, downtime: float):
+        await self._call_event_handler("on_reconnected", attempt, downtime)
+        if self._output is not None:
+            self._output.schedule_flush()
+
+    async def _on_session_start(self) -> list[str | bytes]:
+        messages: list[str | bytes] = []
+        for provider in (
+            getattr(self.serializer, "session_start_messages", None),
+            self._params.session_start_messages,
+        ):
+            if provider is not None:
+                result = provider()
+                messages.extend(await result if inspect.isawaitable(result) else result)
+        return messages
 
     async def _on_disconnected(self, websocket: ClientConnection):
         await self._call_event_handler("on_disconnected", websocket)
 
     async def _on_connection_lost(self, failure: ConnectionFailure):
+        if self._output is not None:
+            self._output.abandon_outage()
         await self._report_failure(failure)
 
     async def _on_message(self, websocket: ClientConnection, message: str | bytes):

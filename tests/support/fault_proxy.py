@@ -18,7 +18,8 @@ import math
 import socket
 import struct
 import time
-from types import TracebackType
+from collections.abc import Coroutine
+from typing import Any
 
 _EOF = b""  # Queue marker: the source half-closed its side.
 _HIGH_WATER = 256 * 1024  # Queued bytes per direction before the source stops being read.
@@ -98,7 +99,6 @@ class _Pipe:
         self.done = False  # The EOF was delivered.
         self.wakeup = asyncio.Event()
         self.next_free = 0.0  # Bandwidth pacing: when the next byte may leave.
-        self.task: asyncio.Task[None] | None = None
 
     def put(self, data: bytes) -> None:
         if self.eof:
@@ -164,12 +164,10 @@ class _Pair:
         self.client.out = self.up = _Pipe(self, self.client, self.upstream, up=True)
         self.upstream.out = self.down = _Pipe(self, self.upstream, self.client, up=False)
         self.upstream_ready: asyncio.Future[None] = loop.create_future()
+        self.was_reset = False
         self.tasks = [
-            loop.create_task(self._connect_upstream()),
-            loop.create_task(self.up.run()),
-            loop.create_task(self.down.run()),
+            proxy.spawn(c) for c in (self._connect_upstream(), self.up.run(), self.down.run())
         ]
-        self.finished = self.was_reset = False
 
     async def _connect_upstream(self) -> None:
         try:
@@ -204,8 +202,7 @@ class _Pair:
             for side in (self.client, self.upstream):
                 if side.transport is not None:
                     side.transport.close()
-        if self.client.lost.done() and self.upstream.lost.done() and not self.finished:
-            self.finished = True
+        if self.client.lost.done() and self.upstream.lost.done():
             for task in self.tasks:
                 if task is not asyncio.current_task():
                     task.cancel()
@@ -232,6 +229,7 @@ class FaultProxy:
         self.delay = 0.0
         self.bandwidth: float | None = None
         self.pairs: set[_Pair] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._refuse_until = 0.0
         self.closed = False
         self._server: asyncio.Server | None = None
@@ -288,6 +286,13 @@ class FaultProxy:
         """Accept and forward new connections again."""
         self._refuse_until = 0.0
 
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` as a task that is cancelled and awaited on exit."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     def _update_reading(self) -> None:
         for pair in self.pairs:
             pair.client.update_reading()
@@ -308,19 +313,14 @@ class FaultProxy:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None
         self.closed = True
         self._server.close()
         pairs = list(self.pairs)
         for pair in pairs:
             pair.abort()
-        tasks = [task for pair in pairs for task in pair.tasks]
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -25,7 +24,7 @@ from websockets.http11 import Request, Response
 from support.servers import Message, free_port
 
 ProcessRequest = Callable[
-    [ServerConnection, Request], "Response | None | Awaitable[Response | None]"
+    [ServerConnection, Request], "Response | Awaitable[Response | None] | None"
 ]
 
 
@@ -190,10 +189,5 @@ class RestartableServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
