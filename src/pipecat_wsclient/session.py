@@ -605,11 +605,18 @@ class WebsocketClientSession:
         self._state = SessionState.IDLE
         if policy.attempts == 0:
             return last
+        n = policy.attempts
+        if policy.should_retry(last):
+            cause = (
+                f"gave up reconnecting after {n} attempt{'s' if n > 1 else ''} in "
+                f"{policy.elapsed(loop.time()):.1f}s; last error: {last.cause}"
+            )
+        else:
+            cause = f"reconnect attempt {n} failed with {last.cause} (not retried)"
         return ConnectionFailure(
             last.kind,
             self._safe_uri,
-            f"gave up reconnecting after {policy.attempts} attempts in "
-            f"{policy.elapsed(loop.time()):.1f}s; last error: {last.cause}",
+            cause,
             status_code=last.status_code,
             close_code=last.close_code,
             close_reason=last.close_reason,
