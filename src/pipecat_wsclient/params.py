@@ -95,7 +95,8 @@ class WebsocketClientParams(TransportParams):
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
         ping_timeout: Seconds a ping may stay unanswered before the connection
             counts as lost; ``None`` never times out. With the defaults a dead
-            peer is noticed within ``ping_interval + ping_timeout`` = 10 s.
+            peer is noticed within ``ping_interval + ping_timeout +
+            close_timeout`` = 10 s.
         max_message_size: Largest incoming message in bytes; a bigger one
             closes the connection with code 1009. ``None`` means no limit.
         compression: ``"deflate"`` to negotiate permessage-deflate. Off by
@@ -128,8 +129,8 @@ class WebsocketClientParams(TransportParams):
     open_timeout: float | None = Field(default=5.0, gt=0)
     close_timeout: float | None = Field(default=2.0, gt=0)
     write_timeout: float | None = Field(default=5.0, gt=0)
-    ping_interval: float | None = Field(default=5.0, gt=0)
-    ping_timeout: float | None = Field(default=5.0, gt=0)
+    ping_interval: float | None = Field(default=4.0, gt=0)
+    ping_timeout: float | None = Field(default=4.0, gt=0)
     max_message_size: int | None = Field(default=2**20, gt=0)
     compression: Literal["deflate"] | None = None
     subprotocols: list[str] | None = None

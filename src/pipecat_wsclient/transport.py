@@ -329,9 +329,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         Args:
             frame: The transport message frame to send.
         """
-        await self._write_frame(
-            frame, urgent=isinstance(frame, OutputTransportMessageUrgentFrame)
-        )
+        await self._write_frame(frame, urgent=isinstance(frame, OutputTransportMessageUrgentFrame))
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Write an audio frame to the WebSocket with optional WAV header.
