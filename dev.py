@@ -56,7 +56,7 @@ def main() -> None:
     extra = sys.argv[2:]
     if command == "demo":
         setup()
-        run(PY, "examples/demo.py", *extra)
+        run(BIN / "pipecat-wsclient", "demo", *extra)
     elif command == "test":
         setup()
         # Exit code 5 (no tests collected) fails too: check=True.
