@@ -105,11 +105,12 @@ class OutageBuffer:
         if held.audio_secs > 0:
             self._audio_secs += held.audio_secs
             while self._audio_secs > self._max_audio_secs + 1e-9:
-                self._drop_oldest(audio=True)
+                if not self._drop_oldest(audio=True):
+                    self._audio_secs = 0.0  # nothing left: only rounding was over
         else:
             self._messages += 1
-            while self._messages > self._max_messages:
-                self._drop_oldest(audio=False)
+            while self._messages > self._max_messages and self._drop_oldest(audio=False):
+                pass
 
     def discard_interrupted(self, before_id: int) -> float:
         """Discard interruptible frames that came from before an interruption.
@@ -157,13 +158,14 @@ class OutageBuffer:
         else:
             self._messages -= 1
 
-    def _drop_oldest(self, *, audio: bool) -> None:
+    def _drop_oldest(self, *, audio: bool) -> bool:
         for i, held in enumerate(self._items):
             if (held.audio_secs > 0) == audio:
                 del self._items[i]
                 self._forget(held)
                 self._count_dropped(held)
-                return
+                return True
+        return False
 
     def _count_dropped(self, held: HeldFrame) -> None:
         if held.audio_secs > 0:

@@ -43,7 +43,7 @@ def read_wav(path: str | Path, rate: int) -> bytes:
         16-bit mono PCM at ``rate``.
 
     Raises:
-        ValueError: If the file is not PCM WAV.
+        ValueError: If the file cannot be read or is not PCM WAV.
     """
     try:
         with wave.open(str(path), "rb") as w:
@@ -51,6 +51,8 @@ def read_wav(path: str | Path, rate: int) -> bytes:
             raw = w.readframes(w.getnframes())
     except (wave.Error, EOFError) as e:
         raise ValueError(f"{path}: not a PCM WAV file ({e})") from e
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror or e}") from e
     if width == 1:
         samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width == 2:
@@ -238,10 +240,12 @@ class Track:
 
     rate: int
     chunks: list[tuple[float, bytes]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
     _play_end: float = 0.0
 
     def add(self, arrival: float, pcm: bytes) -> float:
         """Place a chunk that arrived at ``arrival``; return its playback time."""
+        self.arrivals.append(arrival)
         start = max(arrival, self._play_end)
         self._play_end = start + len(pcm) / (2 * self.rate)
         self.chunks.append((start, pcm))

@@ -74,6 +74,8 @@ EXIT_CODES = {
 }
 """Exit code per failure; anything else that ends a call early (connection lost) is 7."""
 EXIT_LOST = 7
+EXIT_INTERRUPTED = 130
+"""Ended by Ctrl-C (the recording is still written)."""
 
 
 def bundled_clip() -> Path:
@@ -273,7 +275,10 @@ async def run_call(
     await runner.add_workers(worker)
     run = asyncio.create_task(runner.run())
 
+    interrupted = False
+
     async def conduct():
+        nonlocal interrupted
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait(
             [asyncio.create_task(connected.wait()), stopped, run],
@@ -284,9 +289,20 @@ async def run_call(
             clip_secs = len(clip) / (2 * rate)
             limit = options.duration or clip_secs + options.listen + 0.2
             deadline = time.monotonic() + limit
-            await asyncio.wait([stopped, run], timeout=max(0.0, deadline - time.monotonic()))
+            await asyncio.wait(
+                [stopped, run],
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        interrupted = stop.is_set() and not failures
         stopped.cancel()
-        if not run.done():
+        if run.done():
+            return
+        if interrupted:
+            # Ctrl-C: stop now rather than play out the queued clip; the
+            # connection still closes with 1000.
+            await worker.cancel()
+        else:
             await worker.queue_frame(EndFrame())
 
     async def report():
@@ -315,7 +331,11 @@ async def run_call(
     if on_progress is not None:
         on_progress(progress)
 
-    return _result(options, transport, sent, heard, interruptions, reconnects, failures, started)
+    result = _result(options, transport, sent, heard, interruptions, reconnects, failures, started)
+    if interrupted and result.exit_code == EXIT_OK:
+        result.exit_code = EXIT_INTERRUPTED
+        result.error = "interrupted"
+    return result
 
 
 def _result(
@@ -346,11 +366,11 @@ def _result(
     result.decode_errors = stats.decode_errors
     result.dropped_frames = stats.dropped_frames
     result.ping_rtt_ms = None if stats.ping_rtt_secs is None else stats.ping_rtt_secs * 1e3
-    if sent.chunks:
-        first, last = sent.chunks[0][0], sent.chunks[-1][0]
-        last_len = len(sent.chunks[-1][1]) / (2 * sent.rate)
-        span = last - first + last_len
-        result.pacing_rate = stats.audio_secs_sent / span if span > 0 else None
+    if len(sent.arrivals) > 1:
+        # Audio sent before the last chunk, over the time it took to send it.
+        span = sent.arrivals[-1] - sent.arrivals[0]
+        before_last = sum(len(pcm) for _, pcm in sent.chunks[:-1]) / (2 * sent.rate)
+        result.pacing_rate = before_last / span if span > 0 else None
     if not sent.chunks and not heard.chunks:
         return result
 

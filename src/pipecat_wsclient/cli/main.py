@@ -68,7 +68,8 @@ def summary_table(result: CallResult) -> Table:
     table = Table(title=f"Call to {result.uri}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("result", "completed" if result.exit_code == 0 else f"failed: {result.error}")
+    status = {0: "completed", 130: "interrupted"}.get(result.exit_code, f"failed: {result.error}")
+    table.add_row("result", status)
     table.add_row("connect time", _ms(result.connect_ms))
     for i, turn in enumerate(result.turns, 1):
         table.add_row(f"turn {i} response latency", _ms(turn["latency_ms"]))
@@ -127,7 +128,7 @@ def _finish(result: CallResult, as_json: bool) -> None:
         print(json.dumps(result.as_dict(), indent=2))
     else:
         Console().print(summary_table(result))
-        if result.exit_code:
+        if result.exit_code not in (0, 130):
             err.print(f"[red]error:[/] {result.error}")
     raise typer.Exit(result.exit_code)
 
@@ -173,7 +174,8 @@ def call(
     Response latency is measured per turn, from the end of each utterance we
     play (energy-based end of speech) to the first audible answer audio at
     its playback time. Exit codes: 0 completed, 2 usage, 3 refused/DNS/
-    network, 4 HTTP status, 5 TLS, 6 timeout, 7 connection lost.
+    network, 4 HTTP status, 5 TLS, 6 timeout, 7 connection lost, 130
+    interrupted (Ctrl-C ends the call cleanly and still writes the recording).
     """
     _quiet_logs(verbose)
     if protocol not in PROTOCOLS:

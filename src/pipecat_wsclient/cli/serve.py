@@ -336,6 +336,7 @@ class _Session:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
             if mode == "record":
+                self.recorded += self.flush()
                 self.write_recording()
 
     async def decode(self, message: Data) -> bytes:
@@ -376,6 +377,12 @@ class _Session:
             samples = self.resampler.resample_chunk(samples)
         return float_to_pcm(samples)
 
+    def flush(self) -> bytes:
+        """What the resampler still holds (its filter delay), if one was used."""
+        if self.resampler is None:
+            return b""
+        return float_to_pcm(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+
     # Echo.
 
     async def echo_sender(self) -> None:
@@ -395,6 +402,7 @@ class _Session:
         playback = self.track.add(arrival, pcm)
         # Only the timeline's end matters here; don't keep the audio.
         self.track.chunks.clear()
+        self.track.arrivals.clear()
         for end in self.detector.feed(pcm, playback):
             logger.debug(f"VoiceServer: utterance ended at {end:.3f}")
             self.server.utterance_ends.append(end)
