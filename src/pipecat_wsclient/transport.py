@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
+from collections.abc import Coroutine
+from typing import Any
 
 from loguru import logger
 from pipecat.audio.utils import pcm_to_wav
@@ -32,6 +34,8 @@ from pipecat.frames.frames import (
     InputTransportMessageFrame,
     InterruptionFrame,
     OutputAudioRawFrame,
+    OutputDTMFFrame,
+    OutputDTMFUrgentFrame,
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
     StartFrame,
@@ -114,6 +118,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
         self._stopped = False
         self._transport._start_connecting(self)
         await self.set_transport_ready(frame)
+        await self._transport._attach_protocol(self)
         # Deliver what arrived before we were ready, in order; on_message keeps
         # queueing behind it until the queue is empty.
         while self._pending:
@@ -163,9 +168,33 @@ class WebsocketClientInputTransport(BaseInputTransport):
             self._pending.append(message)
 
     def _stop_receiving(self):
+        self._transport._detach_protocol()
         self._ready = False
         self._stopped = True
         self._pending.clear()
+
+    async def deliver(self, frame: Frame):
+        """Push a frame into the pipeline as if it had been received.
+
+        Protocols that hold inbound audio (a carrier's playback clock) hand
+        it over here when it is due.
+
+        Args:
+            frame: The frame; audio goes through ``push_audio_frame``.
+        """
+        if self._stopped:
+            return
+        if isinstance(frame, InputAudioRawFrame):
+            self._stats.audio_secs_received += pcm_duration(
+                len(frame.audio), frame.sample_rate, frame.num_channels
+            )
+            if self._params.audio_in_enabled:
+                await self.push_audio_frame(frame)
+                return
+        if isinstance(frame, InputTransportMessageFrame):
+            await self.broadcast_frame(InputTransportMessageFrame, message=frame.message)
+        else:
+            await self.push_frame(frame)
 
     async def _handle_message(self, message: str | bytes):
         serializer = self._transport.serializer
@@ -185,17 +214,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
         if frame is None:
             self._stats.messages_ignored += 1
             return
-        if isinstance(frame, InputAudioRawFrame):
-            self._stats.audio_secs_received += pcm_duration(
-                len(frame.audio), frame.sample_rate, frame.num_channels
-            )
-            if self._params.audio_in_enabled:
-                await self.push_audio_frame(frame)
-                return
-        if isinstance(frame, InputTransportMessageFrame):
-            await self.broadcast_frame(InputTransportMessageFrame, message=frame.message)
-        else:
-            await self.push_frame(frame)
+        await self.deliver(frame)
 
 
 class WebsocketClientOutputTransport(BaseOutputTransport):
@@ -293,6 +312,11 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         await super().cancel(frame)
         await self._cancel_flush()
         self.abandon_outage()
+        if self._session.is_connected and not isinstance(
+            self._transport.serializer, ProtobufFrameSerializer
+        ):
+            # Telephony protocols hang up on cancel too.
+            await self._write_frame(frame, urgent=True)
         await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
 
     async def cleanup(self):
@@ -357,6 +381,12 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 break
         return written
 
+    def _supports_native_dtmf(self) -> bool:
+        return bool(getattr(self._transport.serializer, "supports_native_dtmf", False))
+
+    async def _write_dtmf_native(self, frame: OutputDTMFFrame | OutputDTMFUrgentFrame):
+        await self._write_frame(frame, urgent=isinstance(frame, OutputDTMFUrgentFrame))
+
     @property
     def _audio_format(self) -> tuple[int, int]:
         return self.sample_rate, self._params.audio_out_channels
@@ -407,8 +437,10 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             if held.interruptible and held.source_id < self._interrupted_before_id:
                 self._stats.interrupted_audio_secs += held.audio_secs
                 return True
-            if not await self._session.send(payload):
-                return False
+            # Our protocols may frame one chunk as several messages.
+            for message in payload if isinstance(payload, list) else (payload,):
+                if not await self._session.send(message):
+                    return False
         if held.audio_secs:
             self._stats.audio_secs_sent += held.audio_secs
             self._stats.audio_frames_sent += 1
@@ -510,6 +542,47 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             )
 
 
+class ProtocolIO:
+    """What a protocol (serializer) may do by itself: send, deliver frames, run tasks.
+
+    Given to a serializer's ``attach(io)`` when the pipeline starts, for
+    protocols with a life of their own, e.g. a carrier's playback clock that
+    hands over the bot's audio in real time and echoes marks. Tasks created
+    here are cancelled when the transport stops.
+    """
+
+    def __init__(self, session: WebsocketClientSession, input: WebsocketClientInputTransport):
+        """Initialize the IO.
+
+        Args:
+            session: The connection to send on.
+            input: The processor that delivers frames into the pipeline.
+        """
+        self._session = session
+        self._input = input
+        self._tasks: list[asyncio.Task] = []
+
+    async def send(self, message: str | bytes) -> bool:
+        """Send a message now; False if there is no open connection."""
+        return await self._session.send(message)
+
+    async def deliver(self, frame: Frame) -> None:
+        """Push a frame into the pipeline as if it had been received."""
+        await self._input.deliver(frame)
+
+    def create_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        """Run a coroutine until the transport stops."""
+        task = self._input.create_task(coroutine, name)
+        self._tasks.append(task)
+        return task
+
+    def close(self) -> None:
+        """Cancel the tasks (the transport is stopping)."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+
+
 class WebsocketClientTransport(BaseTransport):
     """WebSocket client transport for bidirectional communication.
 
@@ -578,6 +651,7 @@ class WebsocketClientTransport(BaseTransport):
         self._connect_task: asyncio.Task | None = None
         self._reporter: FrameProcessor | None = None
         self._ever_connected = False
+        self._protocol_io: ProtocolIO | None = None
 
         self._register_event_handler("on_connected")
         self._register_event_handler("on_disconnected")
@@ -635,6 +709,17 @@ class WebsocketClientTransport(BaseTransport):
             self._serializer_ready = True
             await self.serializer.setup(setup)
         self._session.acquire(processor)
+
+    async def _attach_protocol(self, input: WebsocketClientInputTransport):
+        """Give a protocol that needs it a way to send and deliver on its own."""
+        attach = getattr(self.serializer, "attach", None)
+        if attach is not None and self._protocol_io is None:
+            self._protocol_io = ProtocolIO(self._session, input)
+            await attach(self._protocol_io)
+
+    def _detach_protocol(self):
+        if self._protocol_io is not None:
+            self._protocol_io.close()
 
     def _start_connecting(self, processor: FrameProcessor):
         """Dial in the background, once; failures are reported from ``processor``."""
