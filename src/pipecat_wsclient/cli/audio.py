@@ -270,6 +270,35 @@ class Track:
         return out
 
 
+UNDERRUN_SECS = 0.02
+"""A gap in answer audio at least this long is a playback underrun."""
+
+
+def count_underruns(track: Track, *, min_gap: float = UNDERRUN_SECS, max_gap: float = 0.25) -> int:
+    """Count playback underruns in a track: answer audio that arrived late.
+
+    An underrun is a chunk that arrived between ``min_gap`` and ``max_gap``
+    after the audio before it had finished playing (so the listener heard a
+    gap inside an answer); longer gaps are pauses between answers.
+
+    Args:
+        track: The heard audio, with its arrival times.
+        min_gap: Smallest gap that counts.
+        max_gap: Gaps longer than this are pauses, not underruns.
+
+    Returns:
+        The number of underruns.
+    """
+    count = 0
+    play_end: float | None = None
+    for arrival, (_, pcm) in zip(track.arrivals, track.chunks, strict=True):
+        if play_end is not None and min_gap <= arrival - play_end <= max_gap:
+            count += 1
+        start = arrival if play_end is None else max(arrival, play_end)
+        play_end = start + len(pcm) / (2 * track.rate)
+    return count
+
+
 @dataclass
 class Turn:
     """One exchange: our utterance and the first answer after it."""

@@ -44,6 +44,7 @@ from pipecat.workers.runner import WorkerRunner
 from pipecat_wsclient.cli.audio import (
     Track,
     Turn,
+    count_underruns,
     float_to_pcm,
     percentile,
     read_wav,
@@ -52,12 +53,16 @@ from pipecat_wsclient.cli.audio import (
 )
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind
 from pipecat_wsclient.params import WebsocketClientParams
+from pipecat_wsclient.protocols.exotel import ExotelCarrierSerializer
 from pipecat_wsclient.protocols.raw import RawPCMSerializer
+from pipecat_wsclient.protocols.vonage import VonageCarrierSerializer
 from pipecat_wsclient.transport import WebsocketClientTransport
 
 PROTOCOLS: dict[str, Callable[[int], FrameSerializer]] = {
     "pipecat": lambda rate: ProtobufFrameSerializer(),
     "raw": lambda rate: RawPCMSerializer(sample_rate=rate),
+    "exotel": lambda rate: ExotelCarrierSerializer(),
+    "vonage": lambda rate: VonageCarrierSerializer(),
 }
 """Serializers by protocol name; carrier protocols register here too."""
 
@@ -100,6 +105,7 @@ class CallOptions:
         cafile: CA bundle to verify a ``wss://`` server with.
         insecure: Skip certificate verification.
         open_timeout: Seconds allowed for the connection.
+        audio: PCM at ``sample_rate`` to play instead of ``play`` (load tests).
     """
 
     uri: str
@@ -114,6 +120,7 @@ class CallOptions:
     cafile: Path | None = None
     insecure: bool = False
     open_timeout: float = 5.0
+    audio: bytes | None = None
 
 
 @dataclass
@@ -150,6 +157,8 @@ class CallResult:
     decode_errors: int = 0
     dropped_frames: int = 0
     ping_rtt_ms: float | None = None
+    first_answer_ms: float | None = None
+    underruns: int = 0
     markers: dict[str, list[float]] = field(default_factory=dict)
     record: str | None = None
     plot: str | None = None
@@ -232,13 +241,17 @@ async def run_call(
         ValueError: For an invalid URI or an unreadable ``play`` file.
     """
     rate = options.sample_rate
-    clip = read_wav(options.play or bundled_clip(), rate)
+    clip = (
+        options.audio
+        if options.audio is not None
+        else read_wav(options.play or bundled_clip(), rate)
+    )
     transport = WebsocketClientTransport(options.uri, _client_params(options))
     sent, heard = Track(rate), Track(rate)
     interruptions: list[float] = []
     reconnects: list[float] = []
     failures: list[ConnectionFailure] = []
-    connected = asyncio.Event()
+    connected, failed = asyncio.Event(), asyncio.Event()
     stop = stop or asyncio.Event()
     progress = Progress()
 
@@ -258,7 +271,7 @@ async def run_call(
     async def on_connection_error(_transport, error):
         failures.append(error)
         progress.state = "failed"
-        stop.set()
+        failed.set()
 
     @transport.event_handler("on_reconnecting")
     async def on_reconnecting(_transport, attempt, delay, cause):
@@ -279,23 +292,20 @@ async def run_call(
 
     async def conduct():
         nonlocal interrupted
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait(
-            [asyncio.create_task(connected.wait()), stopped, run],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        if connected.is_set() and not stop.is_set():
-            await worker.queue_frame(TTSAudioRawFrame(clip, rate, 1))
-            clip_secs = len(clip) / (2 * rate)
-            limit = options.duration or clip_secs + options.listen + 0.2
-            deadline = time.monotonic() + limit
-            await asyncio.wait(
-                [stopped, run],
-                timeout=max(0.0, deadline - time.monotonic()),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+        waits = [asyncio.create_task(e.wait()) for e in (stop, failed, connected)]
+        try:
+            await asyncio.wait([*waits, run], return_when=asyncio.FIRST_COMPLETED)
+            if connected.is_set() and not (stop.is_set() or failed.is_set()):
+                await worker.queue_frame(TTSAudioRawFrame(clip, rate, 1))
+                clip_secs = len(clip) / (2 * rate)
+                limit = options.duration or clip_secs + options.listen + 0.2
+                await asyncio.wait(
+                    [*waits[:2], run], timeout=limit, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            for task in waits:
+                task.cancel()
         interrupted = stop.is_set() and not failures
-        stopped.cancel()
         if run.done():
             return
         if interrupted:
@@ -371,6 +381,9 @@ def _result(
         span = sent.arrivals[-1] - sent.arrivals[0]
         before_last = sum(len(pcm) for _, pcm in sent.chunks[:-1]) / (2 * sent.rate)
         result.pacing_rate = before_last / span if span > 0 else None
+    if heard.arrivals and sent.arrivals:
+        result.first_answer_ms = (heard.arrivals[0] - sent.arrivals[0]) * 1e3
+    result.underruns = count_underruns(heard)
     if not sent.chunks and not heard.chunks:
         return result
 

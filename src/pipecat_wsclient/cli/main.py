@@ -42,7 +42,8 @@ err = Console(stderr=True)
 
 def _quiet_logs(verbose: bool) -> None:
     logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if verbose else "ERROR")
+    # Failures are reported by us, in one line; Pipecat's own error logs only with --verbose.
+    logger.add(sys.stderr, level="DEBUG" if verbose else "CRITICAL")
 
 
 def _progress_table(p: Progress) -> Table:
@@ -57,6 +58,16 @@ def _progress_table(p: Progress) -> Table:
         f"reconnects {p.reconnects}",
     )
     return table
+
+
+def _parse_headers(items: list[str] | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--header wants K:V, got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
 
 
 def _ms(value: float | None) -> str:
@@ -181,13 +192,11 @@ def call(
     if protocol not in PROTOCOLS:
         err.print(f"error: unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
         raise typer.Exit(EXIT_USAGE)
-    headers: dict[str, str] = {}
-    for item in header or []:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            err.print(f"error: --header wants K:V, got {item!r}")
-            raise typer.Exit(EXIT_USAGE)
-        headers[name.strip()] = value.strip()
+    try:
+        headers = _parse_headers(header)
+    except ValueError as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(EXIT_USAGE) from None
     if insecure:
         err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
     options = CallOptions(
@@ -293,6 +302,140 @@ def demo(
             return await _call(options, live=not as_json and err.is_terminal)
 
     _finish(asyncio.run(main()), as_json)
+
+
+def _load_table(report) -> Table:
+    table = Table(title="Load test", show_header=True)
+    table.add_column("metric", style="bold")
+    for column in ("p50", "p90", "p95", "p99", "max", "n"):
+        table.add_column(column, justify="right")
+    for metric, values in report.metrics.items():
+        cells = ["-" if values[k] is None else f"{values[k]:.0f}" for k in _LOAD_COLUMNS]
+        table.add_row(metric, *cells, f"{values['count']:.0f}")
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(report.errors.items())) or "none"
+    table.caption = (
+        f"{report.calls} calls, {report.completed} completed, {report.failed} failed "
+        f"(error rate {report.error_rate:.1%}: {errors}) in {report.duration_secs:.1f} s"
+    )
+    return table
+
+
+_LOAD_COLUMNS = ("p50", "p90", "p95", "p99", "max")
+
+
+def _load_progress(run) -> Table:
+    report = run.report()
+    table = Table.grid(padding=(0, 2))
+    connect = report.metrics["connect_ms"]
+    response = report.metrics["response_ms"]
+    table.add_row(
+        f"active {run.active}",
+        f"done {report.completed}",
+        f"failed {report.failed}",
+        f"connect p50/p95 {_ms(connect['p50'])}/{_ms(connect['p95'])}",
+        f"response p50/p95 {_ms(response['p50'])}/{_ms(response['p95'])}",
+    )
+    return table
+
+
+@app.command()
+def load(
+    uri: Annotated[list[str], typer.Argument(help="Endpoint(s), used round robin.")],
+    protocol: Annotated[
+        str, typer.Option(help=f"Wire protocol: {', '.join(PROTOCOLS)}.")
+    ] = "pipecat",
+    clip: Annotated[
+        list[Path] | None,
+        typer.Option(help="WAV to play per turn (repeatable, round robin). Default: bundled."),
+    ] = None,
+    calls: Annotated[int | None, typer.Option(help="Total calls to make.")] = 10,
+    duration: Annotated[
+        float | None, typer.Option(help="Keep starting calls for this many seconds instead.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Most calls at once.")] = 10,
+    ramp: Annotated[float, typer.Option(help="New calls per second.")] = 5.0,
+    turns: Annotated[int, typer.Option(help="Turns per call.")] = 1,
+    think: Annotated[float, typer.Option(help="Seconds of listening after each clip.")] = 2.0,
+    header: Annotated[
+        list[str] | None, typer.Option(help="Handshake header K:V (repeatable).")
+    ] = None,
+    sample_rate: Annotated[int, typer.Option(help="Audio sample rate.")] = 16000,
+    open_timeout: Annotated[float, typer.Option(help="Seconds allowed to connect.")] = 5.0,
+    fail_if: Annotated[
+        list[str] | None,
+        typer.Option(help="Exit 1 when crossed, e.g. 'p95_response_ms>1200', 'error_rate>0.01'."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a PNG: latency histogram, active calls over time.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report instead.")] = False,
+) -> None:
+    """Run many simulated callers against a WebSocket voice endpoint and report percentiles.
+
+    Metrics (p50/p90/p95/p99/max): connect_ms, first_answer_ms, response_ms
+    (per turn), underruns (gaps of 20 ms or more in answer audio), reconnects;
+    errors by class (refused, http_NNN, timeout, tls, dropped). Thresholds
+    name a statistic and a metric, e.g. p95_response_ms, p99_connect_ms,
+    max_underruns, or error_rate. Exit codes: 0 ok, 1 a --fail-if threshold
+    crossed, 2 usage.
+    """
+    from pipecat_wsclient.cli.load import (
+        LoadOptions,
+        LoadRun,
+        crossed,
+        parse_threshold,
+        plot_report,
+    )
+
+    _quiet_logs(False)
+    if protocol not in PROTOCOLS:
+        err.print(f"error: unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        for text in fail_if or []:
+            parse_threshold(text)
+        options = LoadOptions(
+            uris=uri,
+            protocol=protocol,
+            clips=list(clip or []),
+            calls=None if duration and calls == 10 else calls,
+            duration=duration,
+            concurrency=concurrency,
+            ramp=ramp,
+            turns=turns,
+            think=think,
+            headers=_parse_headers(header),
+            sample_rate=sample_rate,
+            open_timeout=open_timeout,
+        )
+        run = LoadRun(options)
+    except ValueError as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+    async def main():
+        stop = asyncio.Event()
+        with _ctrl_c_sets(stop):
+            if as_json or not err.is_terminal:
+                return await run.run(stop)
+            with Live(_load_progress(run), console=err, transient=True) as display:
+                task = asyncio.create_task(run.run(stop))
+                while not task.done():
+                    display.update(_load_progress(run))
+                    await asyncio.sleep(0.5)
+                return await task
+
+    result = asyncio.run(main())
+    if report is not None:
+        plot_report(report, result)
+    failures = crossed(result, fail_if or [])
+    if as_json:
+        print(json.dumps({**result.as_dict(), "failed_thresholds": failures}, indent=2))
+    else:
+        Console().print(_load_table(result))
+    for line in failures:
+        err.print(f"[red]threshold crossed:[/] {line}")
+    raise typer.Exit(1 if failures else 0)
 
 
 def main(argv: list[str] | None = None) -> int:

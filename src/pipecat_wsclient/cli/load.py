@@ -1,0 +1,300 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Many simulated callers against one endpoint: the ``load`` command.
+
+Each caller is a real pipeline with our transport (:func:`run_call`),
+playing a script of turns (a clip, then think time, repeated). Calls start at
+a ramp rate up to a concurrency, for a number of calls or a duration. The
+per-call results are folded into percentiles; ``--fail-if`` thresholds make
+it a CI gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipecat_wsclient.cli.audio import percentile, read_wav
+from pipecat_wsclient.cli.call import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CallOptions,
+    CallResult,
+    bundled_clip,
+    run_call,
+)
+
+PERCENTILES = (50, 90, 95, 99)
+METRICS = ("connect_ms", "first_answer_ms", "response_ms", "underruns", "reconnects")
+
+
+@dataclass
+class LoadOptions:
+    """What to load and how.
+
+    Parameters:
+        uris: Endpoints, used round robin.
+        protocol: Wire protocol (as for ``call``).
+        clips: WAV files played in turn, round robin per turn.
+        calls: Total calls to make (None: until ``duration``).
+        duration: Seconds to keep starting calls (None: until ``calls``).
+        concurrency: Most calls at once.
+        ramp: New calls per second.
+        turns: Turns per call (the clip is played this many times).
+        think: Seconds of silence after each clip (the caller listens).
+        headers: Extra handshake headers.
+        sample_rate: Pipeline sample rate.
+        open_timeout: Seconds allowed to connect.
+    """
+
+    uris: list[str]
+    protocol: str = "pipecat"
+    clips: list[Path] = field(default_factory=list)
+    calls: int | None = 10
+    duration: float | None = None
+    concurrency: int = 10
+    ramp: float = 5.0
+    turns: int = 1
+    think: float = 2.0
+    headers: dict[str, str] = field(default_factory=dict)
+    sample_rate: int = 16000
+    open_timeout: float = 5.0
+
+
+def error_class(result: CallResult) -> str | None:
+    """A short class for a failed call: refused, http_401, timeout, tls, dropped..."""
+    if result.exit_code == EXIT_OK:
+        return None
+    if result.exit_code == EXIT_INTERRUPTED:
+        return "interrupted"
+    error = result.error or ""
+    match = re.search(r"HTTP (\d{3})", error)
+    if match:
+        return f"http_{match.group(1)}"
+    return {3: "refused" if "refused" in error else "network", 5: "tls", 6: "timeout"}.get(
+        result.exit_code, "dropped"
+    )
+
+
+@dataclass
+class LoadReport:
+    """Everything a load run measured."""
+
+    calls: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    duration_secs: float = 0.0
+    active_over_time: list[tuple[float, int]] = field(default_factory=list)
+    response_ms: list[float] = field(default_factory=list)
+
+    @property
+    def error_rate(self) -> float:
+        """Failed calls over all calls."""
+        return self.failed / self.calls if self.calls else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "calls": self.calls,
+            "completed": self.completed,
+            "failed": self.failed,
+            "error_rate": self.error_rate,
+            "errors": self.errors,
+            "metrics": self.metrics,
+            "duration_secs": self.duration_secs,
+        }
+
+    def value(self, name: str) -> float | None:
+        """A metric by its ``--fail-if`` name: ``error_rate``, ``p95_response_ms``, ..."""
+        if name == "error_rate":
+            return self.error_rate
+        if name in ("calls", "completed", "failed"):
+            return float(getattr(self, name))
+        stat, _, metric = name.partition("_")
+        return self.metrics.get(metric, {}).get(stat)
+
+
+def summarize(results: list[CallResult]) -> dict[str, dict[str, float | None]]:
+    """Percentiles (p50/p90/p95/p99/max) of each metric over the calls."""
+    samples: dict[str, list[float]] = {m: [] for m in METRICS}
+    for r in results:
+        if r.connect_ms is not None:
+            samples["connect_ms"].append(r.connect_ms)
+        if r.first_answer_ms is not None:
+            samples["first_answer_ms"].append(r.first_answer_ms)
+        samples["response_ms"].extend(
+            t["latency_ms"] for t in r.turns if t["latency_ms"] is not None
+        )
+        if r.connect_ms is not None:
+            samples["underruns"].append(float(r.underruns))
+            samples["reconnects"].append(float(r.reconnects))
+    return {
+        metric: {
+            **{f"p{q}": percentile(values, q) for q in PERCENTILES},
+            "max": max(values) if values else None,
+            "count": float(len(values)),
+        }
+        for metric, values in samples.items()
+    }
+
+
+_THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>|==)\s*([0-9.]+)\s*$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+}
+
+
+def parse_threshold(text: str) -> tuple[str, str, float]:
+    """Parse ``p95_response_ms>1200`` into (metric, op, value).
+
+    Raises:
+        ValueError: If the text is not ``metric<op>number``.
+    """
+    match = _THRESHOLD.match(text)
+    if not match:
+        raise ValueError(f"--fail-if wants METRIC>NUMBER (or <, >=, <=, ==), got {text!r}")
+    return match.group(1), match.group(2), float(match.group(3))
+
+
+def crossed(report: LoadReport, thresholds: list[str]) -> list[str]:
+    """The thresholds the report crosses, as readable lines."""
+    lines = []
+    for text in thresholds:
+        name, op, limit = parse_threshold(text)
+        value = report.value(name)
+        if value is None:
+            lines.append(f"{name} has no value (no samples), so {text} cannot pass")
+        elif _OPS[op](value, limit):
+            lines.append(f"{name} = {value:.4g} ({text})")
+    return lines
+
+
+class LoadRun:
+    """Start calls on a ramp, keep at most ``concurrency`` going, collect results."""
+
+    def __init__(self, options: LoadOptions):
+        """Initialize the run; reads the clips (ValueError if one cannot be read)."""
+        self.options = options
+        rate = options.sample_rate
+        clips = [read_wav(p, rate) for p in (options.clips or [bundled_clip()])]
+        think = bytes(2 * int(rate * options.think))
+        self._scripts = [
+            b"".join(clips[(start + t) % len(clips)] + think for t in range(options.turns))
+            for start in range(len(clips))
+        ]
+        self.results: list[CallResult] = []
+        self.active = 0
+        self.started = 0
+        self.timeline: list[tuple[float, int]] = []
+        self._t0 = 0.0
+
+    def _call_options(self, n: int) -> CallOptions:
+        o = self.options
+        return CallOptions(
+            uri=o.uris[n % len(o.uris)],
+            protocol=o.protocol,
+            audio=self._scripts[n % len(self._scripts)],
+            headers=o.headers,
+            sample_rate=o.sample_rate,
+            open_timeout=o.open_timeout,
+            listen=0.5,
+        )
+
+    async def _one(self, n: int, stop: asyncio.Event):
+        self.active += 1
+        self.timeline.append((time.monotonic() - self._t0, self.active))
+        try:
+            result = await run_call(self._call_options(n), stop=stop)
+        except Exception as e:  # a caller must not take the run down
+            result = CallResult(uri=self.options.uris[n % len(self.options.uris)])
+            result.exit_code, result.error = 1, f"{type(e).__name__}: {e}"
+        self.results.append(result)
+        self.active -= 1
+        self.timeline.append((time.monotonic() - self._t0, self.active))
+
+    async def run(self, stop: asyncio.Event | None = None) -> LoadReport:
+        """Run until the calls are made (or ``duration`` has passed, or ``stop``)."""
+        o = self.options
+        stop = stop or asyncio.Event()
+        self._t0 = time.monotonic()
+        deadline = self._t0 + o.duration if o.duration else None
+        tasks: set[asyncio.Task] = set()
+        interval = 1.0 / o.ramp if o.ramp > 0 else 0.0
+        while not stop.is_set():
+            now = time.monotonic()
+            if (o.calls is not None and self.started >= o.calls) or (
+                deadline is not None and now >= deadline
+            ):
+                break
+            if self.active >= o.concurrency:
+                await asyncio.sleep(0.01)
+                continue
+            task = asyncio.create_task(self._one(self.started, stop))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            self.started += 1
+            if interval:
+                try:
+                    await asyncio.wait_for(stop.wait(), interval)
+                except TimeoutError:
+                    pass
+        if tasks:
+            await asyncio.gather(*tasks)
+        return self.report()
+
+    def report(self) -> LoadReport:
+        """The report so far."""
+        done = list(self.results)
+        classes = Counter(c for c in map(error_class, done) if c)
+        report = LoadReport(
+            calls=len(done),
+            completed=sum(1 for r in done if r.exit_code == EXIT_OK),
+            failed=sum(1 for r in done if error_class(r)),
+            errors=dict(classes),
+            metrics=summarize(done),
+            duration_secs=time.monotonic() - self._t0 if self._t0 else 0.0,
+            active_over_time=list(self.timeline),
+        )
+        report.response_ms = [
+            t["latency_ms"] for r in done for t in r.turns if t["latency_ms"] is not None
+        ]
+        return report
+
+
+def plot_report(path: str | Path, report: LoadReport) -> None:
+    """A PNG with the response latency histogram and active calls over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (hist, active) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
+    if report.response_ms:
+        hist.hist(report.response_ms, bins=30, color="tab:green")
+    hist.set_xlabel("response latency (ms)")
+    hist.set_ylabel("turns")
+    if report.active_over_time:
+        times, counts = zip(*report.active_over_time, strict=True)
+        active.step(times, counts, where="post")
+    active.set_xlabel("seconds")
+    active.set_ylabel("active calls")
+    fig.tight_layout()
+    fig.savefig(str(path))
+    plt.close(fig)
