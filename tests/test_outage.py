@@ -362,3 +362,19 @@ def test_drop_all_accounting_is_exact(seed):
     assert len(buffer) == 0
     assert report.audio_bytes == added_bytes
     assert report.messages == added_messages
+
+
+def test_requeue_keeps_order_after_a_failed_flush():
+    from pipecat.frames.frames import OutputAudioRawFrame
+
+    from pipecat_wsclient.outage import HeldFrame, OutageBuffer
+
+    buffer = OutageBuffer(max_audio_secs=1.0, max_messages=10)
+    frames = [HeldFrame(OutputAudioRawFrame(bytes(1280), 16000, 1), 0.04, i) for i in range(3)]
+    for held in frames:
+        buffer.add(held)
+    drained = buffer.drain()
+    first = next(drained)
+    buffer.requeue(first)  # the send failed
+    assert list(buffer.drain()) == frames
+    assert abs(buffer.audio_secs) < 1e-9 and len(buffer) == 0

@@ -112,6 +112,14 @@ class OutageBuffer:
             while self._messages > self._max_messages and self._drop_oldest(audio=False):
                 pass
 
+    def requeue(self, held: HeldFrame) -> None:
+        """Put back, first in line, a frame taken by :meth:`drain` that could not be sent."""
+        self._items.appendleft(held)
+        if held.audio_secs > 0:
+            self._audio_secs += held.audio_secs
+        else:
+            self._messages += 1
+
     def discard_interrupted(self, before_id: int) -> float:
         """Discard interruptible frames that came from before an interruption.
 

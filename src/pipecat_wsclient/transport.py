@@ -468,7 +468,9 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 if delay > 0:
                     await asyncio.sleep(delay)
             if not await self._send_held(held):
-                if not self._hold_after_failed_send(held):
+                # Lost again: keep it first in line for the next connection.
+                self._outage.requeue(held)
+                if self._ws_params.reconnect is None or self._session.is_closing:
                     self._outage.drop_all()
                 break
             if held.audio_secs:

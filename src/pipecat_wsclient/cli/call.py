@@ -54,13 +54,19 @@ from pipecat_wsclient.cli.audio import (
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind
 from pipecat_wsclient.params import WebsocketClientParams
 from pipecat_wsclient.protocols.exotel import ExotelCarrierSerializer
+from pipecat_wsclient.protocols.plivo import PlivoCarrierSerializer
 from pipecat_wsclient.protocols.raw import RawPCMSerializer
+from pipecat_wsclient.protocols.telnyx import TelnyxCarrierSerializer
+from pipecat_wsclient.protocols.twilio import TwilioCarrierSerializer
 from pipecat_wsclient.protocols.vonage import VonageCarrierSerializer
 from pipecat_wsclient.transport import WebsocketClientTransport
 
 PROTOCOLS: dict[str, Callable[[int], FrameSerializer]] = {
     "pipecat": lambda rate: ProtobufFrameSerializer(),
     "raw": lambda rate: RawPCMSerializer(sample_rate=rate),
+    "twilio": lambda rate: TwilioCarrierSerializer(),
+    "telnyx": lambda rate: TelnyxCarrierSerializer(),
+    "plivo": lambda rate: PlivoCarrierSerializer(),
     "exotel": lambda rate: ExotelCarrierSerializer(),
     "vonage": lambda rate: VonageCarrierSerializer(),
 }

@@ -1,0 +1,212 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Plivo's side of an Audio Stream: call a Plivo phone bot without Plivo.
+
+Messages as documented in Plivo's "Audio Streaming Protocol Reference"
+(plivo.com/docs/voice-agents/audio-streaming/concepts/audio-streaming-reference)
+and "Stream Event Protocol" (plivo.com/docs/voice/audio-streaming/audio-streaming):
+``start`` (``callId``, ``streamId``, ``accountId``, ``tracks``,
+``mediaFormat``, with the ``<Stream extraHeaders>`` as ``extra_headers``),
+then ``media`` with base64 mu-law 8 kHz in 20 ms chunks (``track``,
+``chunk``, ``timestamp`` in Unix milliseconds), ``dtmf``, ``playedStream``
+when a checkpoint has played and ``clearedAudio`` after a clear; every
+message carries a numeric ``sequenceNumber`` starting at 1. From the bot:
+``playAudio``, ``checkpoint`` and ``clearAudio``.
+
+Plivo has no WebSocket message for the end of the call (stream status goes
+to the ``statusCallbackUrl`` over HTTP): hanging up closes the socket. A
+checkpoint is acknowledged only if the audio before it has played, so a
+clear drops pending checkpoints without a ``playedStream``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import string
+import time
+import uuid
+
+from pipecat.frames.frames import Frame
+
+from pipecat_wsclient.protocols.carrier import (
+    BotEvent,
+    CarrierSerializer,
+    Clear,
+    Mark,
+    Media,
+    mulaw_to_pcm,
+    pcm_to_mulaw,
+)
+
+CONTENT_TYPE = "audio/x-mulaw"
+
+
+def plivo_account_id() -> str:
+    """A random id in Plivo's account format: ``MA`` and 18 upper-case letters or digits."""
+    alphabet = string.ascii_uppercase + string.digits
+    return "MA" + "".join(secrets.choice(alphabet) for _ in range(18))
+
+
+def extra_headers(values: dict[str, str]) -> str:
+    """Render custom parameters as Plivo passes ``extraHeaders``: ``k1=v1;k2=v2``."""
+    return ";".join(f"{key}={value}" for key, value in values.items())
+
+
+class PlivoCarrierSerializer(CarrierSerializer):
+    """Play Plivo's side of an Audio Stream (the bot under test is the server).
+
+    Example::
+
+        WebsocketClientTransport(
+            "ws://localhost:8765/ws",
+            WebsocketClientParams(
+                serializer=PlivoCarrierSerializer(custom_parameters={"user": "42"}),
+                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
+            ),
+        )
+    """
+
+    def __init__(
+        self,
+        *,
+        stream_id: str | None = None,
+        call_id: str | None = None,
+        account_id: str | None = None,
+        custom_parameters: dict[str, str] | None = None,
+        tracks: list[str] | None = None,
+    ):
+        """Initialize the serializer.
+
+        Args:
+            stream_id: The stream id (a UUID); random if not given.
+            call_id: The call id (a UUID); random if not given.
+            account_id: The account id (``MA...``); random if not given.
+            custom_parameters: The ``extraHeaders`` of the ``<Stream>`` element,
+                sent as ``extra_headers`` (``k1=v1;k2=v2``).
+            tracks: Tracks announced in ``start`` (default ``["inbound"]``).
+        """
+        super().__init__(chunk_ms=20)
+        self.stream_id = stream_id or str(uuid.uuid4())
+        self.call_id = call_id or str(uuid.uuid4())
+        self.account_id = account_id or plivo_account_id()
+        self.custom_parameters = dict(custom_parameters or {})
+        self.tracks = tracks or ["inbound"]
+        self._sequence = 0
+        self._chunk = 0
+        self._start_ms = 0
+        self._clearing = False
+
+    @property
+    def carrier_rate(self) -> int:
+        """Plivo streams mu-law at 8 kHz here."""
+        return 8000
+
+    @property
+    def extra_headers(self) -> str:
+        """The custom parameters as Plivo sends them."""
+        return extra_headers(self.custom_parameters)
+
+    def reset_stream(self) -> None:
+        """Sequence numbers, chunks and the media clock start over on a new stream."""
+        self._sequence = 0
+        self._chunk = 0
+        self._start_ms = int(time.time() * 1000)
+        self._clearing = False
+
+    def _next(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    def _message(self, event: str, **fields) -> str:
+        return json.dumps(
+            {"event": event, "sequenceNumber": self._next(), "streamId": self.stream_id, **fields}
+        )
+
+    def opening_messages(self) -> list[str | bytes]:
+        """``start`` (Plivo sends no ``connected``)."""
+        start = {
+            "event": "start",
+            "sequenceNumber": self._next(),
+            "start": {
+                "callId": self.call_id,
+                "streamId": self.stream_id,
+                "accountId": self.account_id,
+                "tracks": self.tracks,
+                "mediaFormat": {"encoding": CONTENT_TYPE, "sampleRate": 8000},
+            },
+            "extra_headers": self.extra_headers,
+        }
+        return [json.dumps(start)]
+
+    async def encode_audio(self, pcm: bytes) -> str | bytes:
+        """A ``media`` message: 20 ms of mu-law, with chunk number and timestamp."""
+        self._chunk += 1
+        return self._message(
+            "media",
+            media={
+                "track": "inbound",
+                "timestamp": str(self._start_ms + (self._chunk - 1) * 20),
+                "chunk": self._chunk,
+                "payload": base64.b64encode(pcm_to_mulaw(pcm)).decode(),
+            },
+            extra_headers=self.extra_headers,
+        )
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        """As the base does; checkpoints dropped by a clear are not acknowledged."""
+        try:
+            return await super().deserialize(data)
+        finally:
+            self._clearing = False
+
+    async def decode(self, data: str | bytes) -> BotEvent | None:
+        """``playAudio``, ``checkpoint`` and ``clearAudio`` from the bot.
+
+        Raises:
+            ValueError: If ``playAudio`` is not in the stream's format (mu-law 8 kHz).
+        """
+        message = json.loads(data)
+        event = message.get("event")
+        if event == "playAudio":
+            media = message["media"]
+            content_type = media.get("contentType")
+            rate = int(media.get("sampleRate", 8000))
+            if content_type != CONTENT_TYPE or rate != 8000:
+                raise ValueError(
+                    f"playAudio is {content_type} at {rate} Hz; the stream is {CONTENT_TYPE} 8000"
+                )
+            return Media(mulaw_to_pcm(base64.b64decode(media["payload"])), 8000)
+        if event == "checkpoint":
+            return Mark(str(message.get("name", "")))
+        if event == "clearAudio":
+            self._clearing = True
+            return Clear()
+        return None
+
+    def mark_echo(self, name: str) -> str | None:
+        """Plivo's ``playedStream``: the audio before the checkpoint has played."""
+        if self._clearing:
+            return None
+        return self._message("playedStream", name=name)
+
+    def cleared_message(self) -> str | None:
+        """Plivo's ``clearedAudio`` acknowledgement."""
+        return self._message("clearedAudio")
+
+    def dtmf_message(self, digit: str) -> str | None:
+        """Plivo's ``dtmf`` event."""
+        return self._message(
+            "dtmf",
+            dtmf={"track": "inbound", "digit": digit, "timestamp": str(int(time.time() * 1000))},
+            extra_headers=self.extra_headers,
+        )
+
+    def stop_message(self) -> str | None:
+        """None: Plivo ends a stream by closing the socket (no ``stop`` message)."""
+        return None

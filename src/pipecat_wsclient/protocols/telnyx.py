@@ -1,0 +1,177 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Telnyx's side of a Media Streaming WebSocket: call a Telnyx phone bot without Telnyx.
+
+Messages as documented in Telnyx's "Stream call media over WebSocket"
+reference (developers.telnyx.com/api-reference/websockets/stream-call-media-over-websocket):
+``connected`` (``version``), then ``start`` with the top-level ``stream_id``
+and, under ``start``, ``user_id``, ``call_control_id``, ``call_session_id``,
+``from``, ``to``, ``client_state``, ``custom_parameters`` and
+``media_format`` (PCMU, 8000 Hz, 1 channel); then ``media`` with base64
+PCMU in 20 ms chunks (``track``, ``chunk``, ``timestamp`` in ms), ``mark``
+echoes, ``dtmf`` and ``stop`` (``user_id``, ``call_control_id``). Every
+message after ``connected`` carries a ``sequence_number`` (a string) and the
+``stream_id``. From the bot: ``media``, ``mark`` and ``clear``; a clear also
+returns the queued marks.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import secrets
+import uuid
+
+from pipecat_wsclient.protocols.carrier import (
+    BotEvent,
+    CarrierSerializer,
+    Clear,
+    Mark,
+    Media,
+    mulaw_to_pcm,
+    pcm_to_mulaw,
+)
+
+
+def telnyx_call_control_id() -> str:
+    """A random id in Telnyx's call-control format: ``v3:`` and 54 URL-safe characters."""
+    return "v3:" + secrets.token_urlsafe(40)[:54]
+
+
+def random_number() -> str:
+    """A random E.164 number in the fictional 555-01xx range."""
+    return f"+1{secrets.randbelow(800) + 200}55501{secrets.randbelow(100):02d}"
+
+
+class TelnyxCarrierSerializer(CarrierSerializer):
+    """Play Telnyx's side of a media stream (the bot under test is the server).
+
+    Example::
+
+        WebsocketClientTransport(
+            "ws://localhost:8765/ws",
+            WebsocketClientParams(
+                serializer=TelnyxCarrierSerializer(custom_parameters={"user": "42"}),
+                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
+            ),
+        )
+    """
+
+    def __init__(
+        self,
+        *,
+        stream_id: str | None = None,
+        call_control_id: str | None = None,
+        call_session_id: str | None = None,
+        user_id: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        client_state: str | None = None,
+        custom_parameters: dict[str, str] | None = None,
+    ):
+        """Initialize the serializer.
+
+        Args:
+            stream_id: The stream id (a UUID); random if not given.
+            call_control_id: The call id (``v3:...``); random if not given.
+            call_session_id: The call session id (a UUID); random if not given.
+            user_id: The account id (a UUID); random if not given.
+            from_number: The caller's number; random if not given.
+            to_number: The dialed number; random if not given.
+            client_state: Base64 state set on the call, sent in ``start`` if given.
+            custom_parameters: Custom parameters of the stream, sent in ``start``.
+        """
+        super().__init__(chunk_ms=20)
+        self.stream_id = stream_id or str(uuid.uuid4())
+        self.call_control_id = call_control_id or telnyx_call_control_id()
+        self.call_session_id = call_session_id or str(uuid.uuid4())
+        self.user_id = user_id or str(uuid.uuid4())
+        self.from_number = from_number or random_number()
+        self.to_number = to_number or random_number()
+        self.client_state = client_state
+        self.custom_parameters = dict(custom_parameters or {})
+        self._sequence = 0
+        self._chunk = 0
+
+    @property
+    def carrier_rate(self) -> int:
+        """Telnyx streams PCMU at 8 kHz here."""
+        return 8000
+
+    def reset_stream(self) -> None:
+        """Sequence numbers and chunks start over on a new stream."""
+        self._sequence = 0
+        self._chunk = 0
+
+    def _next(self) -> str:
+        self._sequence += 1
+        return str(self._sequence)
+
+    def _message(self, event: str, **fields) -> str:
+        return json.dumps(
+            {"event": event, "sequence_number": self._next(), **fields, "stream_id": self.stream_id}
+        )
+
+    def opening_messages(self) -> list[str | bytes]:
+        """``connected`` then ``start``."""
+        connected = json.dumps({"event": "connected", "version": "1.0.0"})
+        start: dict = {
+            "user_id": self.user_id,
+            "call_control_id": self.call_control_id,
+            "call_session_id": self.call_session_id,
+            "from": self.from_number,
+            "to": self.to_number,
+        }
+        if self.client_state is not None:
+            start["client_state"] = self.client_state
+        start["custom_parameters"] = self.custom_parameters
+        start["media_format"] = {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}
+        return [connected, self._message("start", start=start)]
+
+    async def encode_audio(self, pcm: bytes) -> str | bytes:
+        """A ``media`` message: 20 ms of PCMU, with chunk number and timestamp."""
+        self._chunk += 1
+        return self._message(
+            "media",
+            media={
+                "track": "inbound",
+                "chunk": str(self._chunk),
+                "timestamp": str((self._chunk - 1) * 20),
+                "payload": base64.b64encode(pcm_to_mulaw(pcm)).decode(),
+            },
+        )
+
+    async def decode(self, data: str | bytes) -> BotEvent | None:
+        """``media``, ``mark`` and ``clear`` from the bot."""
+        message = json.loads(data)
+        event = message.get("event")
+        if event == "media":
+            payload = base64.b64decode(message["media"]["payload"])
+            return Media(mulaw_to_pcm(payload), 8000)
+        if event == "mark":
+            return Mark(str(message.get("mark", {}).get("name", "")))
+        if event == "clear":
+            return Clear()
+        return None
+
+    def mark_echo(self, name: str) -> str | None:
+        """Telnyx's mark callback: the media before the mark has played."""
+        return self._message("mark", mark={"name": name})
+
+    def dtmf_message(self, digit: str) -> str | None:
+        """Telnyx's ``dtmf`` frame."""
+        occurred_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        return self._message(
+            "dtmf", occurred_at=occurred_at.replace("+00:00", "Z"), dtmf={"digit": digit}
+        )
+
+    def stop_message(self) -> str | None:
+        """Telnyx's ``stop`` frame when the call ends."""
+        return self._message(
+            "stop", stop={"user_id": self.user_id, "call_control_id": self.call_control_id}
+        )
