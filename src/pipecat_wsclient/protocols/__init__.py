@@ -6,6 +6,7 @@
 
 """Wire protocols for the client transport: serializers, one file each."""
 
+from pipecat_wsclient.protocols.asterisk import AsteriskSerializer
 from pipecat_wsclient.protocols.exotel import ExotelCarrierSerializer
 from pipecat_wsclient.protocols.plivo import PlivoCarrierSerializer
 from pipecat_wsclient.protocols.raw import RawPCMSerializer
@@ -14,6 +15,7 @@ from pipecat_wsclient.protocols.twilio import TwilioCarrierSerializer
 from pipecat_wsclient.protocols.vonage import VonageCarrierSerializer
 
 __all__ = [
+    "AsteriskSerializer",
     "ExotelCarrierSerializer",
     "PlivoCarrierSerializer",
     "RawPCMSerializer",
