@@ -19,6 +19,7 @@ played and drops queued audio on a clear, sends DTMF and hangs up on
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from abc import abstractmethod
@@ -254,3 +255,67 @@ class CarrierSerializer(FrameSerializer):
         self._pending_out = data[whole:]
         messages = [await self.encode_audio(data[i : i + size]) for i in range(0, whole, size)]
         return messages or None
+
+
+class JsonMuLawStream(CarrierSerializer):
+    """Twilio-style JSON media streams (Twilio, Telnyx): base64 mu-law 8 kHz in ``media``.
+
+    Shares what those carriers have in common: numbered messages, ``media``
+    with ``track``, ``chunk`` and ``timestamp`` (ms), ``mark`` echoes, and
+    ``media``/``mark``/``clear`` from the bot. Subclasses name the fields
+    around them (:meth:`_message`) and the opening, DTMF and stop messages.
+    """
+
+    def __init__(self):
+        """Initialize the stream counters."""
+        super().__init__(chunk_ms=20)
+        self._sequence = 0
+        self._chunk = 0
+
+    @property
+    def carrier_rate(self) -> int:
+        """These carriers stream 8 kHz."""
+        return 8000
+
+    def reset_stream(self) -> None:
+        """Sequence numbers and chunks start over on a new stream."""
+        self._sequence = 0
+        self._chunk = 0
+
+    def _next(self) -> str:
+        self._sequence += 1
+        return str(self._sequence)
+
+    @abstractmethod
+    def _message(self, event: str, **fields) -> str:
+        """A numbered message of the carrier, as JSON text."""
+
+    async def encode_audio(self, pcm: bytes) -> str | bytes:
+        """A ``media`` message: 20 ms of mu-law, with chunk number and timestamp."""
+        self._chunk += 1
+        return self._message(
+            "media",
+            media={
+                "track": "inbound",
+                "chunk": str(self._chunk),
+                "timestamp": str((self._chunk - 1) * 20),
+                "payload": base64.b64encode(pcm_to_mulaw(pcm)).decode(),
+            },
+        )
+
+    async def decode(self, data: str | bytes) -> BotEvent | None:
+        """``media``, ``mark`` and ``clear`` from the bot."""
+        message = json.loads(data)
+        event = message.get("event")
+        if event == "media":
+            payload = base64.b64decode(message["media"]["payload"])
+            return Media(mulaw_to_pcm(payload), 8000)
+        if event == "mark":
+            return Mark(str(message.get("mark", {}).get("name", "")))
+        if event == "clear":
+            return Clear()
+        return None
+
+    def mark_echo(self, name: str) -> str | None:
+        """The ``mark`` event: the audio before the mark has played."""
+        return self._message("mark", mark={"name": name})

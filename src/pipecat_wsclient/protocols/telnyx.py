@@ -21,21 +21,12 @@ returns the queued marks.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import secrets
 import uuid
 
-from pipecat_wsclient.protocols.carrier import (
-    BotEvent,
-    CarrierSerializer,
-    Clear,
-    Mark,
-    Media,
-    mulaw_to_pcm,
-    pcm_to_mulaw,
-)
+from pipecat_wsclient.protocols.carrier import JsonMuLawStream
 
 
 def telnyx_call_control_id() -> str:
@@ -48,7 +39,7 @@ def random_number() -> str:
     return f"+1{secrets.randbelow(800) + 200}55501{secrets.randbelow(100):02d}"
 
 
-class TelnyxCarrierSerializer(CarrierSerializer):
+class TelnyxCarrierSerializer(JsonMuLawStream):
     """Play Telnyx's side of a media stream (the bot under test is the server).
 
     Example::
@@ -86,7 +77,7 @@ class TelnyxCarrierSerializer(CarrierSerializer):
             client_state: Base64 state set on the call, sent in ``start`` if given.
             custom_parameters: Custom parameters of the stream, sent in ``start``.
         """
-        super().__init__(chunk_ms=20)
+        super().__init__()
         self.stream_id = stream_id or str(uuid.uuid4())
         self.call_control_id = call_control_id or telnyx_call_control_id()
         self.call_session_id = call_session_id or str(uuid.uuid4())
@@ -95,22 +86,6 @@ class TelnyxCarrierSerializer(CarrierSerializer):
         self.to_number = to_number or random_number()
         self.client_state = client_state
         self.custom_parameters = dict(custom_parameters or {})
-        self._sequence = 0
-        self._chunk = 0
-
-    @property
-    def carrier_rate(self) -> int:
-        """Telnyx streams PCMU at 8 kHz here."""
-        return 8000
-
-    def reset_stream(self) -> None:
-        """Sequence numbers and chunks start over on a new stream."""
-        self._sequence = 0
-        self._chunk = 0
-
-    def _next(self) -> str:
-        self._sequence += 1
-        return str(self._sequence)
 
     def _message(self, event: str, **fields) -> str:
         return json.dumps(
@@ -132,36 +107,6 @@ class TelnyxCarrierSerializer(CarrierSerializer):
         start["custom_parameters"] = self.custom_parameters
         start["media_format"] = {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}
         return [connected, self._message("start", start=start)]
-
-    async def encode_audio(self, pcm: bytes) -> str | bytes:
-        """A ``media`` message: 20 ms of PCMU, with chunk number and timestamp."""
-        self._chunk += 1
-        return self._message(
-            "media",
-            media={
-                "track": "inbound",
-                "chunk": str(self._chunk),
-                "timestamp": str((self._chunk - 1) * 20),
-                "payload": base64.b64encode(pcm_to_mulaw(pcm)).decode(),
-            },
-        )
-
-    async def decode(self, data: str | bytes) -> BotEvent | None:
-        """``media``, ``mark`` and ``clear`` from the bot."""
-        message = json.loads(data)
-        event = message.get("event")
-        if event == "media":
-            payload = base64.b64decode(message["media"]["payload"])
-            return Media(mulaw_to_pcm(payload), 8000)
-        if event == "mark":
-            return Mark(str(message.get("mark", {}).get("name", "")))
-        if event == "clear":
-            return Clear()
-        return None
-
-    def mark_echo(self, name: str) -> str | None:
-        """Telnyx's mark callback: the media before the mark has played."""
-        return self._message("mark", mark={"name": name})
 
     def dtmf_message(self, digit: str) -> str | None:
         """Telnyx's ``dtmf`` frame."""

@@ -16,19 +16,10 @@ carries a ``sequenceNumber``. From the bot: ``media``, ``mark`` and ``clear``.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 
-from pipecat_wsclient.protocols.carrier import (
-    BotEvent,
-    CarrierSerializer,
-    Clear,
-    Mark,
-    Media,
-    mulaw_to_pcm,
-    pcm_to_mulaw,
-)
+from pipecat_wsclient.protocols.carrier import JsonMuLawStream
 
 
 def twilio_sid(prefix: str) -> str:
@@ -36,7 +27,7 @@ def twilio_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-class TwilioCarrierSerializer(CarrierSerializer):
+class TwilioCarrierSerializer(JsonMuLawStream):
     """Play Twilio's side of a Media Stream (the bot under test is the server).
 
     Example::
@@ -68,28 +59,12 @@ class TwilioCarrierSerializer(CarrierSerializer):
             custom_parameters: ``<Parameter>`` values of the TwiML ``<Stream>``.
             tracks: Tracks announced in ``start`` (default ``["inbound"]``).
         """
-        super().__init__(chunk_ms=20)
+        super().__init__()
         self.stream_sid = stream_sid or twilio_sid("MZ")
         self.call_sid = call_sid or twilio_sid("CA")
         self.account_sid = account_sid or twilio_sid("AC")
         self.custom_parameters = dict(custom_parameters or {})
         self.tracks = tracks or ["inbound"]
-        self._sequence = 0
-        self._chunk = 0
-
-    @property
-    def carrier_rate(self) -> int:
-        """Twilio streams 8 kHz."""
-        return 8000
-
-    def reset_stream(self) -> None:
-        """Sequence numbers and chunks start over on a new stream."""
-        self._sequence = 0
-        self._chunk = 0
-
-    def _next(self) -> str:
-        self._sequence += 1
-        return str(self._sequence)
 
     def _message(self, event: str, **fields) -> str:
         return json.dumps(
@@ -111,36 +86,6 @@ class TwilioCarrierSerializer(CarrierSerializer):
             },
         )
         return [connected, start]
-
-    async def encode_audio(self, pcm: bytes) -> str | bytes:
-        """A ``media`` message: 20 ms of mu-law, with chunk number and timestamp."""
-        self._chunk += 1
-        return self._message(
-            "media",
-            media={
-                "track": "inbound",
-                "chunk": str(self._chunk),
-                "timestamp": str((self._chunk - 1) * 20),
-                "payload": base64.b64encode(pcm_to_mulaw(pcm)).decode(),
-            },
-        )
-
-    async def decode(self, data: str | bytes) -> BotEvent | None:
-        """``media``, ``mark`` and ``clear`` from the bot."""
-        message = json.loads(data)
-        event = message.get("event")
-        if event == "media":
-            payload = base64.b64decode(message["media"]["payload"])
-            return Media(mulaw_to_pcm(payload), 8000)
-        if event == "mark":
-            return Mark(str(message.get("mark", {}).get("name", "")))
-        if event == "clear":
-            return Clear()
-        return None
-
-    def mark_echo(self, name: str) -> str | None:
-        """Twilio's ``mark`` event: the audio before the mark has played."""
-        return self._message("mark", mark={"name": name})
 
     def dtmf_message(self, digit: str) -> str | None:
         """Twilio's ``dtmf`` event."""
