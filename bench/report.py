@@ -1,0 +1,493 @@
+"""Write ``bench/results/README.md``: the tables of the side-by-side benchmarks, from their JSON.
+
+Reads ``streams.json``, ``capacity.json``, ``pacing-<N>s.json`` (the longest
+run), ``inbound_latency.json``, ``end_to_close.json`` and ``profile.json`` in
+the results folder; a missing file leaves its section out. Also checks the
+project's goals against the numbers (met / not met).
+
+Usage::
+
+    .venv/bin/python bench/report.py [--results bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from benchlib import RESULTS
+
+GOAL_CPU_RATIO = 0.5
+GOAL_CAPACITY_RATIO = 2.0
+
+
+def load(folder: Path, name: str) -> dict[str, Any] | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def longest_pacing(folder: Path) -> dict[str, Any] | None:
+    files = sorted(
+        folder.glob("pacing-*s.json"),
+        key=lambda p: float(re.findall(r"pacing-(\d+)s", p.name)[0]),
+    )
+    return json.loads(files[-1].read_text()) if files else None
+
+
+def num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def med(stats: dict[str, Any] | None, digits: int = 3, spread: bool = True) -> str:
+    """``median (min-max)`` of a summarize() dict."""
+    if not stats:
+        return "-"
+    text = num(stats.get("median"), digits)
+    if spread and stats.get("n", 1) > 1:
+        text += f" ({num(stats['min'], digits)}-{num(stats['max'], digits)})"
+    return text
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def verdict(met: bool | None) -> str:
+    return "-" if met is None else ("**met**" if met else "**not met**")
+
+
+def goals_section(
+    streams: Any, capacity: Any, pacing: Any, latency: Any
+) -> tuple[str, list[tuple[str, bool | None]]]:
+    rows: list[list[str]] = []
+    out: list[tuple[str, bool | None]] = []
+    if streams:
+        s100 = streams["summary"].get("100", {})
+        r = s100.get("ratio_ours_over_pipecat")
+        if r:
+            sustained = s100["ours"].get("sustained") and s100["pipecat"].get("sustained")
+            met = r["cpu_per_stream"] <= GOAL_CPU_RATIO and r["cpu_per_audio_s"] <= GOAL_CPU_RATIO
+            note = (
+                "both sustained"
+                if sustained
+                else "neither sustains N=100 in real time on one core, so CPU per stream is "
+                "about 1/N of a saturated core for both; CPU per audio second moved is the "
+                "comparable figure"
+            )
+            r10 = streams["summary"].get("10", {}).get("ratio_ours_over_pipecat")
+            at10 = (
+                f"; at N=10, where all streams run in real time: {num(r10['cpu_per_stream'], 2)}"
+                if r10
+                else ""
+            )
+            rows.append(
+                [
+                    "CPU per real-time stream at N=100 <= 1/2 of Pipecat's",
+                    f"ratio {num(r['cpu_per_stream'], 2)} per stream-second, "
+                    f"{num(r['cpu_per_audio_s'], 2)} per audio second moved ({note}){at10}",
+                    verdict(met),
+                ]
+            )
+            out.append(("cpu", met))
+    if capacity:
+        r = capacity["summary"].get("ratio_ours_over_pipecat")
+        o = capacity["summary"]["ours"]["max_sustained"]["median"]
+        p = capacity["summary"]["pipecat"]["max_sustained"]["median"]
+        met = r is not None and r >= GOAL_CAPACITY_RATIO
+        nd = capacity["summary"].get("pipecat_nodeflate")
+        nodeflate = (
+            f" (Pipecat's without deflate {num(nd['max_sustained']['median'], 0)}: ratio "
+            f"{num(capacity['summary'].get('ratio_ours_over_pipecat_nodeflate'), 2)})"
+            if nd
+            else ""
+        )
+        rows.append(
+            [
+                "Sessions sustained on one core >= 2x Pipecat's",
+                f"ours {num(o, 0)}, Pipecat's {num(p, 0)}: ratio {num(r, 2)}{nodeflate}",
+                verdict(met),
+            ]
+        )
+        out.append(("capacity", met))
+    if pacing:
+        m = pacing["median"]["ours"]
+        g = pacing["goals"]["ours"]
+        secs = num(pacing["seconds"], 0)
+        rows.append(
+            [
+                "Pacing: effective rate 1.00 +/- 0.5 % (N=1)",
+                f"{num(m['effective_rate'], 5)} over {secs} s",
+                verdict(g["effective_rate_1_00_pm_0_5pct"]),
+            ]
+        )
+        rows.append(
+            [
+                "Pacing: end drift < 20 ms over 60 s",
+                f"{num(m['end_drift_ms'], 2)} ms over {secs} s (with the lead counted: "
+                f"{num(m['drift_naive_ms'], 2)} ms)",
+                verdict(g["end_drift_under_20ms"] if pacing["seconds"] >= 60 else None)
+                + ("" if pacing["seconds"] >= 60 else " (run is shorter than 60 s)"),
+            ]
+        )
+        rows.append(
+            [
+                "Pacing: p99 inter-send gap within 5 ms of the chunk",
+                f"p99 {num(m['p99_gap_ms'], 2)} ms for {num(m['chunk_ms'], 0)} ms chunks",
+                verdict(g["p99_gap_within_5ms_of_chunk"]),
+            ]
+        )
+        out += [(k, v) for k, v in g.items()]
+    if latency and "goal_ours_p99_n1_under_2ms" in latency["summary"]:
+        g = latency["summary"]["goal_ours_p99_n1_under_2ms"]
+        rows.append(
+            [
+                "Inbound added latency p99 < 2 ms (N=1)",
+                f"{num(g['value_ms'])} ms",
+                verdict(g["met"]),
+            ]
+        )
+        out.append(("latency", g["met"]))
+    text = "## Goals\n\n" + table(["goal", "measured (ours)", ""], rows)
+    return text, out
+
+
+def min_med(rates: dict[str, Any]) -> str:
+    """``min / median`` of per-stream rates (each the median over the runs)."""
+    return f"{num(rates['min']['median'])} / {num(rates['median']['median'])}"
+
+
+def streams_section(d: dict[str, Any]) -> str:
+    rows = []
+    for n, by in d["summary"].items():
+        for impl, s in by.items():
+            if impl.startswith("ratio"):
+                continue
+            if "error" in s:
+                rows.append([n, impl, f"error: {s['error']}"] + ["-"] * 7)
+                continue
+            rows.append(
+                [
+                    n,
+                    impl,
+                    med(s["cpu_per_stream"], 4),
+                    med(s["cpu_per_audio_s"], 4),
+                    med(s["rss_per_session_kb"], 0),
+                    min_med(s["out_rate"]),
+                    min_med(s["in_rate"]),
+                    num(s["sustained"]),
+                    med(s["cpu_frac"], 2, spread=False),
+                    med(s["server_cpu_frac"], 2, spread=False),
+                ]
+            )
+        for key, r in by.items():
+            if key.startswith("ratio_ours_over_"):
+                rows.append(
+                    [
+                        n,
+                        f"*ours / {key.removeprefix('ratio_ours_over_')}*",
+                        num(r["cpu_per_stream"], 2),
+                        num(r["cpu_per_audio_s"], 2),
+                        num(r["rss_per_session_kb"], 2),
+                    ]
+                    + [""] * 5
+                )
+    c = d["config"]
+    text = (
+        "## Concurrent streams (`streams.py`)\n\n"
+        f"N sessions in one client process (pinned to core {c['client_core']}), each streaming "
+        "16 kHz mono in 20 ms chunks both ways against `stream_server.py` in another process "
+        f"(core {c['server_core']}); measured for "
+        + ", ".join(f"{w} s at N={n}" for n, w in c.get("window_s_by_n", {}).items())
+        + f" after {c['warmup_s']} s of warm-up; median (min-max) of {c['repeats']} runs "
+        "(1 run at N > 100). "
+        "CPU per stream = client CPU seconds / (window x N); CPU per audio second = client CPU "
+        "/ audio seconds actually moved (the comparable figure once streams fall below real "
+        "time); rates are per stream, audio seconds moved per second, min / median over the "
+        "streams; sustained = every stream >= 0.98 both ways.\n\n"
+    )
+    text += table(
+        [
+            "N",
+            "impl",
+            "CPU s/s per stream",
+            "CPU per audio s",
+            "RSS/session kB",
+            "out rate min/med",
+            "in rate min/med",
+            "sustained",
+            "client CPU",
+            "server CPU",
+        ],
+        rows,
+    )
+    text += "\n" + "".join(f"- `{k}`: {v}\n" for k, v in c["impls"].items())
+    return text
+
+
+def capacity_section(d: dict[str, Any]) -> str:
+    rows = []
+    for impl, s in d["summary"].items():
+        if impl.startswith("ratio"):
+            continue
+        runs = d["runs"][impl]
+        steps = "; ".join(
+            " ".join(f"{st['sessions']}{'+' if st['sustained'] else 'x'}" for st in r["steps"])
+            for r in runs
+        )
+        failing = ", ".join("-" if f is None else str(f) for f in s["first_failing"])
+        rows.append([impl, med(s["max_sustained"], 0), failing, steps])
+    for key, r in d["summary"].items():
+        if key.startswith("ratio_ours_over_"):
+            rows.append([f"*ours / {key.removeprefix('ratio_ours_over_')}*", num(r, 2), "", ""])
+    c = d["config"]
+    return (
+        "## Capacity on one core (`capacity.py`)\n\n"
+        f"Largest N one client process pinned to one core sustains ({c['criterion']}); "
+        f"N doubles from {c['start']}, then bisects ({c['resolution']}); {c['window_s']} s "
+        f"per step after {c['warmup_s']} s of warm-up; {c['repeats']} search(es) per impl. "
+        "Steps: `+` sustained, `x` not.\n\n"
+        + table(["impl", "max sustained N", "first failing N", "steps"], rows)
+    )
+
+
+def pacing_section(d: dict[str, Any]) -> str:
+    rows = []
+    for impl, m in d["median"].items():
+        sp = d.get("spread", {}).get(impl, {})
+        rows.append(
+            [
+                impl,
+                num(m["chunk_ms"], 0),
+                med(sp.get("effective_rate"), 5) if sp else num(m["effective_rate"], 5),
+                med(sp.get("end_drift_ms"), 2) if sp else num(m["end_drift_ms"], 2),
+                num(m.get("drift_naive_ms"), 2),
+                med(sp.get("p99_gap_ms"), 2) if sp else num(m["p99_gap_ms"], 2),
+                num(m["median_gap_ms"], 2),
+            ]
+        )
+    return (
+        f"## Pacing, one stream, {num(d['seconds'], 0)} s (`pacing.py`)\n\n"
+        "Arrival times at a local server, default params (40 ms chunks). End drift: last "
+        "arrival vs the schedule (first arrival + audio before it - lead); naive drift counts "
+        f"the lead in. Median (min-max) of {d['repeats']} run(s).\n\n"
+        + table(
+            [
+                "impl",
+                "chunk ms",
+                "effective rate",
+                "end drift ms",
+                "naive drift ms",
+                "p99 gap ms",
+                "median gap ms",
+            ],
+            rows,
+        )
+    )
+
+
+def latency_section(d: dict[str, Any]) -> str:
+    s = d["summary"]
+    rows = [
+        [
+            "1",
+            "raw websockets (floor)",
+            med(s["raw_websockets"]["p50"]),
+            "-",
+            med(s["raw_websockets"]["p99"]),
+            "-",
+            "-",
+        ]
+    ]
+    for n in d["config"]["sessions"]:
+        by = s.get(str(n), {})
+        for impl, v in by.items():
+            if impl.startswith("ratio"):
+                continue
+            rows.append(
+                [
+                    str(n),
+                    impl,
+                    med(v["p50"]),
+                    med(v["p90"]),
+                    med(v["p99"]),
+                    num(v["pooled"]["p99"]) if "pooled" in v else "-",
+                    f"{v['samples']} / {num(v['in_rate_min'])}",
+                ]
+            )
+        r = by.get("ratio_ours_over_pipecat")
+        if r:
+            rows.append(
+                [str(n), "*ours / pipecat*", num(r["p50"], 2), "", num(r["p99"], 2), "", ""]
+            )
+    return (
+        "## Inbound added latency (`inbound_latency.py`)\n\n"
+        "Server send (stamped in the audio, CLOCK_MONOTONIC) to the first processor after "
+        "`transport.input()`, ms; sessions also stream out; median (min-max) over "
+        f"{d['config']['repeats']} runs at N=1 (pooled p99: over all their samples), 1 run at "
+        "N=100; the raw floor was measured before and after.\n\n"
+        + table(
+            ["N", "impl", "p50 ms", "p90 ms", "p99 ms", "pooled p99 ms", "samples / min in rate"],
+            rows,
+        )
+    )
+
+
+def close_section(d: dict[str, Any]) -> str:
+    rows = []
+    for impl, v in d["summary"].items():
+        if impl.startswith("ratio"):
+            continue
+        rows.append(
+            [
+                impl,
+                med(v["close_seen_ms"], 2),
+                med(v["pipeline_done_ms"], 2),
+                ", ".join(map(str, v["close_codes"])),
+            ]
+        )
+    rows.append(["*ours / pipecat*", num(d["summary"]["ratio_ours_over_pipecat"], 2), "", ""])
+    return (
+        "## EndFrame to close (`end_to_close.py`)\n\n"
+        "EndFrame queued (no audio queued, `audio_out_end_silence_secs=0`) until the server "
+        f"sees the connection closed, and until the runner returns; median (min-max) of "
+        f"{d['config']['repeats']} runs.\n\n"
+        + table(["impl", "close seen ms", "pipeline done ms", "close code"], rows)
+    )
+
+
+PROFILE_COLUMNS = [
+    ("deflate (incl.)", "inclusive_pct", "deflate"),
+    ("client module + websockets (incl.)", "inclusive_pct", "client_module_plus_websockets"),
+    ("BaseOutputTransport (incl.)", "inclusive_pct", "base_output_transport"),
+    (
+        "BaseOutputTransport without client (incl.)",
+        "inclusive_pct",
+        "base_output_transport_excluding_client",
+    ),
+    ("frame/pipeline machinery (own)", "owner_pct", "frame_machinery"),
+    ("serializer (own)", "owner_pct", "serializer"),
+    ("event loop + epoll (own)", "owner_pct", "event_loop+event_loop_poll"),
+]
+
+
+def profile_section(d: dict[str, Any]) -> str:
+    rows = []
+    for impl, prof in d["profiles"].items():
+        row = [impl, num(prof["run"]["sessions"]), num(prof["cpu_frac"], 2)]
+        for _, kind, key in PROFILE_COLUMNS:
+            value = sum(prof[kind].get(k, 0.0) for k in key.split("+"))
+            row.append(f"{value:.1f}")
+        rows.append(row)
+    owner_keys: list[str] = []
+    for prof in d["profiles"].values():
+        owner_keys += [k for k in prof["owner_pct"] if k not in owner_keys]
+    owner_rows = [
+        [impl] + [f"{prof['owner_pct'].get(k, 0.0):.1f}" for k in owner_keys]
+        for impl, prof in d["profiles"].items()
+    ]
+    method = next(iter(d["profiles"].values()))["method"]
+    return (
+        f"## CPU profile (`profile.py`, {method})\n\n"
+        f"N={d['config']['sessions']} sessions of the streams workload, "
+        f"{num(d['config']['seconds'], 0)} s sampled at {d['config']['rate_hz']} Hz; % of "
+        "the samples (of the process's CPU). *incl.*: samples with a frame in the group "
+        "anywhere on the stack; *own*: each sample counted once for the innermost frame of "
+        "a group (standard library attributed to its caller).\n\n"
+        + table(
+            ["impl", "N", "client CPU"] + [c[0] for c in PROFILE_COLUMNS],
+            rows,
+        )
+        + "\nEvery sample once (own, %):\n\n"
+        + table(["impl", *owner_keys], owner_rows)
+    )
+
+
+NOTES = """## Reading these numbers
+
+- Run-to-run spread on this kind of machine (a 2-core VM) is about +/-10 % for CPU
+  figures: differences smaller than the min-max ranges shown are noise.
+- Both clients saturate one core at about 30-40 sessions (see capacity). At N=100 and
+  N=500 no stream runs in real time for either; "CPU per stream" is then just the
+  saturated core divided by N, and at N=500 the process has collapsed (streams at
+  about 0.3 % of real time, keepalives time out): those rows show what overload looks
+  like, not a cost per stream.
+- Most of the client's CPU is Pipecat's own per-frame machinery (frame processors'
+  queues and tasks, observers, `BaseOutputTransport`'s audio task and its
+  `wait_for`-wrapped writes, `BaseInputTransport`'s audio queue), the same for both
+  clients; see the profile.
+- The raw websockets "floor" of the latency table is a bare client in an otherwise
+  idle process, which wakes up slower than a busy one: it is a reference, not a strict
+  lower bound.
+- `machine.loadavg_at_write` in each JSON tells whether the machine was shared.
+"""
+
+
+def build(folder: Path) -> str:
+    streams = load(folder, "streams")
+    capacity = load(folder, "capacity")
+    pacing = longest_pacing(folder)
+    latency = load(folder, "inbound_latency")
+    close = load(folder, "end_to_close")
+    profile = load(folder, "profile")
+    machine = next(
+        (
+            d["machine"]
+            for d in (streams, capacity, latency, close, profile)
+            if d and "machine" in d
+        ),
+        {},
+    )
+    parts = [
+        "# Benchmarks: pipecat-wsclient vs Pipecat's client, side by side\n\n"
+        "Generated by `bench/report.py` from the JSON files in this folder (each written by "
+        "the benchmark of the same name; `bench/run_all.py` runs them all). Every benchmark "
+        "runs both implementations on the same workload in the same run: `ours` is "
+        "`pipecat_wsclient`, `pipecat` is `pipecat.transports.websocket.client` (Pipecat "
+        f"{machine.get('pipecat', '?')}, websockets {machine.get('websockets', '?')}, Python "
+        f"{machine.get('python', '?')}, {machine.get('cpus', '?')} CPUs). Pipecat's client "
+        "offers permessage-deflate by default and the benchmark server accepts it, as "
+        "websockets' and most servers do, so its traffic is compressed (`pipecat`); "
+        "`pipecat_nodeflate` is the same client against a listener that declines it. Ours "
+        "does not offer compression by default.\n"
+    ]
+    goals, _ = goals_section(streams, capacity, pacing, latency)
+    parts.append(goals)
+    parts.append(NOTES)
+    if streams:
+        parts.append(streams_section(streams))
+    if capacity:
+        parts.append(capacity_section(capacity))
+    if pacing:
+        parts.append(pacing_section(pacing))
+    if latency:
+        parts.append(latency_section(latency))
+    if close:
+        parts.append(close_section(close))
+    if profile:
+        parts.append(profile_section(profile))
+    return "\n".join(parts)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, default=RESULTS)
+    args = p.parse_args()
+    text = build(args.results)
+    path = args.results / "README.md"
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
