@@ -411,7 +411,7 @@ class WebsocketClientSession:
         if ws is None or self._state is not SessionState.OPEN:
             return False
         try:
-            if self._params.write_timeout is None:
+            if self._params.write_timeout is None or _cannot_block(ws, len(message)):
                 await ws.send(message)
             else:
                 async with asyncio.timeout(self._params.write_timeout):
@@ -656,6 +656,18 @@ class WebsocketClientSession:
                 during_connect=False,
             )
         websocket.transport.abort()
+
+
+def _cannot_block(websocket: ClientConnection, size: int) -> bool:
+    """Whether sending ``size`` bytes now returns without waiting for the peer.
+
+    The send waits only when the transport's buffer is above its low-water
+    mark (writing paused): below it, with room for the message, there is
+    nothing to time out, so the hot path skips arming a timer per message.
+    """
+    transport = websocket.transport
+    low, _ = transport.get_write_buffer_limits()
+    return transport.get_write_buffer_size() + size <= low
 
 
 def _describe_close(code: int | None, reason: str) -> str:
