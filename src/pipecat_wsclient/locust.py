@@ -374,7 +374,7 @@ class VoiceCallUser(User):
     def call_options(self) -> CallOptions:
         """The next call's options: the ``load`` command's script of turns."""
         run, counter = self._script_source()
-        options = run._call_options(next(counter))
+        options = run.call_options(next(counter))
         options.insecure = self.insecure
         options.cafile = None if self.cafile is None else Path(self.cafile)
         return options

@@ -205,7 +205,8 @@ class LoadRun:
         self.timeline: list[tuple[float, int]] = []
         self._t0 = 0.0
 
-    def _call_options(self, n: int) -> CallOptions:
+    def call_options(self, n: int) -> CallOptions:
+        """The options of the ``n``-th call: endpoint and script round robin."""
         o = self.options
         return CallOptions(
             uri=o.uris[n % len(o.uris)],
@@ -221,7 +222,7 @@ class LoadRun:
         self.active += 1
         self.timeline.append((time.monotonic() - self._t0, self.active))
         try:
-            result = await run_call(self._call_options(n), stop=stop)
+            result = await run_call(self.call_options(n), stop=stop)
         except Exception as e:  # a caller must not take the run down
             result = CallResult(uri=self.options.uris[n % len(self.options.uris)])
             result.exit_code, result.error = 1, f"{type(e).__name__}: {e}"
