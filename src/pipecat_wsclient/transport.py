@@ -38,6 +38,7 @@ from pipecat.frames.frames import (
     OutputDTMFUrgentFrame,
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
+    OutputTransportReadyFrame,
     StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
@@ -53,6 +54,8 @@ from pipecat_wsclient.errors import ConnectionFailure, error_category
 from pipecat_wsclient.outage import HeldFrame, OutageBuffer
 from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duration
 from pipecat_wsclient.params import WebsocketClientParams
+from pipecat_wsclient.protobuf_audio import decode_audio, encode_audio, is_stock_protobuf
+from pipecat_wsclient.sender import LeanMediaSender
 from pipecat_wsclient.session import WebsocketClientCallbacks, WebsocketClientSession
 from pipecat_wsclient.stats import WebsocketClientStats
 from pipecat_wsclient.throttle import LogThrottle
@@ -196,10 +199,32 @@ class WebsocketClientInputTransport(BaseInputTransport):
         else:
             await self.push_frame(frame)
 
+    async def push_audio_frame(self, frame: InputAudioRawFrame):
+        """Push received audio downstream.
+
+        Without an ``audio_in_filter`` the frame is pushed at once, in arrival
+        order with the other frames received, instead of going through the
+        base class's audio queue and task (which then only pass it on): one
+        queue and task switch less per chunk. With a filter, the base class
+        path applies unchanged.
+
+        Args:
+            frame: The input audio frame.
+        """
+        params = self._params
+        if params.audio_in_filter is not None:
+            await super().push_audio_frame(frame)
+        elif params.audio_in_enabled and params.audio_in_passthrough and not self._paused:
+            await self.push_frame(frame)
+
     async def _handle_message(self, message: str | bytes):
         serializer = self._transport.serializer
         try:
-            frame = await serializer.deserialize(message)
+            frame: Frame | None = None
+            if is_stock_protobuf(serializer):
+                frame = decode_audio(message)
+            if frame is None:
+                frame = await serializer.deserialize(message)
         except Exception as e:
             self._stats.decode_errors += 1
             suppressed = self._decode_log.allow(asyncio.get_running_loop().time())
@@ -281,6 +306,36 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         await super().start(frame)
         self._transport._start_connecting(self)
         await self.set_transport_ready(frame)
+
+    async def set_transport_ready(self, frame: StartFrame):
+        """Start the media senders (ours: :class:`LeanMediaSender`) and report ready.
+
+        Does what ``BaseOutputTransport.set_transport_ready`` does, with
+        :class:`~pipecat_wsclient.sender.LeanMediaSender` in place of the base
+        class's sender, which it cannot be told to use.
+
+        Args:
+            frame: The start frame containing initialization parameters.
+        """
+        for name in self._params.audio_out_destinations:
+            await self.register_audio_destination(name)
+        for name in self._params.video_out_destinations:
+            await self.register_video_destination(name)
+        # The default destination, then one sender per named destination
+        # (audio and video of the same name share it).
+        named = set(self._params.audio_out_destinations + self._params.video_out_destinations)
+        destinations: list[str | None] = [None, *sorted(named)]
+        for destination in destinations:
+            sender = LeanMediaSender(
+                self,
+                destination=destination,
+                sample_rate=self.sample_rate,
+                audio_chunk_size=self.audio_chunk_size,
+                params=self._params,
+            )
+            self._media_senders[destination] = sender
+            await sender.start(frame)
+        await self.push_frame(OutputTransportReadyFrame(), FrameDirection.UPSTREAM)
 
     async def stop(self, frame: EndFrame):
         """Stop the output transport and disconnect from WebSocket.
@@ -423,14 +478,22 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
     async def _send_held(self, held: HeldFrame) -> bool:
         """Serialize and send one frame now; audio gets its WAV header here."""
         frame = held.frame
+        serializer = self._transport.serializer
+        payload: str | bytes | list[str | bytes] | None
         if held.audio_secs and isinstance(frame, OutputAudioRawFrame):
+            audio = frame.audio
             if self._ws_params.add_wav_header:
-                frame = OutputAudioRawFrame(
-                    pcm_to_wav(frame.audio, frame.sample_rate, frame.num_channels),
-                    frame.sample_rate,
-                    frame.num_channels,
+                audio = pcm_to_wav(audio, frame.sample_rate, frame.num_channels)
+            if is_stock_protobuf(serializer):
+                payload = encode_audio(
+                    audio, frame.sample_rate, frame.num_channels, frame_id=frame.id, name=frame.name
                 )
-        payload = await self._transport.serializer.serialize(frame)
+            else:
+                if audio is not frame.audio:
+                    frame = OutputAudioRawFrame(audio, frame.sample_rate, frame.num_channels)
+                payload = await serializer.serialize(frame)
+        else:
+            payload = await serializer.serialize(frame)
         if payload:
             # No await between this check and the send: an interruption that
             # arrived during serialize() still stops this chunk.

@@ -1,0 +1,107 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Audio through Pipecat's protobuf wire format, without the per-call reflection.
+
+Pipecat's ``ProtobufFrameSerializer`` (the default serializer) walks every
+dataclass field of a frame, and every field of the message descriptor, on
+each call: for 20 ms audio chunks, a few percent of the client's CPU. For
+audio with the stock serializer, these functions build and read the same
+message with the same generated protobuf classes: the same bytes out and the
+same frame in (``tests/test_protobuf_audio.py`` compares them with the
+serializer). Anything else goes to the serializer. Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+import pipecat.frames.protobufs.frames_pb2 as frame_protos
+from pipecat.frames.frames import InputAudioRawFrame
+from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.serializers.protobuf import ProtobufFrameSerializer
+
+
+def is_stock_protobuf(serializer: FrameSerializer) -> bool:
+    """Whether ``serializer`` is Pipecat's protobuf serializer itself (not a subclass).
+
+    Args:
+        serializer: The transport's serializer.
+
+    Returns:
+        True when the fast paths here give exactly what it would.
+    """
+    return type(serializer) is ProtobufFrameSerializer
+
+
+def encode_audio(
+    audio: bytes,
+    sample_rate: int,
+    num_channels: int,
+    *,
+    frame_id: int = 0,
+    name: str = "",
+    pts: int | None = None,
+) -> bytes:
+    """Encode an audio frame as ``ProtobufFrameSerializer.serialize`` does.
+
+    As there, only fields with a truthy value are set.
+
+    Args:
+        audio: PCM bytes (or a WAV file).
+        sample_rate: Sample rate in Hz.
+        num_channels: Number of channels.
+        frame_id: The frame's id.
+        name: The frame's name.
+        pts: The frame's presentation timestamp, if any.
+
+    Returns:
+        The serialized ``Frame`` message.
+    """
+    message = frame_protos.Frame()  # type: ignore[attr-defined]
+    fields = message.audio
+    if audio:
+        fields.audio = audio
+    if sample_rate:
+        fields.sample_rate = sample_rate
+    if num_channels:
+        fields.num_channels = num_channels
+    if frame_id:
+        fields.id = frame_id
+    if name:
+        fields.name = name
+    if pts:
+        fields.pts = pts
+    return message.SerializeToString()
+
+
+def decode_audio(data: str | bytes) -> InputAudioRawFrame | None:
+    """Decode ``data`` as ``ProtobufFrameSerializer.deserialize`` does, if it holds audio.
+
+    Args:
+        data: A received message.
+
+    Returns:
+        The ``InputAudioRawFrame`` the serializer would return, or None when
+        ``data`` is not a binary audio message (then ask the serializer).
+
+    Raises:
+        google.protobuf.message.DecodeError: ``data`` is not a protobuf message.
+    """
+    if not isinstance(data, bytes):
+        return None
+    message = frame_protos.Frame.FromString(data)  # type: ignore[attr-defined]
+    if message.WhichOneof("frame") != "audio":
+        return None
+    fields = message.audio
+    frame = InputAudioRawFrame(
+        audio=fields.audio, sample_rate=fields.sample_rate, num_channels=fields.num_channels
+    )
+    if fields.id:
+        frame.id = fields.id
+    if fields.name:
+        frame.name = fields.name
+    if fields.pts:
+        frame.pts = fields.pts
+    return frame

@@ -1,0 +1,80 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Pipecat's output media sender with a cheaper per-chunk path.
+
+``BaseOutputTransport.MediaSender`` wraps two awaits per audio chunk in
+``asyncio.wait_for``: taking the chunk from its queue and writing it to the
+transport. On Python 3.11 each of them creates a task, a future and a timer,
+and costs an extra turn of the event loop: about a tenth of the client's CPU
+with many streams (see ``bench/profile.py``). :class:`LeanMediaSender` keeps
+the same behaviour with lighter means:
+
+- a chunk already queued is taken at once (``get_nowait``); only an empty
+  queue waits, under ``asyncio.timeout`` instead of a new task;
+- the write keeps its ``audio_out_write_timeout_secs`` bound and the same
+  fatal error when it is crossed, under ``asyncio.timeout`` too.
+
+Everything else (chunking, resampling, bot speaking frames, mixer, filter,
+volume, interruptions, end silence) is the base class's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+from pipecat.frames.frames import Frame, OutputAudioRawFrame
+from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS, BaseOutputTransport
+
+
+class LeanMediaSender(BaseOutputTransport.MediaSender):
+    """``BaseOutputTransport.MediaSender`` without a task per chunk."""
+
+    def _next_frame(self) -> AsyncGenerator[Frame, None]:
+        if self._mixer:
+            return super()._next_frame()
+        return self._frames_without_mixer(BOT_VAD_STOP_FALLBACK_SECS)
+
+    async def _frames_without_mixer(self, vad_stop_secs: float) -> AsyncGenerator[Frame, None]:
+        """The base class's frame loop, without a task per frame taken."""
+        while True:
+            queue = self._audio_queue
+            try:
+                if queue.empty():
+                    async with asyncio.timeout(vad_stop_secs):
+                        frame = await queue.get()
+                else:
+                    frame = queue.get_nowait()
+            except TimeoutError:
+                # No audio for a while: the bot has stopped speaking.
+                await self._bot_stopped_speaking()
+                continue
+            await self._filter_audio(frame)
+            self._apply_volume(frame)
+            yield frame
+            queue.task_done()
+
+    async def _internal_write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        """Write a chunk, bounded by ``audio_out_write_timeout_secs`` as in the base class."""
+        transport = self._transport
+        if not transport.is_usable:
+            return False
+        timeout = self._params.audio_out_write_timeout_secs
+        bound = asyncio.timeout(timeout)
+        try:
+            async with bound:
+                return await transport.write_audio_frame(frame)
+        except TimeoutError as e:
+            if not bound.expired():
+                raise
+            await transport.push_error(
+                f"{transport} timed out after {timeout}s writing audio to the "
+                "transport; the peer has stopped reading",
+                exception=e,
+                force_treat_as_permanent=True,
+            )
+            return False
