@@ -38,6 +38,17 @@ async def test_audio_and_messages_are_delivered_in_order():
             [m] = p.collector.of(InputTransportMessageFrame)
             assert m.message == {"hello": 1}
             assert t.stats.audio_secs_received == 0.2
+            # Audio is pushed as it arrives, not behind a queue: the order holds.
+            kinds = [
+                type(f).__name__
+                for _, f in p.collector.frames
+                if isinstance(f, (InputAudioRawFrame, InputTransportMessageFrame))
+            ]
+            assert kinds == [
+                "InputAudioRawFrame",
+                "InputTransportMessageFrame",
+                "InputAudioRawFrame",
+            ]
             await p.end()
 
 
@@ -63,6 +74,18 @@ async def test_message_before_ready_is_held_and_delivered():
         await t2.input().on_message(None, await audio_msg(early))
         async with run_pipeline(t2) as p:
             await wait_for(lambda: p.collector.audio() == early, 5)
+            await p.end()
+
+
+async def test_no_audio_downstream_without_passthrough():
+    audio = pcm(0.1)
+    msgs = [await audio_msg(audio), await message_msg({"after": "audio"})]
+    async with record_server(send_on_connect=msgs) as server:
+        t = WebsocketClientTransport(server.uri, client_params(audio_in_passthrough=False))
+        async with run_pipeline(t) as p:
+            await wait_for(lambda: p.collector.of(InputTransportMessageFrame), 5)
+            assert p.collector.of(InputAudioRawFrame) == []
+            assert t.stats.audio_secs_received == 0.1
             await p.end()
 
 

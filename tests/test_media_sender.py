@@ -1,0 +1,119 @@
+"""The output's media sender (``LeanMediaSender``) keeps Pipecat's behaviour.
+
+It replaces the base class's per-chunk ``wait_for`` tasks; these tests check
+what users rely on from ``BaseOutputTransport``: bot speaking frames, the
+``audio_out_write_timeout_secs`` bound, named destinations, chunks pushed
+downstream after they are written.
+"""
+
+import asyncio
+import time
+
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.serializers.protobuf import ProtobufFrameSerializer
+from pipecat.workers.runner import WorkerRunner
+
+from harness import RATE, Collector, client_params, pcm, run_pipeline, wait_for
+from pipecat_wsclient import WebsocketClientTransport
+from pipecat_wsclient.sender import LeanMediaSender
+from support.servers import record_server, stop_reading_server
+
+
+class Upstream(FrameProcessor):
+    """Keep frames that travel upstream past this point."""
+
+    def __init__(self):
+        super().__init__()
+        self.frames: list[Frame] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            self.frames.append(frame)
+        await self.push_frame(frame, direction)
+
+
+async def received_audio(server) -> bytes:
+    s = ProtobufFrameSerializer()
+    frames = [await s.deserialize(m) for m in server.messages]
+    return b"".join(f.audio for f in frames if isinstance(f, InputAudioRawFrame))
+
+
+async def test_bot_speaking_frames_and_chunks_pushed_downstream():
+    """Started/stopped speaking go up; every written chunk goes on downstream, in order."""
+    async with record_server() as server:
+        t = WebsocketClientTransport(server.uri, client_params())
+        upstream = Upstream()
+        after = Collector((OutputAudioRawFrame,))
+        audio = pcm(0.5)
+        worker = PipelineWorker(
+            Pipeline([upstream, t.output(), after]),
+            params=PipelineParams(audio_out_sample_rate=RATE),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+        )
+        await worker.queue_frames([TTSAudioRawFrame(audio, RATE, 1), TTSStoppedFrame(), EndFrame()])
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await asyncio.wait_for(runner.run(), 20)
+        sent = await received_audio(server)
+    kinds = [
+        type(f)
+        for f in upstream.frames
+        if isinstance(f, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame))
+    ]
+    assert kinds == [BotStartedSpeakingFrame, BotStoppedSpeakingFrame]
+    # TTSStoppedFrame flushes the last partial chunk, padded with silence.
+    chunk = t.output().audio_chunk_size
+    assert len(sent) == -(-len(audio) // chunk) * chunk
+    assert sent[: len(audio)] == audio and not any(sent[len(audio) :])
+    chunks = [f for _, f in after.frames]
+    assert b"".join(f.audio for f in chunks) == sent
+    assert {len(f.audio) for f in chunks} == {chunk}
+    assert isinstance(t.output()._media_senders[None], LeanMediaSender)
+
+
+async def test_write_bound_of_the_base_class_still_applies():
+    """A peer that stops reading, our write timeout off: audio_out_write_timeout_secs ends it."""
+    async with stop_reading_server() as server:
+        t = WebsocketClientTransport(
+            server.uri,
+            client_params(write_timeout=None, reconnect=None, audio_out_write_timeout_secs=1.0),
+        )
+        async with run_pipeline(t) as p:
+            await wait_for(lambda: t.session.is_connected, 5)
+            start = time.monotonic()
+            # Far more than the socket buffers hold.
+            await p.send(TTSAudioRawFrame(pcm(30.0), RATE, 1))
+            await wait_for(lambda: any("stopped reading" in e.error for e in p.errors), 20)
+            took = time.monotonic() - start
+        # As with the base class: the output is no longer usable, the pipeline ends.
+        await p.wait(10)
+    error = next(e for e in p.errors if "stopped reading" in e.error)
+    assert "timed out after 1.0s" in error.error
+    assert took < 15
+
+
+async def test_named_destinations_get_a_sender_each():
+    async with record_server() as server:
+        t = WebsocketClientTransport(
+            server.uri, client_params(audio_out_destinations=["left", "right"])
+        )
+        async with run_pipeline(t, with_input=False) as p:
+            await wait_for(lambda: t.session.is_connected, 5)
+            senders = t.output()._media_senders
+            assert sorted(senders, key=str) == sorted([None, "left", "right"], key=str)
+            assert all(isinstance(s, LeanMediaSender) for s in senders.values())
+            await p.end()
