@@ -117,3 +117,20 @@ async def test_named_destinations_get_a_sender_each():
             assert sorted(senders, key=str) == sorted([None, "left", "right"], key=str)
             assert all(isinstance(s, LeanMediaSender) for s in senders.values())
             await p.end()
+
+
+async def test_end_silence_longer_than_the_base_bound_is_sent_whole():
+    """Our write_timeout bounds each send, so a paced end silence is not cut at the base bound."""
+    async with record_server() as server:
+        t = WebsocketClientTransport(
+            server.uri,
+            client_params(audio_out_end_silence_secs=2, audio_out_write_timeout_secs=0.5),
+        )
+        async with run_pipeline(t, with_input=False) as p:
+            await wait_for(lambda: t.session.is_connected, 5)
+            took = await p.end(timeout=15)
+        sent = await received_audio(server)
+    assert p.errors == []
+    assert len(sent) == 2 * RATE * 2 and not any(sent)
+    # Paced in real time (less the send lead), not dumped at once.
+    assert 1.5 < took < 6

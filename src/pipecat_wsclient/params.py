@@ -90,8 +90,10 @@ class WebsocketClientParams(TransportParams):
         close_timeout: Seconds the closing handshake may take before the
             socket is dropped; ``None`` waits forever.
         write_timeout: Seconds a single send may block because the peer does
-            not read; past it the connection counts as lost. ``None`` waits
-            forever.
+            not read; past it the connection counts as lost (and the
+            reconnect policy applies). It replaces the base class's
+            ``audio_out_write_timeout_secs`` bound on each audio write, which
+            only applies when this is ``None``.
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
         ping_timeout: Seconds a ping may stay unanswered before the connection
             counts as lost; ``None`` never times out. With the defaults a dead

@@ -16,7 +16,11 @@ the same behaviour with lighter means:
 - a chunk already queued is taken at once (``get_nowait``); only an empty
   queue waits, under ``asyncio.timeout`` instead of a new task;
 - the write keeps its ``audio_out_write_timeout_secs`` bound and the same
-  fatal error when it is crossed, under ``asyncio.timeout`` too.
+  fatal error when it is crossed, under ``asyncio.timeout`` too; unless the
+  transport bounds each send itself (``send_bound_secs``: our
+  ``write_timeout``), which notices a peer that stopped reading and lets the
+  reconnect policy act. Then the write is awaited directly, and a long
+  write paced in real time (an end silence longer than the bound) is not cut.
 
 Everything else (chunking, resampling, bot speaking frames, mixer, filter,
 volume, interruptions, end silence) is the base class's.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from pipecat.frames.frames import Frame, OutputAudioRawFrame
 from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS, BaseOutputTransport
@@ -33,6 +38,18 @@ from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS, BaseOutpu
 
 class LeanMediaSender(BaseOutputTransport.MediaSender):
     """``BaseOutputTransport.MediaSender`` without a task per chunk."""
+
+    def __init__(self, *args: Any, send_bound_secs: float | None = None, **kwargs: Any):
+        """Initialize the sender.
+
+        Args:
+            *args: As for ``BaseOutputTransport.MediaSender``.
+            send_bound_secs: How long the transport lets a single send block
+                before it treats the peer as gone; None if it does not.
+            **kwargs: As for ``BaseOutputTransport.MediaSender``.
+        """
+        super().__init__(*args, **kwargs)
+        self._send_bound_secs = send_bound_secs
 
     def _next_frame(self) -> AsyncGenerator[Frame, None]:
         if self._mixer:
@@ -59,11 +76,13 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             queue.task_done()
 
     async def _internal_write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
-        """Write a chunk, bounded by ``audio_out_write_timeout_secs`` as in the base class."""
+        """Write a chunk, bounded by the transport's sends or ``audio_out_write_timeout_secs``."""
         transport = self._transport
         if not transport.is_usable:
             return False
         timeout = self._params.audio_out_write_timeout_secs
+        if self._send_bound_secs is not None:
+            return await transport.write_audio_frame(frame)
         bound = asyncio.timeout(timeout)
         try:
             async with bound:

@@ -332,6 +332,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 sample_rate=self.sample_rate,
                 audio_chunk_size=self.audio_chunk_size,
                 params=self._params,
+                send_bound_secs=self._ws_params.write_timeout,
             )
             self._media_senders[destination] = sender
             await sender.start(frame)
