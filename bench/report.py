@@ -76,15 +76,27 @@ def goals_section(
         s100 = streams["summary"].get("100", {})
         r = s100.get("ratio_ours_over_pipecat")
         if r:
-            sustained = s100["ours"].get("sustained") and s100["pipecat"].get("sustained")
-            met = r["cpu_per_stream"] <= GOAL_CPU_RATIO and r["cpu_per_audio_s"] <= GOAL_CPU_RATIO
-            note = (
-                "both sustained"
-                if sustained
-                else "neither sustains N=100 in real time on one core, so CPU per stream is "
-                "about 1/N of a saturated core for both; CPU per audio second moved is the "
-                "comparable figure"
-            )
+            ours_ok = s100["ours"].get("sustained")
+            theirs_ok = s100["pipecat"].get("sustained")
+            # Per stream-second only compares when both run in real time.
+            key = "cpu_per_stream" if ours_ok and theirs_ok else "cpu_per_audio_s"
+            met = r[key] <= GOAL_CPU_RATIO
+            if ours_ok and theirs_ok:
+                note = "both sustained"
+            elif ours_ok:
+                slowest = s100["pipecat"]["out_rate"]["min"]["median"]
+                note = (
+                    "ours runs all 100 streams in real time on one core, Pipecat's does not "
+                    f"(its slowest stream at {num(slowest, 2)} of real time); both use the "
+                    "whole core, so per stream-second both are 1/N of it and CPU per audio "
+                    "second moved is the comparable figure"
+                )
+            else:
+                note = (
+                    "neither sustains N=100 in real time on one core, so CPU per stream is "
+                    "about 1/N of a saturated core for both; CPU per audio second moved is "
+                    "the comparable figure"
+                )
             r10 = streams["summary"].get("10", {}).get("ratio_ours_over_pipecat")
             at10 = (
                 f"; at N=10, where all streams run in real time: {num(r10['cpu_per_stream'], 2)}"
@@ -418,15 +430,17 @@ NOTES = """## Reading these numbers
 
 - Run-to-run spread on this kind of machine (a 2-core VM) is about +/-10 % for CPU
   figures: differences smaller than the min-max ranges shown are noise.
-- Both clients saturate one core at about 30-40 sessions (see capacity). At N=100 and
-  N=500 no stream runs in real time for either; "CPU per stream" is then just the
-  saturated core divided by N, and at N=500 the process has collapsed (streams at
-  about 0.3 % of real time, keepalives time out): those rows show what overload looks
-  like, not a cost per stream.
-- Most of the client's CPU is Pipecat's own per-frame machinery (frame processors'
-  queues and tasks, observers, `BaseOutputTransport`'s audio task and its
-  `wait_for`-wrapped writes, `BaseInputTransport`'s audio queue), the same for both
-  clients; see the profile.
+- Pipecat's client saturates one core at about 40-50 sessions, ours at about 100 (see
+  capacity). Where a client does not keep up, "CPU per stream" is just the saturated
+  core divided by N; CPU per audio second moved is the comparable figure. At N=500
+  neither keeps up: those rows show what overload looks like (Pipecat's client
+  collapses, ours degrades), not a cost per stream.
+- Most of the client's CPU is Pipecat's own per-frame machinery, the same for both
+  clients (frame processors' queues and tasks, observers and their proxy tasks,
+  pushing every written chunk downstream). Ours avoids what the transport itself
+  adds in Pipecat's: a task per chunk for `BaseOutputTransport`'s `wait_for`-wrapped
+  queue reads and writes, `BaseInputTransport`'s audio queue and task, the protobuf
+  serializer's per-call reflection, permessage-deflate; see the profile.
 - The raw websockets "floor" of the latency table is a bare client in an otherwise
   idle process, which wakes up slower than a busy one: it is a reference, not a strict
   lower bound.
