@@ -134,3 +134,19 @@ async def test_end_silence_longer_than_the_base_bound_is_sent_whole():
     assert len(sent) == 2 * RATE * 2 and not any(sent)
     # Paced in real time (less the send lead), not dumped at once.
     assert 1.5 < took < 6
+
+
+async def test_last_partial_chunk_is_sent_on_end():
+    """Audio that does not fill the last chunk still goes out on EndFrame (padded)."""
+    async with record_server() as server:
+        t = WebsocketClientTransport(server.uri, client_params())
+        audio = pcm(0.51)
+        async with run_pipeline(t, with_input=False) as p:
+            await wait_for(lambda: t.session.is_connected, 5)
+            await p.send(TTSAudioRawFrame(audio, RATE, 1))
+            await p.end()
+        sent = await received_audio(server)
+    chunk = t.output().audio_chunk_size
+    assert len(audio) % chunk != 0
+    assert len(sent) == -(-len(audio) // chunk) * chunk
+    assert sent[: len(audio)] == audio and not any(sent[len(audio) :])

@@ -22,6 +22,11 @@ the same behaviour with lighter means:
   reconnect policy act. Then the write is awaited directly, and a long
   write paced in real time (an end silence longer than the bound) is not cut.
 
+It also sends the last partial chunk on ``EndFrame`` (padded with silence
+to a chunk, as the base class does on ``TTSStoppedFrame``): the base class
+drops up to a chunk of audio at the end of a stream that has no
+``TTSStoppedFrame``.
+
 Everything else (chunking, resampling, bot speaking frames, mixer, filter,
 volume, interruptions, end silence) is the base class's.
 """
@@ -32,7 +37,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from pipecat.frames.frames import Frame, OutputAudioRawFrame
+from pipecat.frames.frames import EndFrame, Frame, OutputAudioRawFrame
 from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS, BaseOutputTransport
 
 
@@ -50,6 +55,15 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         """
         super().__init__(*args, **kwargs)
         self._send_bound_secs = send_bound_secs
+
+    async def stop(self, frame: EndFrame):
+        """Send what is left of the audio, then stop as the base class does.
+
+        Args:
+            frame: The end frame.
+        """
+        await self._enqueue_flushed_audio_buffer()
+        await super().stop(frame)
 
     def _next_frame(self) -> AsyncGenerator[Frame, None]:
         if self._mixer:
