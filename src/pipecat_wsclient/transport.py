@@ -135,7 +135,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
             frame: The end frame signaling transport shutdown.
         """
         await super().stop(frame)
-        self._stop_receiving()
+        await self._stop_receiving()
         await self._transport._release(self)
 
     async def cancel(self, frame: CancelFrame):
@@ -145,13 +145,13 @@ class WebsocketClientInputTransport(BaseInputTransport):
             frame: The cancel frame signaling immediate cancellation.
         """
         await super().cancel(frame)
-        self._stop_receiving()
+        await self._stop_receiving()
         await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
 
     async def cleanup(self):
         """Clean up the input transport resources."""
         await super().cleanup()
-        self._stop_receiving()
+        await self._stop_receiving()
         await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
         await self._transport.cleanup()
 
@@ -170,11 +170,11 @@ class WebsocketClientInputTransport(BaseInputTransport):
                 self._stats.dropped_frames += 1
             self._pending.append(message)
 
-    def _stop_receiving(self):
-        self._transport._detach_protocol()
+    async def _stop_receiving(self):
         self._ready = False
         self._stopped = True
         self._pending.clear()
+        await self._transport._detach_protocol()
 
     async def deliver(self, frame: Frame):
         """Push a frame into the pipeline as if it had been received.
@@ -642,11 +642,11 @@ class ProtocolIO:
         self._tasks.append(task)
         return task
 
-    def close(self) -> None:
-        """Cancel the tasks (the transport is stopping)."""
-        for task in self._tasks:
-            task.cancel()
-        self._tasks.clear()
+    async def close(self) -> None:
+        """Cancel the tasks and wait for them to end (the transport is stopping)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            await self._input.cancel_task(task, timeout=CANCEL_CLOSE_TIMEOUT_SECS)
 
 
 class WebsocketClientTransport(BaseTransport):
@@ -783,9 +783,9 @@ class WebsocketClientTransport(BaseTransport):
             self._protocol_io = ProtocolIO(self._session, input)
             await attach(self._protocol_io)
 
-    def _detach_protocol(self):
+    async def _detach_protocol(self):
         if self._protocol_io is not None:
-            self._protocol_io.close()
+            await self._protocol_io.close()
 
     def _start_connecting(self, processor: FrameProcessor):
         """Dial in the background, once; failures are reported from ``processor``."""
