@@ -23,6 +23,7 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
+from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.workers.runner import WorkerRunner
 
 from harness import RATE, Collector, client_params, pcm, run_pipeline, wait_for
@@ -150,3 +151,22 @@ async def test_last_partial_chunk_is_sent_on_end():
     assert len(audio) % chunk != 0
     assert len(sent) == -(-len(audio) // chunk) * chunk
     assert sent[: len(audio)] == audio and not any(sent[len(audio) :])
+
+
+async def test_falls_back_to_the_base_sender_when_pipecat_changed(monkeypatch):
+    """If Pipecat's sender lacks what LeanMediaSender builds on, the base sender is used."""
+    import pipecat_wsclient.transport as transport_module
+
+    monkeypatch.setattr(transport_module, "LEAN_SENDER_FITS", False)
+    async with record_server() as server:
+        t = WebsocketClientTransport(server.uri, client_params())
+        audio = pcm(0.4)
+        async with run_pipeline(t, with_input=False) as p:
+            await wait_for(lambda: t.session.is_connected, 5)
+            await p.send(TTSAudioRawFrame(audio, RATE, 1))
+            await wait_for(lambda: sum(len(m) for m in server.messages) >= len(audio), 10)
+            sender = t.output()._media_senders[None]
+            await p.end()
+        sent = await received_audio(server)
+    assert type(sender) is BaseOutputTransport.MediaSender
+    assert sent == audio

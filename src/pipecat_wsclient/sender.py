@@ -38,7 +38,29 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from pipecat.frames.frames import EndFrame, Frame, OutputAudioRawFrame
-from pipecat.transports.base_output import BOT_VAD_STOP_FALLBACK_SECS, BaseOutputTransport
+from pipecat.transports import base_output
+from pipecat.transports.base_output import BaseOutputTransport
+
+# Seconds without audio after which the bot counts as stopped speaking.
+BOT_VAD_STOP_FALLBACK_SECS: float = getattr(base_output, "BOT_VAD_STOP_FALLBACK_SECS", 3.0)
+
+
+_BASE_METHODS = (
+    "_next_frame",
+    "_internal_write_audio_frame",
+    "_enqueue_flushed_audio_buffer",
+    "_filter_audio",
+    "_apply_volume",
+    "_bot_stopped_speaking",
+)
+
+LEAN_SENDER_FITS = all(
+    callable(getattr(BaseOutputTransport.MediaSender, name, None)) for name in _BASE_METHODS
+)
+"""Whether this Pipecat's media sender has the methods :class:`LeanMediaSender` builds on.
+
+If a later Pipecat changes them, the output uses the base class's sender as is.
+"""
 
 
 class LeanMediaSender(BaseOutputTransport.MediaSender):

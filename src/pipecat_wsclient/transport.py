@@ -55,7 +55,7 @@ from pipecat_wsclient.outage import HeldFrame, OutageBuffer
 from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duration
 from pipecat_wsclient.params import WebsocketClientParams
 from pipecat_wsclient.protobuf_audio import decode_audio, encode_audio, is_stock_protobuf
-from pipecat_wsclient.sender import LeanMediaSender
+from pipecat_wsclient.sender import LEAN_SENDER_FITS, LeanMediaSender
 from pipecat_wsclient.session import WebsocketClientCallbacks, WebsocketClientSession
 from pipecat_wsclient.stats import WebsocketClientStats
 from pipecat_wsclient.throttle import LogThrottle
@@ -325,14 +325,16 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         # (audio and video of the same name share it).
         named = set(self._params.audio_out_destinations + self._params.video_out_destinations)
         destinations: list[str | None] = [None, *sorted(named)]
+        lean: dict[str, Any] = {"send_bound_secs": self._ws_params.write_timeout}
         for destination in destinations:
-            sender = LeanMediaSender(
+            sender_cls = LeanMediaSender if LEAN_SENDER_FITS else BaseOutputTransport.MediaSender
+            sender = sender_cls(
                 self,
                 destination=destination,
                 sample_rate=self.sample_rate,
                 audio_chunk_size=self.audio_chunk_size,
                 params=self._params,
-                send_bound_secs=self._ws_params.write_timeout,
+                **(lean if LEAN_SENDER_FITS else {}),
             )
             self._media_senders[destination] = sender
             await sender.start(frame)
