@@ -9,6 +9,7 @@ downstream after they are written.
 import asyncio
 import time
 
+import pytest
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -170,3 +171,22 @@ async def test_falls_back_to_the_base_sender_when_pipecat_changed(monkeypatch):
         sent = await received_audio(server)
     assert type(sender) is BaseOutputTransport.MediaSender
     assert sent == audio
+
+
+async def test_stale_tail_is_counted_not_played_late():
+    """A partial chunk left over long before EndFrame is dropped and counted, not sent late."""
+    async with record_server() as server:
+        t = WebsocketClientTransport(server.uri, client_params())
+        audio = pcm(0.51)
+        async with run_pipeline(t, with_input=False) as p:
+            await wait_for(lambda: t.session.is_connected, 5)
+            await p.send(TTSAudioRawFrame(audio, RATE, 1))
+            chunk = t.output().audio_chunk_size
+            whole = len(audio) // chunk * chunk
+            await wait_for(lambda: sum(len(m) for m in server.messages) >= whole, 10)
+            await asyncio.sleep(1.0)  # the far end has played it all
+            await p.end()
+        sent = await received_audio(server)
+    assert sent == audio[:whole]
+    tail_secs = (len(audio) - whole) / (2 * RATE)
+    assert t.stats.dropped_audio_secs == pytest.approx(tail_secs)

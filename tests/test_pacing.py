@@ -81,6 +81,19 @@ def test_reset_on_interruption():
     assert clock.delay(0.05) == 0.0
 
 
+def test_ahead_is_what_is_left_to_play():
+    clock = PaceClock(lead_secs=0.1)
+    assert clock.ahead(5.0) == 0.0  # nothing sent yet
+    assert clock.delay(10.0) == 0.0
+    clock.sent(0.04)
+    clock.sent(0.04)
+    assert clock.ahead(10.0) == pytest.approx(0.08)
+    assert clock.ahead(10.05) == pytest.approx(0.03)
+    assert clock.ahead(10.2) == 0.0  # all played
+    clock.reset()
+    assert clock.ahead(10.0) == 0.0
+
+
 def test_sent_before_delay_is_an_error():
     with pytest.raises(RuntimeError):
         PaceClock().sent(0.02)

@@ -15,27 +15,69 @@ Switching from Pipecat's own client is a one-line import change::
     )
 """
 
-from pipecat_wsclient.errors import (
-    ConnectionFailure,
-    FailureKind,
-    NotConnectedError,
-    WebsocketClientError,
-    redact_uri,
-)
-from pipecat_wsclient.pacing import PaceClock
-from pipecat_wsclient.params import HeadersProvider, WebsocketClientParams
-from pipecat_wsclient.session import (
-    SessionState,
-    WebsocketClientCallbacks,
-    WebsocketClientSession,
-)
-from pipecat_wsclient.stats import WebsocketClientStats
-from pipecat_wsclient.transport import (
-    WebsocketClientInputTransport,
-    WebsocketClientOutputTransport,
-    WebsocketClientTransport,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pipecat_wsclient.version import __version__
+
+if TYPE_CHECKING:
+    from pipecat_wsclient.errors import (
+        ConnectionFailure,
+        FailureKind,
+        NotConnectedError,
+        WebsocketClientError,
+        redact_uri,
+    )
+    from pipecat_wsclient.pacing import PaceClock
+    from pipecat_wsclient.params import HeadersProvider, WebsocketClientParams
+    from pipecat_wsclient.session import (
+        SessionState,
+        WebsocketClientCallbacks,
+        WebsocketClientSession,
+    )
+    from pipecat_wsclient.stats import WebsocketClientStats
+    from pipecat_wsclient.transport import (
+        WebsocketClientInputTransport,
+        WebsocketClientOutputTransport,
+        WebsocketClientTransport,
+    )
+
+# Where each public name lives. Imported on first use, so that importing a
+# part of the package (the command line, the pure modules) does not import
+# Pipecat before it is needed (the command line sets up logging first).
+_EXPORTS = {
+    "ConnectionFailure": "errors",
+    "FailureKind": "errors",
+    "NotConnectedError": "errors",
+    "WebsocketClientError": "errors",
+    "redact_uri": "errors",
+    "PaceClock": "pacing",
+    "HeadersProvider": "params",
+    "WebsocketClientParams": "params",
+    "SessionState": "session",
+    "WebsocketClientCallbacks": "session",
+    "WebsocketClientSession": "session",
+    "WebsocketClientStats": "stats",
+    "WebsocketClientInputTransport": "transport",
+    "WebsocketClientOutputTransport": "transport",
+    "WebsocketClientTransport": "transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pipecat_wsclient' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pipecat_wsclient.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "ConnectionFailure",

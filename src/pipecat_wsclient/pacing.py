@@ -87,6 +87,19 @@ class PaceClock:
             self._sent = 0.0
         return max(0.0, self._start + self._sent - self._lead - now)
 
+    def ahead(self, now: float) -> float:
+        """Return how much of the audio sent is still to play at the far end.
+
+        Args:
+            now: The current monotonic time, in seconds.
+
+        Returns:
+            Seconds (0 when nothing sent is left to play, or nothing was sent).
+        """
+        if self._start is None:
+            return 0.0
+        return max(0.0, self._start + self._sent - now)
+
     def sent(self, duration: float) -> None:
         """Account for a chunk that was just sent.
 

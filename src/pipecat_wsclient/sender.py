@@ -22,10 +22,13 @@ the same behaviour with lighter means:
   reconnect policy act. Then the write is awaited directly, and a long
   write paced in real time (an end silence longer than the bound) is not cut.
 
-It also sends the last partial chunk on ``EndFrame`` (padded with silence
-to a chunk, as the base class does on ``TTSStoppedFrame``): the base class
-drops up to a chunk of audio at the end of a stream that has no
-``TTSStoppedFrame``.
+On ``EndFrame`` it also sends the last partial chunk (padded with silence
+to a chunk, as the base class does on ``TTSStoppedFrame``) if the audio
+before it is still playing at the far end when its turn comes; the base
+class drops up to a chunk at the end of a stream without
+``TTSStoppedFrame``. A tail that would play after a pause (the stream ended
+long before the ``EndFrame``) is not sent late but counted as dropped
+(``on_stale_tail``).
 
 Everything else (chunking, resampling, bot speaking frames, mixer, filter,
 volume, interruptions, end silence) is the base class's.
@@ -34,7 +37,7 @@ volume, interruptions, end silence) is the base class's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from pipecat.frames.frames import EndFrame, Frame, OutputAudioRawFrame
@@ -52,7 +55,11 @@ _BASE_METHODS = (
     "_filter_audio",
     "_apply_volume",
     "_bot_stopped_speaking",
+    "_enqueue_audio_chunk",
 )
+
+TAIL_KEY = "pipecat_wsclient.tail"
+"""Metadata key of the chunks queued from what was left of the audio at ``EndFrame``."""
 
 LEAN_SENDER_FITS = all(
     callable(getattr(BaseOutputTransport.MediaSender, name, None)) for name in _BASE_METHODS
@@ -66,26 +73,63 @@ If a later Pipecat changes them, the output uses the base class's sender as is.
 class LeanMediaSender(BaseOutputTransport.MediaSender):
     """``BaseOutputTransport.MediaSender`` without a task per chunk."""
 
-    def __init__(self, *args: Any, send_bound_secs: float | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        send_bound_secs: float | None = None,
+        playing: Callable[[], bool] | None = None,
+        on_stale_tail: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ):
         """Initialize the sender.
 
         Args:
             *args: As for ``BaseOutputTransport.MediaSender``.
             send_bound_secs: How long the transport lets a single send block
                 before it treats the peer as gone; None if it does not.
+            playing: Whether audio sent is still playing at the far end; what
+                was left of the audio at ``EndFrame`` is sent only then. None:
+                always sent.
+            on_stale_tail: Told the bytes of audio (not padding) of each such
+                chunk not sent because nothing was playing any more.
             **kwargs: As for ``BaseOutputTransport.MediaSender``.
         """
         super().__init__(*args, **kwargs)
         self._send_bound_secs = send_bound_secs
+        self._playing = playing
+        self._on_stale_tail = on_stale_tail
+        self._flushing_tail = False
+        self._tail_bytes_left = 0
 
     async def stop(self, frame: EndFrame):
-        """Send what is left of the audio, then stop as the base class does.
+        """Queue what is left of the audio (marked as the tail), then stop as the base class does.
 
         Args:
             frame: The end frame.
         """
-        await self._enqueue_flushed_audio_buffer()
+        # Audio bytes in the tail, so the padding is not counted if dropped
+        # (what the resampler still holds, when resampling, is not counted).
+        self._tail_bytes_left = self._buffered_audio_bytes
+        self._flushing_tail = True
+        try:
+            await self._enqueue_flushed_audio_buffer()
+        finally:
+            self._flushing_tail = False
         await super().stop(frame)
+
+    async def _enqueue_audio_chunk(self, audio: bytes, uninterruptible: bool):
+        if not self._flushing_tail:
+            await super()._enqueue_audio_chunk(audio, uninterruptible)
+            return
+        chunk = self._audio_buffer_cls(
+            audio, sample_rate=self._sample_rate, num_channels=self._params.audio_out_channels
+        )
+        chunk.transport_destination = self._destination
+        chunk.interruptible = not uninterruptible
+        real = min(len(audio), self._tail_bytes_left)
+        self._tail_bytes_left -= real
+        chunk.metadata[TAIL_KEY] = real
+        await self._audio_queue.put(chunk)
 
     def _next_frame(self) -> AsyncGenerator[Frame, None]:
         if self._mixer:
@@ -115,6 +159,13 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         """Write a chunk, bounded by the transport's sends or ``audio_out_write_timeout_secs``."""
         transport = self._transport
         if not transport.is_usable:
+            return False
+        tail = frame.metadata.get(TAIL_KEY)
+        if tail is not None and self._playing is not None and not self._playing():
+            # The stream ended long before the EndFrame: this bit would play
+            # after a pause, as a click. Counted instead.
+            if self._on_stale_tail is not None and tail:
+                self._on_stale_tail(tail)
             return False
         timeout = self._params.audio_out_write_timeout_secs
         if self._send_bound_secs is not None:

@@ -325,7 +325,11 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         # (audio and video of the same name share it).
         named = set(self._params.audio_out_destinations + self._params.video_out_destinations)
         destinations: list[str | None] = [None, *sorted(named)]
-        lean: dict[str, Any] = {"send_bound_secs": self._ws_params.write_timeout}
+        lean: dict[str, Any] = {
+            "send_bound_secs": self._ws_params.write_timeout,
+            "playing": self._audio_playing,
+            "on_stale_tail": self._drop_stale_tail,
+        }
         for destination in destinations:
             sender_cls = LeanMediaSender if LEAN_SENDER_FITS else BaseOutputTransport.MediaSender
             sender = sender_cls(
@@ -339,6 +343,18 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             self._media_senders[destination] = sender
             await sender.start(frame)
         await self.push_frame(OutputTransportReadyFrame(), FrameDirection.UPSTREAM)
+
+    def _audio_playing(self) -> bool:
+        return self._pace.ahead(asyncio.get_running_loop().time()) > 0
+
+    def _drop_stale_tail(self, num_bytes: int):
+        secs = pcm_duration(num_bytes, *self._audio_format)
+        self._stats.dropped_frames += 1
+        self._stats.dropped_audio_secs += secs
+        logger.debug(
+            f"{self}: the last {secs * 1000:.0f} ms of audio (less than a chunk) ended "
+            "long before the EndFrame: dropped rather than played after a pause"
+        )
 
     async def stop(self, frame: EndFrame):
         """Stop the output transport and disconnect from WebSocket.

@@ -22,7 +22,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pipecat_wsclient.cli.call import (
+# Pipecat logs a banner when it is imported (below): not for a command line,
+# whose logging is set up per command (_quiet_logs).
+logger.disable("pipecat")
+
+from pipecat_wsclient.cli.call import (  # noqa: E402
     EXIT_USAGE,
     PROTOCOLS,
     CallOptions,
@@ -41,6 +45,7 @@ err = Console(stderr=True)
 
 
 def _quiet_logs(verbose: bool) -> None:
+    logger.enable("pipecat")
     logger.remove()
     # Failures are reported by us, in one line; Pipecat's own error logs only with --verbose.
     logger.add(sys.stderr, level="DEBUG" if verbose else "CRITICAL")
