@@ -159,6 +159,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         """Write a chunk, bounded by the transport's sends or ``audio_out_write_timeout_secs``."""
         transport = self._transport
         if not transport.is_usable:
+            await asyncio.sleep(0)  # as the base class's wait_for did: let others run
             return False
         tail = frame.metadata.get(TAIL_KEY)
         if tail is not None and self._playing is not None and not self._playing():
@@ -169,7 +170,13 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             return False
         timeout = self._params.audio_out_write_timeout_secs
         if self._send_bound_secs is not None:
-            return await transport.write_audio_frame(frame)
+            written = await transport.write_audio_frame(frame)
+            if not written:
+                # A write that fails at once does not suspend: yield, as the
+                # base class's wait_for did, so that the rest of the queue is
+                # not run through before the connection's state catches up.
+                await asyncio.sleep(0)
+            return written
         bound = asyncio.timeout(timeout)
         try:
             async with bound:

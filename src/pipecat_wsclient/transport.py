@@ -56,7 +56,7 @@ from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duratio
 from pipecat_wsclient.params import WebsocketClientParams
 from pipecat_wsclient.protobuf_audio import decode_audio, encode_audio, is_stock_protobuf
 from pipecat_wsclient.sender import LEAN_SENDER_FITS, LeanMediaSender
-from pipecat_wsclient.session import WebsocketClientCallbacks, WebsocketClientSession
+from pipecat_wsclient.session import SessionState, WebsocketClientCallbacks, WebsocketClientSession
 from pipecat_wsclient.stats import WebsocketClientStats
 from pipecat_wsclient.throttle import LogThrottle
 
@@ -466,8 +466,17 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         return self.sample_rate, self._params.audio_out_channels
 
     async def _wait_connected(self) -> bool:
+        """Whether to go on with a send: connected, or about to know it is not.
+
+        The session still counts as open for a moment after the socket has
+        died (until its receive task reports it): a send then fails, and the
+        frame is held or counted under the reconnect policy, not dropped as
+        if there had never been a connection.
+        """
         session = self._session
-        return session.is_connected or await session.wait_connected(self._ws_params.open_timeout)
+        if session.is_connected or session.state is SessionState.OPEN:
+            return True
+        return await session.wait_connected(self._ws_params.open_timeout)
 
     def _is_interrupted(self, frame: Frame) -> bool:
         return frame.interruptible and frame.id < self._interrupted_before_id
