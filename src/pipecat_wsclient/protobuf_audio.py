@@ -46,7 +46,8 @@ def encode_audio(
 ) -> bytes:
     """Encode an audio frame as ``ProtobufFrameSerializer.serialize`` does.
 
-    As there, only fields with a truthy value are set.
+    As there, fields with a falsy value are left out (proto3 does not write
+    them; ``pts`` is the one field with presence, set only when given).
 
     Args:
         audio: PCM bytes (or a WAV file).
@@ -59,21 +60,12 @@ def encode_audio(
     Returns:
         The serialized ``Frame`` message.
     """
-    message = frame_protos.Frame()  # type: ignore[attr-defined]
-    fields = message.audio
-    if audio:
-        fields.audio = audio
-    if sample_rate:
-        fields.sample_rate = sample_rate
-    if num_channels:
-        fields.num_channels = num_channels
-    if frame_id:
-        fields.id = frame_id
-    if name:
-        fields.name = name
+    fields = frame_protos.AudioRawFrame(  # type: ignore[attr-defined]
+        id=frame_id, name=name, audio=audio, sample_rate=sample_rate, num_channels=num_channels
+    )
     if pts:
         fields.pts = pts
-    return message.SerializeToString()
+    return frame_protos.Frame(audio=fields).SerializeToString()  # type: ignore[attr-defined]
 
 
 def decode_audio(data: str | bytes) -> InputAudioRawFrame | None:

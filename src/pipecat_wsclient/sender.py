@@ -17,8 +17,8 @@ the same behaviour with lighter means:
   queue waits, under ``asyncio.timeout`` instead of a new task;
 - the write keeps its ``audio_out_write_timeout_secs`` bound and the same
   fatal error when it is crossed, under ``asyncio.timeout`` too; unless the
-  transport bounds each send itself (``send_bound_secs``: our
-  ``write_timeout``), which notices a peer that stopped reading and lets the
+  transport bounds each send itself (``bounds_sends``: our
+  ``write_timeout`` is set), which notices a peer that stopped reading and lets the
   reconnect policy act. Then the write is awaited directly, and a long
   write paced in real time (an end silence longer than the bound) is not cut.
 
@@ -76,7 +76,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
     def __init__(
         self,
         *args: Any,
-        send_bound_secs: float | None = None,
+        bounds_sends: bool = False,
         playing: Callable[[], bool] | None = None,
         on_stale_tail: Callable[[int], None] | None = None,
         **kwargs: Any,
@@ -85,8 +85,8 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
 
         Args:
             *args: As for ``BaseOutputTransport.MediaSender``.
-            send_bound_secs: How long the transport lets a single send block
-                before it treats the peer as gone; None if it does not.
+            bounds_sends: Whether the transport bounds each send itself and
+                treats a peer that stops reading as gone.
             playing: Whether audio sent is still playing at the far end; what
                 was left of the audio at ``EndFrame`` is sent only then. None:
                 always sent.
@@ -95,7 +95,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             **kwargs: As for ``BaseOutputTransport.MediaSender``.
         """
         super().__init__(*args, **kwargs)
-        self._send_bound_secs = send_bound_secs
+        self._bounds_sends = bounds_sends
         self._playing = playing
         self._on_stale_tail = on_stale_tail
         self._flushing_tail = False
@@ -168,8 +168,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             if self._on_stale_tail is not None and tail:
                 self._on_stale_tail(tail)
             return False
-        timeout = self._params.audio_out_write_timeout_secs
-        if self._send_bound_secs is not None:
+        if self._bounds_sends:
             written = await transport.write_audio_frame(frame)
             if not written:
                 # A write that fails at once does not suspend: yield, as the
@@ -177,6 +176,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
                 # not run through before the connection's state catches up.
                 await asyncio.sleep(0)
             return written
+        timeout = self._params.audio_out_write_timeout_secs
         bound = asyncio.timeout(timeout)
         try:
             async with bound:

@@ -326,7 +326,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         named = set(self._params.audio_out_destinations + self._params.video_out_destinations)
         destinations: list[str | None] = [None, *sorted(named)]
         lean: dict[str, Any] = {
-            "send_bound_secs": self._ws_params.write_timeout,
+            "bounds_sends": self._ws_params.write_timeout is not None,
             "playing": self._audio_playing,
             "on_stale_tail": self._drop_stale_tail,
         }
