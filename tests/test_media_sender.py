@@ -3,7 +3,7 @@
 It replaces the base class's per-chunk ``wait_for`` tasks; these tests check
 what users rely on from ``BaseOutputTransport``: bot speaking frames, the
 ``audio_out_write_timeout_secs`` bound, named destinations, chunks pushed
-downstream after they are written.
+downstream after they are written (gathered into fewer, longer frames).
 """
 
 import asyncio
@@ -54,7 +54,7 @@ async def received_audio(server) -> bytes:
 
 
 async def test_bot_speaking_frames_and_chunks_pushed_downstream():
-    """Started/stopped speaking go up; every written chunk goes on downstream, in order."""
+    """Started/stopped speaking go up; the written audio goes on downstream, in order."""
     async with record_server() as server:
         t = WebsocketClientTransport(server.uri, client_params())
         upstream = Upstream()
@@ -83,7 +83,11 @@ async def test_bot_speaking_frames_and_chunks_pushed_downstream():
     assert sent[: len(audio)] == audio and not any(sent[len(audio) :])
     chunks = [f for _, f in after.frames]
     assert b"".join(f.audio for f in chunks) == sent
-    assert {len(f.audio) for f in chunks} == {chunk}
+    # Gathered by audio_out_downstream_secs (0.1 s: three 40 ms chunks), the
+    # frame type kept; the last one holds what was left when the queue ran dry.
+    assert all(type(f) is TTSAudioRawFrame for f in chunks)
+    sizes = [len(f.audio) for f in chunks]
+    assert all(n == 3 * chunk for n in sizes[:-1]) and 0 < sizes[-1] <= 3 * chunk
     assert isinstance(t.output()._media_senders[None], LeanMediaSender)
 
 
@@ -190,3 +194,85 @@ async def test_stale_tail_is_counted_not_played_late():
     assert sent == audio[:whole]
     tail_secs = (len(audio) - whole) / (2 * RATE)
     assert t.stats.dropped_audio_secs == pytest.approx(tail_secs)
+
+
+class Timeline(FrameProcessor):
+    """After the output: the order of audio and other frames going downstream."""
+
+    def __init__(self):
+        super().__init__()
+        self.events: list[tuple[float, str, int]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM:
+            size = len(frame.audio) if isinstance(frame, OutputAudioRawFrame) else 0
+            self.events.append((time.monotonic(), type(frame).__name__, size))
+        await self.push_frame(frame, direction)
+
+
+async def run_output(server, params, frames, *, gap: float = 0.0) -> tuple[Timeline, bytes]:
+    t = WebsocketClientTransport(server.uri, params)
+    timeline = Timeline()
+    worker = PipelineWorker(
+        Pipeline([t.output(), timeline]),
+        params=PipelineParams(audio_out_sample_rate=RATE),
+        idle_timeout_secs=None,
+        enable_rtvi=False,
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    run = asyncio.create_task(runner.run())
+    await wait_for(lambda: t.session.is_connected, 5)
+    for frame in frames:
+        await worker.queue_frame(frame)
+        await asyncio.sleep(gap)
+    await worker.queue_frame(EndFrame())
+    await asyncio.wait_for(run, 20)
+    return timeline, await received_audio(server)
+
+
+async def test_gathered_audio_keeps_its_place_among_other_frames():
+    """Audio, then a frame that is not audio, then audio: pushed in that order, nothing held."""
+    from pipecat.frames.frames import TextFrame
+
+    async with record_server() as server:
+        first, second = pcm(0.4), pcm(0.2)[::-1]
+        timeline, sent = await run_output(
+            server,
+            client_params(audio_out_downstream_secs=1.0),
+            [TTSAudioRawFrame(first, RATE, 1), TextFrame("between"), TTSAudioRawFrame(second, RATE, 1)],
+        )
+    kinds = [k for _, k, _ in timeline.events if k in ("TTSAudioRawFrame", "TextFrame")]
+    # One frame per run of audio (1 s would hold both), split by the text frame.
+    assert kinds == ["TTSAudioRawFrame", "TextFrame", "TTSAudioRawFrame"]
+    sizes = [n for _, k, n in timeline.events if n]
+    assert sizes == [len(first), len(second)]
+    assert sent == first + second
+
+
+async def test_nothing_is_held_once_the_queue_runs_dry():
+    """A short reply goes downstream when it has been written, not with the next one."""
+    async with record_server() as server:
+        t0 = time.monotonic()
+        timeline, _ = await run_output(
+            server,
+            client_params(audio_out_downstream_secs=5.0),
+            [TTSAudioRawFrame(pcm(0.2), RATE, 1), TTSAudioRawFrame(pcm(0.2), RATE, 1)],
+            gap=1.0,
+        )
+    audio = [(at - t0, n) for at, _, n in timeline.events if n]
+    assert [n for _, n in audio] == [len(pcm(0.2))] * 2
+    # The first reply reached downstream long before the second was queued (1 s later).
+    assert audio[0][0] < audio[1][0] - 0.5
+
+
+async def test_zero_pushes_every_chunk_as_pipecat_does():
+    async with record_server() as server:
+        audio = pcm(0.4)
+        timeline, sent = await run_output(
+            server, client_params(audio_out_downstream_secs=0), [TTSAudioRawFrame(audio, RATE, 1)]
+        )
+    sizes = [n for _, _, n in timeline.events if n]
+    assert sizes == [1280] * 10
+    assert sent == audio

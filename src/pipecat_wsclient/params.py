@@ -116,6 +116,12 @@ class WebsocketClientParams(TransportParams):
             ``additional_headers``.
         audio_out_send_lead_secs: How far ahead of real time outbound audio may
             be sent, so the far end has a little buffered and never starves.
+        audio_out_downstream_secs: Written audio is pushed downstream (to
+            recorders after ``transport.output()``) in frames of about this much
+            audio instead of one frame per chunk, which costs every processor
+            and observer downstream a turn per 20-40 ms. Same bytes, same
+            order, never held while nothing more is queued. ``0`` pushes every
+            chunk, as Pipecat's transports do.
         reconnect: The reconnect policy, on by default; ``None`` turns
             reconnection off (a lost connection then ends the pipeline).
         session_start_messages: Callable (sync or async) returning messages to
@@ -141,5 +147,6 @@ class WebsocketClientParams(TransportParams):
     user_agent: str | None = DEFAULT_USER_AGENT
     headers_provider: HeadersProvider | None = None
     audio_out_send_lead_secs: float = Field(default=DEFAULT_LEAD_SECS, ge=0)
+    audio_out_downstream_secs: float = Field(default=0.1, ge=0)
     reconnect: ReconnectParams | None = Field(default_factory=ReconnectParams)
     session_start_messages: SessionStartMessages | None = None

@@ -22,6 +22,14 @@ the same behaviour with lighter means:
   reconnect policy act. Then the write is awaited directly, and a long
   write paced in real time (an end silence longer than the bound) is not cut.
 
+Written audio is pushed downstream (to recorders such as an
+``AudioBufferProcessor`` after ``transport.output()``) gathered into frames
+of about ``downstream_secs`` rather than one per chunk: each frame pushed
+costs every processor and observer after the transport a turn, and the
+base class pushes one per 20-40 ms chunk. The same bytes go down in the
+same order, once written, and nothing is held back once the queue runs
+dry, before any other frame goes down, or at ``EndFrame``.
+
 On ``EndFrame`` it also sends the last partial chunk (padded with silence
 to a chunk, as the base class does on ``TTSStoppedFrame``) if the audio
 before it is still playing at the far end when its turn comes; the base
@@ -40,6 +48,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from loguru import logger
 from pipecat.frames.frames import EndFrame, Frame, OutputAudioRawFrame
 from pipecat.transports import base_output
 from pipecat.transports.base_output import BaseOutputTransport
@@ -49,6 +58,9 @@ BOT_VAD_STOP_FALLBACK_SECS: float = getattr(base_output, "BOT_VAD_STOP_FALLBACK_
 
 
 _BASE_METHODS = (
+    "_audio_task_handler",
+    "_handle_frame",
+    "_send_silence",
     "_next_frame",
     "_internal_write_audio_frame",
     "_enqueue_flushed_audio_buffer",
@@ -77,6 +89,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         self,
         *args: Any,
         bounds_sends: bool = False,
+        downstream_secs: float = 0.0,
         playing: Callable[[], bool] | None = None,
         on_stale_tail: Callable[[int], None] | None = None,
         **kwargs: Any,
@@ -87,6 +100,8 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             *args: As for ``BaseOutputTransport.MediaSender``.
             bounds_sends: Whether the transport bounds each send itself and
                 treats a peer that stops reading as gone.
+            downstream_secs: Written audio gathered into one frame pushed
+                downstream; 0 pushes every chunk, as the base class does.
             playing: Whether audio sent is still playing at the far end; what
                 was left of the audio at ``EndFrame`` is sent only then. None:
                 always sent.
@@ -100,6 +115,11 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         self._on_stale_tail = on_stale_tail
         self._flushing_tail = False
         self._tail_bytes_left = 0
+        self._downstream_bytes = int(downstream_secs * self._sample_rate) * 2 * max(
+            1, self._params.audio_out_channels
+        )
+        self._gathered: list[OutputAudioRawFrame] = []
+        self._gathered_bytes = 0
 
     async def stop(self, frame: EndFrame):
         """Queue what is left of the audio (marked as the tail), then stop as the base class does.
@@ -130,6 +150,79 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         self._tail_bytes_left -= real
         chunk.metadata[TAIL_KEY] = real
         await self._audio_queue.put(chunk)
+
+    async def _audio_task_handler(self):
+        """The base class's audio loop, pushing written audio downstream gathered."""
+        transport = self._transport
+        async for frame in self._next_frame():
+            if isinstance(frame, EndFrame):
+                await self._push_gathered()
+                # Some final silence so words don't cut out (EndFrame itself is
+                # pushed by the transport's process_frame).
+                await self._send_silence(self._params.audio_out_end_silence_secs)
+                break
+            is_audio = isinstance(frame, OutputAudioRawFrame)
+            if is_audio and not frame.audio:
+                continue  # e.g. a filter buffering
+            await self._handle_frame(frame)
+            if not is_audio:
+                await self._push_gathered()
+                await transport.push_frame(frame)
+                continue
+            try:
+                written = await self._internal_write_audio_frame(frame)
+            except Exception as e:
+                logger.error(f"{self} Error writing {frame} to transport: {e}")
+                written = False
+            if written:
+                await self._gather(frame)
+
+    async def _gather(self, frame: OutputAudioRawFrame):
+        """Push a written chunk downstream, gathered with its neighbours."""
+        if self._downstream_bytes <= 0:
+            await self._transport.push_frame(frame)
+            return
+        gathered = self._gathered
+        if gathered and not self._joins(gathered[-1], frame):
+            await self._push_gathered()
+        gathered.append(frame)
+        self._gathered_bytes += len(frame.audio)
+        # Nothing is held while the queue is empty (the end of a reply, an
+        # interruption): recorders downstream get it now, not with the next reply.
+        if self._gathered_bytes >= self._downstream_bytes or self._audio_queue.empty():
+            await self._push_gathered()
+
+    @staticmethod
+    def _joins(a: OutputAudioRawFrame, b: OutputAudioRawFrame) -> bool:
+        return (
+            type(a) is type(b)
+            and a.interruptible == b.interruptible
+            and a.num_channels == b.num_channels
+            and a.sample_rate == b.sample_rate
+            and a.transport_destination == b.transport_destination
+            and not a.metadata
+            and not b.metadata
+        )
+
+    async def _push_gathered(self):
+        gathered = self._gathered
+        if not gathered:
+            return
+        if len(gathered) == 1:
+            frame = gathered[0]
+        else:
+            first = gathered[0]
+            frame = type(first)(
+                b"".join(f.audio for f in gathered),
+                sample_rate=first.sample_rate,
+                num_channels=first.num_channels,
+            )
+            frame.transport_destination = first.transport_destination
+            frame.interruptible = first.interruptible
+            frame.metadata.update(first.metadata)
+        self._gathered = []
+        self._gathered_bytes = 0
+        await self._transport.push_frame(frame)
 
     def _next_frame(self) -> AsyncGenerator[Frame, None]:
         if self._mixer:

@@ -327,6 +327,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         destinations: list[str | None] = [None, *sorted(named)]
         lean: dict[str, Any] = {
             "bounds_sends": self._ws_params.write_timeout is not None,
+            "downstream_secs": self._ws_params.audio_out_downstream_secs,
             "playing": self._audio_playing,
             "on_stale_tail": self._drop_stale_tail,
         }

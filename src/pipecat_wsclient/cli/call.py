@@ -220,6 +220,9 @@ def _client_params(options: CallOptions) -> WebsocketClientParams:
         audio_out_enabled=True,
         add_wav_header=False,
         audio_out_end_silence_secs=0,
+        # Each chunk to Sent as it goes out: the recording and the latency
+        # figures place our audio by when it was sent.
+        audio_out_downstream_secs=0,
         additional_headers=options.headers or None,
         serializer=PROTOCOLS[options.protocol](options.sample_rate),
         open_timeout=options.open_timeout,
