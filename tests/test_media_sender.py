@@ -241,7 +241,11 @@ async def test_gathered_audio_keeps_its_place_among_other_frames():
         timeline, sent = await run_output(
             server,
             client_params(audio_out_downstream_secs=1.0),
-            [TTSAudioRawFrame(first, RATE, 1), TextFrame("between"), TTSAudioRawFrame(second, RATE, 1)],
+            [
+                TTSAudioRawFrame(first, RATE, 1),
+                TextFrame("between"),
+                TTSAudioRawFrame(second, RATE, 1),
+            ],
         )
     kinds = [k for _, k, _ in timeline.events if k in ("TTSAudioRawFrame", "TextFrame")]
     # One frame per run of audio (1 s would hold both), split by the text frame.
@@ -276,3 +280,35 @@ async def test_zero_pushes_every_chunk_as_pipecat_does():
     sizes = [n for _, _, n in timeline.events if n]
     assert sizes == [1280] * 10
     assert sent == audio
+
+
+async def test_audio_played_before_an_interruption_goes_downstream_before_it():
+    from pipecat.frames.frames import InterruptionFrame
+
+    async with record_server() as server:
+        t = WebsocketClientTransport(server.uri, client_params(audio_out_downstream_secs=5.0))
+        timeline = Timeline()
+        worker = PipelineWorker(
+            Pipeline([t.output(), timeline]),
+            params=PipelineParams(audio_out_sample_rate=RATE),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+        )
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        run = asyncio.create_task(runner.run())
+        await wait_for(lambda: t.session.is_connected, 5)
+        await worker.queue_frame(TTSAudioRawFrame(pcm(2.0), RATE, 1))
+        await asyncio.sleep(0.6)
+        await worker.queue_frame(InterruptionFrame())
+        await asyncio.sleep(0.3)
+        await worker.queue_frame(EndFrame())
+        await asyncio.wait_for(run, 20)
+        sent = await received_audio(server)
+    kinds = [
+        (k, n) for _, k, n in timeline.events if k in ("TTSAudioRawFrame", "InterruptionFrame")
+    ]
+    # Everything written before the interruption, in one frame (5 s would
+    # hold it all), pushed ahead of the InterruptionFrame; nothing after it.
+    assert [k for k, _ in kinds] == ["TTSAudioRawFrame", "InterruptionFrame"]
+    assert 0 < kinds[0][1] == len(sent) < len(pcm(2.0))

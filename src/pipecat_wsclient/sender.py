@@ -28,7 +28,8 @@ of about ``downstream_secs`` rather than one per chunk: each frame pushed
 costs every processor and observer after the transport a turn, and the
 base class pushes one per 20-40 ms chunk. The same bytes go down in the
 same order, once written, and nothing is held back once the queue runs
-dry, before any other frame goes down, or at ``EndFrame``.
+dry, before any other frame goes down (an interruption included), or at
+``EndFrame``.
 
 On ``EndFrame`` it also sends the last partial chunk (padded with silence
 to a chunk, as the base class does on ``TTSStoppedFrame``) if the audio
@@ -115,8 +116,8 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         self._on_stale_tail = on_stale_tail
         self._flushing_tail = False
         self._tail_bytes_left = 0
-        self._downstream_bytes = int(downstream_secs * self._sample_rate) * 2 * max(
-            1, self._params.audio_out_channels
+        self._downstream_bytes = (
+            int(downstream_secs * self._sample_rate) * 2 * max(1, self._params.audio_out_channels)
         )
         self._gathered: list[OutputAudioRawFrame] = []
         self._gathered_bytes = 0
@@ -161,14 +162,14 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
                 # pushed by the transport's process_frame).
                 await self._send_silence(self._params.audio_out_end_silence_secs)
                 break
-            is_audio = isinstance(frame, OutputAudioRawFrame)
-            if is_audio and not frame.audio:
-                continue  # e.g. a filter buffering
-            await self._handle_frame(frame)
-            if not is_audio:
+            if not isinstance(frame, OutputAudioRawFrame):
+                await self._handle_frame(frame)
                 await self._push_gathered()
                 await transport.push_frame(frame)
                 continue
+            if not frame.audio:
+                continue  # e.g. a filter buffering
+            await self._handle_frame(frame)
             try:
                 written = await self._internal_write_audio_frame(frame)
             except Exception as e:
@@ -203,6 +204,10 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             and not a.metadata
             and not b.metadata
         )
+
+    async def push_gathered(self):
+        """Push the written audio gathered so far downstream now (e.g. before an interruption)."""
+        await self._push_gathered()
 
     async def _push_gathered(self):
         gathered = self._gathered

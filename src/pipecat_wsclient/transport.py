@@ -418,6 +418,10 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 self._interrupted_before_id
             )
             await self._write_frame(frame, urgent=True)
+            # What was played before it goes downstream before it.
+            for sender in list(self._media_senders.values()):
+                if isinstance(sender, LeanMediaSender):
+                    await sender.push_gathered()
         await super().process_frame(frame, direction)
 
     async def send_message(
