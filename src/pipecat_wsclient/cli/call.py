@@ -33,6 +33,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     OutputAudioRawFrame,
     TTSAudioRawFrame,
+    TTSStoppedFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -305,7 +306,9 @@ async def run_call(
         try:
             await asyncio.wait([*waits, run], return_when=asyncio.FIRST_COMPLETED)
             if connected.is_set() and not (stop.is_set() or failed.is_set()):
-                await worker.queue_frame(TTSAudioRawFrame(clip, rate, 1))
+                # As a TTS does: the stop sends the clip's last partial chunk
+                # (padded) now, not at EndFrame, long after it ended.
+                await worker.queue_frames([TTSAudioRawFrame(clip, rate, 1), TTSStoppedFrame()])
                 clip_secs = len(clip) / (2 * rate)
                 limit = options.duration or clip_secs + options.listen + 0.2
                 await asyncio.wait(
