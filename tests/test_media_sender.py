@@ -9,7 +9,6 @@ downstream after they are written (gathered into fewer, longer frames).
 import asyncio
 import time
 
-import pytest
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -177,23 +176,61 @@ async def test_falls_back_to_the_base_sender_when_pipecat_changed(monkeypatch):
     assert sent == audio
 
 
-async def test_stale_tail_is_counted_not_played_late():
-    """A partial chunk left over long before EndFrame is dropped and counted, not sent late."""
+async def test_partial_chunk_left_when_the_queue_runs_dry_goes_out_when_due():
+    """No TTSStoppedFrame (raw audio, an echo): the last partial chunk is not held.
+
+    Pipecat's sender keeps it until more audio comes (then it plays at the
+    start of the next utterance) and drops it, uncounted, after 3 s of
+    silence. Ours sends it, padded, once the far end has played the rest.
+    """
     async with record_server() as server:
         t = WebsocketClientTransport(server.uri, client_params())
-        audio = pcm(0.51)
+        first, second = pcm(0.51), pcm(0.27)[::-1]
         async with run_pipeline(t, with_input=False) as p:
             await wait_for(lambda: t.session.is_connected, 5)
-            await p.send(TTSAudioRawFrame(audio, RATE, 1))
             chunk = t.output().audio_chunk_size
-            whole = len(audio) // chunk * chunk
-            await wait_for(lambda: sum(len(m) for m in server.messages) >= whole, 10)
-            await asyncio.sleep(1.0)  # the far end has played it all
+            await p.send(TTSAudioRawFrame(first, RATE, 1))
+            padded = -(-len(first) // chunk) * chunk
+            start = time.monotonic()
+            await wait_for(lambda: sum(len(m) for m in server.messages) >= padded, 10)
+            took = time.monotonic() - start
+            await asyncio.sleep(0.3)
+            await p.send(TTSAudioRawFrame(second, RATE, 1))
             await p.end()
         sent = await received_audio(server)
-    assert sent == audio[:whole]
-    tail_secs = (len(audio) - whole) / (2 * RATE)
-    assert t.stats.dropped_audio_secs == pytest.approx(tail_secs)
+    pad1 = padded - len(first)
+    assert sent[: len(first)] == first and not any(sent[len(first) : padded])
+    assert pad1 > 0
+    # The second utterance starts on a chunk of its own, then its remainder
+    # goes out at EndFrame (still playing: not stale).
+    assert sent[padded : padded + len(second)] == second
+    assert not any(sent[padded + len(second) :])
+    assert t.stats.dropped_audio_secs == 0
+    # Due when the far end has played 0.48 s (+ the 0.1 s lead it got early).
+    assert took < 1.5
+
+
+async def test_stale_tail_is_counted_not_sent_late():
+    """A tail chunk queued at EndFrame after the far end ran dry is counted, not sent."""
+    from pipecat.transports.base_transport import TransportParams
+
+    from pipecat_wsclient.sender import TAIL_KEY
+
+    t = WebsocketClientTransport("ws://127.0.0.1:9/ws", client_params())
+    dropped: list[int] = []
+    sender = LeanMediaSender(
+        t.output(),
+        destination=None,
+        sample_rate=RATE,
+        audio_chunk_size=1280,
+        params=TransportParams(audio_out_enabled=True),
+        until_dry=lambda: 0.0,
+        on_stale_tail=dropped.append,
+    )
+    tail = TTSAudioRawFrame(bytes(1280), RATE, 1)
+    tail.metadata[TAIL_KEY] = 300
+    assert await sender._internal_write_audio_frame(tail) is False
+    assert dropped == [300]
 
 
 class Timeline(FrameProcessor):

@@ -91,7 +91,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         *args: Any,
         bounds_sends: bool = False,
         downstream_secs: float = 0.0,
-        playing: Callable[[], bool] | None = None,
+        until_dry: Callable[[], float] | None = None,
         on_stale_tail: Callable[[int], None] | None = None,
         **kwargs: Any,
     ):
@@ -103,16 +103,19 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
                 treats a peer that stops reading as gone.
             downstream_secs: Written audio gathered into one frame pushed
                 downstream; 0 pushes every chunk, as the base class does.
-            playing: Whether audio sent is still playing at the far end; what
-                was left of the audio at ``EndFrame`` is sent only then. None:
-                always sent.
+            until_dry: Seconds of the audio sent that the far end has not
+                played yet. What was left of the audio at ``EndFrame`` is sent
+                only while it is playing, and a partial chunk left when the
+                queue runs dry goes out (padded) when the far end would run
+                dry. None: always sent at ``EndFrame``, held otherwise (as the
+                base class does).
             on_stale_tail: Told the bytes of audio (not padding) of each such
                 chunk not sent because nothing was playing any more.
             **kwargs: As for ``BaseOutputTransport.MediaSender``.
         """
         super().__init__(*args, **kwargs)
         self._bounds_sends = bounds_sends
-        self._playing = playing
+        self._until_dry = until_dry
         self._on_stale_tail = on_stale_tail
         self._flushing_tail = False
         self._tail_bytes_left = 0
@@ -239,11 +242,14 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         while True:
             queue = self._audio_queue
             try:
-                if queue.empty():
-                    async with asyncio.timeout(vad_stop_secs):
-                        frame = await queue.get()
-                else:
+                if not queue.empty():
                     frame = queue.get_nowait()
+                else:
+                    next_frame = await self._next_or_partial(queue)
+                    if next_frame is None:
+                        async with asyncio.timeout(vad_stop_secs):
+                            next_frame = await queue.get()
+                    frame = next_frame
             except TimeoutError:
                 # No audio for a while: the bot has stopped speaking.
                 await self._bot_stopped_speaking()
@@ -253,6 +259,33 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             yield frame
             queue.task_done()
 
+    async def _next_or_partial(self, queue: Any) -> Frame | None:
+        """With less than a chunk of audio left and nothing queued: send it when due.
+
+        The base class holds such a remainder until more audio, a
+        ``TTSStoppedFrame`` or ``EndFrame`` comes, and drops it uncounted
+        after ``BOT_VAD_STOP_FALLBACK_SECS`` of silence: a source that does
+        not send ``TTSStoppedFrame`` (raw audio, an echo) loses the end of
+        each utterance or has it heard at the start of the next. Here, once
+        the far end has played everything before it, the remainder goes out
+        padded with silence (the far end is starving by then, so the padding
+        takes no audio's place).
+
+        Returns:
+            The next frame, or None to wait for one as usual.
+        """
+        if self._until_dry is None or not self._buffered_audio_bytes:
+            return None
+        try:
+            async with asyncio.timeout(self._until_dry()):
+                # More audio in time: the chunking joins it to the remainder.
+                return await queue.get()
+        except TimeoutError:
+            pass
+        if self._buffered_audio_bytes:
+            await self._enqueue_flushed_audio_buffer()
+        return None if queue.empty() else queue.get_nowait()
+
     async def _internal_write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Write a chunk, bounded by the transport's sends or ``audio_out_write_timeout_secs``."""
         transport = self._transport
@@ -260,7 +293,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             await asyncio.sleep(0)  # as the base class's wait_for did: let others run
             return False
         tail = frame.metadata.get(TAIL_KEY)
-        if tail is not None and self._playing is not None and not self._playing():
+        if tail is not None and self._until_dry is not None and self._until_dry() <= 0:
             # The stream ended long before the EndFrame: this bit would play
             # after a pause, as a click. Counted instead.
             if self._on_stale_tail is not None and tail:

@@ -328,7 +328,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         lean: dict[str, Any] = {
             "bounds_sends": self._ws_params.write_timeout is not None,
             "downstream_secs": self._ws_params.audio_out_downstream_secs,
-            "playing": self._audio_playing,
+            "until_dry": self._audio_until_dry,
             "on_stale_tail": self._drop_stale_tail,
         }
         for destination in destinations:
@@ -345,8 +345,8 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             await sender.start(frame)
         await self.push_frame(OutputTransportReadyFrame(), FrameDirection.UPSTREAM)
 
-    def _audio_playing(self) -> bool:
-        return self._pace.ahead(asyncio.get_running_loop().time()) > 0
+    def _audio_until_dry(self) -> float:
+        return self._pace.ahead(asyncio.get_running_loop().time())
 
     def _drop_stale_tail(self, num_bytes: int):
         secs = pcm_duration(num_bytes, *self._audio_format)
