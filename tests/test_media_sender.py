@@ -323,25 +323,12 @@ async def test_audio_played_before_an_interruption_goes_downstream_before_it():
     from pipecat.frames.frames import InterruptionFrame
 
     async with record_server() as server:
-        t = WebsocketClientTransport(server.uri, client_params(audio_out_downstream_secs=5.0))
-        timeline = Timeline()
-        worker = PipelineWorker(
-            Pipeline([t.output(), timeline]),
-            params=PipelineParams(audio_out_sample_rate=RATE),
-            idle_timeout_secs=None,
-            enable_rtvi=False,
+        timeline, sent = await run_output(
+            server,
+            client_params(audio_out_downstream_secs=5.0),
+            [TTSAudioRawFrame(pcm(2.0), RATE, 1), InterruptionFrame()],
+            gap=0.6,
         )
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        run = asyncio.create_task(runner.run())
-        await wait_for(lambda: t.session.is_connected, 5)
-        await worker.queue_frame(TTSAudioRawFrame(pcm(2.0), RATE, 1))
-        await asyncio.sleep(0.6)
-        await worker.queue_frame(InterruptionFrame())
-        await asyncio.sleep(0.3)
-        await worker.queue_frame(EndFrame())
-        await asyncio.wait_for(run, 20)
-        sent = await received_audio(server)
     kinds = [
         (k, n) for _, k, n in timeline.events if k in ("TTSAudioRawFrame", "InterruptionFrame")
     ]

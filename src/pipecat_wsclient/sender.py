@@ -123,7 +123,6 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             int(downstream_secs * self._sample_rate) * 2 * max(1, self._params.audio_out_channels)
         )
         self._gathered: list[OutputAudioRawFrame] = []
-        self._gathered_bytes = 0
 
     async def stop(self, frame: EndFrame):
         """Queue what is left of the audio (marked as the tail), then stop as the base class does.
@@ -160,14 +159,14 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         transport = self._transport
         async for frame in self._next_frame():
             if isinstance(frame, EndFrame):
-                await self._push_gathered()
+                await self.push_gathered()
                 # Some final silence so words don't cut out (EndFrame itself is
                 # pushed by the transport's process_frame).
                 await self._send_silence(self._params.audio_out_end_silence_secs)
                 break
             if not isinstance(frame, OutputAudioRawFrame):
                 await self._handle_frame(frame)
-                await self._push_gathered()
+                await self.push_gathered()
                 await transport.push_frame(frame)
                 continue
             if not frame.audio:
@@ -186,15 +185,14 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
         if self._downstream_bytes <= 0:
             await self._transport.push_frame(frame)
             return
-        gathered = self._gathered
-        if gathered and not self._joins(gathered[-1], frame):
-            await self._push_gathered()
-        gathered.append(frame)
-        self._gathered_bytes += len(frame.audio)
+        if self._gathered and not self._joins(self._gathered[-1], frame):
+            await self.push_gathered()
+        self._gathered.append(frame)
         # Nothing is held while the queue is empty (the end of a reply, an
         # interruption): recorders downstream get it now, not with the next reply.
-        if self._gathered_bytes >= self._downstream_bytes or self._audio_queue.empty():
-            await self._push_gathered()
+        gathered_bytes = sum(len(f.audio) for f in self._gathered)
+        if gathered_bytes >= self._downstream_bytes or self._audio_queue.empty():
+            await self.push_gathered()
 
     @staticmethod
     def _joins(a: OutputAudioRawFrame, b: OutputAudioRawFrame) -> bool:
@@ -210,9 +208,6 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
 
     async def push_gathered(self):
         """Push the written audio gathered so far downstream now (e.g. before an interruption)."""
-        await self._push_gathered()
-
-    async def _push_gathered(self):
         gathered = self._gathered
         if not gathered:
             return
@@ -227,9 +222,7 @@ class LeanMediaSender(BaseOutputTransport.MediaSender):
             )
             frame.transport_destination = first.transport_destination
             frame.interruptible = first.interruptible
-            frame.metadata.update(first.metadata)
         self._gathered = []
-        self._gathered_bytes = 0
         await self._transport.push_frame(frame)
 
     def _next_frame(self) -> AsyncGenerator[Frame, None]:

@@ -214,7 +214,13 @@ class WebsocketClientInputTransport(BaseInputTransport):
         params = self._params
         if params.audio_in_filter is not None:
             await super().push_audio_frame(frame)
-        elif params.audio_in_enabled and params.audio_in_passthrough and not self._paused:
+        elif (
+            frame.audio
+            and params.audio_in_enabled
+            and params.audio_in_passthrough
+            and not self._paused
+        ):
+            # As the base class's audio task: frames with no audio are skipped.
             await self.push_frame(frame)
 
     async def _handle_message(self, message: str | bytes):
@@ -519,7 +525,12 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 audio = pcm_to_wav(audio, frame.sample_rate, frame.num_channels)
             if is_stock_protobuf(serializer):
                 payload = encode_audio(
-                    audio, frame.sample_rate, frame.num_channels, frame_id=frame.id, name=frame.name
+                    audio,
+                    frame.sample_rate,
+                    frame.num_channels,
+                    frame_id=frame.id,
+                    name=frame.name,
+                    pts=frame.pts,
                 )
             else:
                 if audio is not frame.audio:
