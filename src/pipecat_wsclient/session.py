@@ -17,78 +17,32 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
-import logging
-import re
-import socket
-import ssl as ssl_module
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from loguru import logger
 from pipecat.utils.asyncio.task_manager import BaseTaskManager
 from pydantic import BaseModel, ConfigDict
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidMessage,
-    InvalidStatus,
-    InvalidURI,
-    ProxyError,
-)
+from websockets.exceptions import ConnectionClosed, InvalidURI
 from websockets.protocol import State
-from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from pipecat_wsclient.dial_options import connect_kwargs, handshake_headers
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
+from pipecat_wsclient.failures import CLOSE_NORMAL, failure_from_exception
 from pipecat_wsclient.params import WebsocketClientParams
+from pipecat_wsclient.reconnect import Reconnected, redial
 from pipecat_wsclient.retry import ReconnectPolicy
 from pipecat_wsclient.stats import WebsocketClientStats
+from pipecat_wsclient.websockets_log import WEBSOCKETS_LOGGER
 
-CLOSE_NORMAL = 1000
-CLOSE_MESSAGE_TOO_BIG = 1009
-CLOSE_INTERNAL_ERROR = 1011
-
-CLOSE_CODE_NAMES = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status",
-    1006: "abnormal closure, no close frame",
-    1007: "invalid payload",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "extension required",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS failure",
-}
-
-
-_QUERY_VALUE = re.compile(r"([?&][^=&\s]+=)[^&\s#]*")
-_SECRET_HEADER = re.compile(
-    r"^([<>] (?:authorization|proxy-authorization|cookie|set-cookie|[\w-]*(?:token|key|secret)"
-    r"[\w-]*): ).*$",
-    re.IGNORECASE,
-)
-
-
-class _RedactingFilter(logging.Filter):
-    """Mask query values and credential headers in websockets' debug log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = _QUERY_VALUE.sub(r"\1***", record.getMessage())
-        record.msg, record.args = _SECRET_HEADER.sub(r"\1***", message), ()
-        return True
-
-
-WEBSOCKETS_LOGGER = logging.getLogger("pipecat_wsclient.websockets")
-"""The standard-library logger ``websockets`` logs to for our connections, redacted."""
-WEBSOCKETS_LOGGER.addFilter(_RedactingFilter())
+__all__ = [
+    "WEBSOCKETS_LOGGER",
+    "SessionState",
+    "WebsocketClientCallbacks",
+    "WebsocketClientSession",
+    "failure_from_exception",
+]
 
 
 class WebsocketClientCallbacks(BaseModel):
@@ -433,50 +387,15 @@ class WebsocketClientSession:
             self._settled.set()
         return self._settled
 
-    async def _handshake_headers(self) -> dict[str, str]:
-        headers = dict(self._params.additional_headers or {})
-        provider = self._params.headers_provider
-        if provider is not None:
-            extra = provider()
-            if inspect.isawaitable(extra):
-                extra = await extra
-            headers.update(extra)
-        return headers
-
-    def _connect_kwargs(self) -> dict[str, Any]:
-        p = self._params
-        kwargs: dict[str, Any] = {
-            "open_timeout": p.open_timeout,
-            "close_timeout": p.close_timeout,
-            "ping_interval": p.ping_interval,
-            "ping_timeout": p.ping_timeout,
-            "max_size": p.max_message_size,
-            "compression": p.compression,
-            "user_agent_header": p.user_agent,
-            "proxy": None if p.proxy is False else p.proxy,
-            "logger": WEBSOCKETS_LOGGER,
-        }
-        if p.subprotocols:
-            kwargs["subprotocols"] = [Subprotocol(s) for s in p.subprotocols]
-        if self._secure and p.ssl is not None and p.ssl is not True:
-            if p.ssl is False:
-                logger.warning(f"{self}: TLS certificate verification is OFF for {self._safe_uri}")
-                context = ssl_module.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl_module.CERT_NONE
-                kwargs["ssl"] = context
-            else:
-                kwargs["ssl"] = p.ssl
-        return kwargs
-
     async def _dial(self):
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            headers = await self._handshake_headers()
-            websocket = await connect(
-                self._uri, additional_headers=headers, **self._connect_kwargs()
+            headers = await handshake_headers(self._params)
+            options = connect_kwargs(
+                self._params, secure=self._secure, safe_uri=self._safe_uri, name=str(self)
             )
+            websocket = await connect(self._uri, additional_headers=headers, **options)
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -573,55 +492,37 @@ class WebsocketClientSession:
             await self._report_lost(final)
 
     async def _retry(self, failure: ConnectionFailure) -> ConnectionFailure | None:
-        """Redial under the reconnect policy.
+        """Redial under the reconnect policy (:func:`~pipecat_wsclient.reconnect.redial`).
 
         Returns:
-            None once reconnected, or the failure to report when giving up.
+            None once reconnected (or closed meanwhile), or the failure to
+            report when giving up.
         """
         assert self._policy is not None
-        policy = self._policy
-        loop = asyncio.get_running_loop()
-        policy.begin(loop.time())
         self._state = SessionState.RECONNECTING
-        last = failure
-        while (delay := policy.next_delay(loop.time(), last)) is not None:
-            attempt = policy.attempts
-            if self._callbacks.on_reconnecting is not None:
-                await self._callbacks.on_reconnecting(attempt, delay, last)
-            await asyncio.sleep(delay)
-            if self._state is not SessionState.RECONNECTING:
-                return None  # disconnect() was called meanwhile
-            try:
-                await self._dial()
-            except ConnectionFailure as e:
-                last = e
-                logger.debug(f"{self}: reconnect attempt {attempt} failed: {e.cause}")
-                continue
-            downtime = policy.elapsed(loop.time())
-            logger.info(f"{self}: reconnected after {downtime:.3f}s (attempt {attempt})")
+        outcome = await redial(
+            self._policy,
+            failure,
+            self._dial,
+            still_wanted=lambda: self._state is SessionState.RECONNECTING,
+            on_reconnecting=self._callbacks.on_reconnecting,
+            safe_uri=self._safe_uri,
+            name=str(self),
+        )
+        if outcome is None:
+            return None  # disconnect() was called meanwhile
+        if isinstance(outcome, Reconnected):
+            logger.info(
+                f"{self}: reconnected after {outcome.downtime_secs:.3f}s "
+                f"(attempt {outcome.attempt})"
+            )
             if self._callbacks.on_reconnected is not None and self._websocket is not None:
-                await self._callbacks.on_reconnected(self._websocket, attempt, downtime)
+                await self._callbacks.on_reconnected(
+                    self._websocket, outcome.attempt, outcome.downtime_secs
+                )
             return None
         self._state = SessionState.IDLE
-        if policy.attempts == 0:
-            return last
-        n = policy.attempts
-        if policy.should_retry(last):
-            cause = (
-                f"gave up reconnecting after {n} attempt{'s' if n > 1 else ''} in "
-                f"{policy.elapsed(loop.time()):.1f}s; last error: {last.cause}"
-            )
-        else:
-            cause = f"reconnect attempt {n} failed with {last.cause} (not retried)"
-        return ConnectionFailure(
-            last.kind,
-            self._safe_uri,
-            cause,
-            status_code=last.status_code,
-            close_code=last.close_code,
-            close_reason=last.close_reason,
-            during_connect=False,
-        )
+        return outcome
 
     async def _stop_reconnecting(self):
         task = self._reconnect_task
@@ -668,92 +569,3 @@ def _cannot_block(websocket: ClientConnection, size: int) -> bool:
     transport = websocket.transport
     low, _ = transport.get_write_buffer_limits()
     return transport.get_write_buffer_size() + size <= low
-
-
-def _describe_close(code: int | None, reason: str) -> str:
-    if code is None:
-        return "closed without a close frame (1006)"
-    name = CLOSE_CODE_NAMES.get(code, "application code" if code >= 3000 else "unknown code")
-    text = f"closed with code {code} ({name})"
-    return f"{text}: {reason}" if reason else text
-
-
-def failure_from_exception(
-    exc: BaseException | None,
-    safe_uri: str,
-    params: WebsocketClientParams,
-    *,
-    during_connect: bool = True,
-) -> ConnectionFailure:
-    """Map an exception from ``websockets`` or the OS onto a :class:`ConnectionFailure`.
-
-    Args:
-        exc: The exception (``None`` for a connection that ended without one).
-        safe_uri: The redacted URI to name in the message.
-        params: The params, to quote the limits that were hit.
-        during_connect: Whether it happened while dialing.
-
-    Returns:
-        The failure, naming the URI and the cause.
-    """
-
-    def fail(kind: FailureKind, cause: str, **kw: Any) -> ConnectionFailure:
-        return ConnectionFailure(kind, safe_uri, cause, during_connect=during_connect, **kw)
-
-    if isinstance(exc, ConnectionClosed):
-        rcvd, sent = exc.rcvd, exc.sent
-        if sent is not None and sent.code == CLOSE_MESSAGE_TOO_BIG and rcvd is None:
-            return fail(
-                FailureKind.MESSAGE_TOO_BIG,
-                f"received a message over max_message_size={params.max_message_size} bytes; "
-                "closed with code 1009 (message too big)",
-                close_code=CLOSE_MESSAGE_TOO_BIG,
-                close_reason=sent.reason,
-            )
-        if sent is not None and sent.code == CLOSE_INTERNAL_ERROR and "keepalive" in sent.reason:
-            return fail(
-                FailureKind.KEEPALIVE,
-                f"no answer to keepalive ping within ping_timeout={params.ping_timeout}s",
-                close_code=CLOSE_INTERNAL_ERROR,
-                close_reason=sent.reason,
-            )
-        frame = rcvd or sent
-        code = frame.code if frame else None
-        reason = frame.reason if frame else ""
-        who = "server" if rcvd is not None else "connection"
-        return fail(
-            FailureKind.CLOSED,
-            f"{who} {_describe_close(code, reason)}",
-            close_code=code if code is not None else 1006,
-            close_reason=reason,
-        )
-    if exc is None:
-        return fail(FailureKind.CLOSED, _describe_close(None, ""), close_code=1006)
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        phrase = exc.response.reason_phrase
-        return fail(
-            FailureKind.HTTP_STATUS,
-            f"HTTP {status} {phrase}".rstrip() + " at the opening handshake",
-            status_code=status,
-        )
-    if isinstance(exc, ProxyError):
-        return fail(FailureKind.NETWORK, f"proxy error: {exc}")
-    if isinstance(exc, InvalidMessage) and exc.__cause__ is not None:
-        cause = exc.__cause__
-        return fail(FailureKind.HANDSHAKE, f"invalid handshake response ({cause!r})")
-    if isinstance(exc, InvalidHandshake):
-        return fail(FailureKind.HANDSHAKE, f"invalid handshake: {exc}")
-    if isinstance(exc, TimeoutError):
-        return fail(FailureKind.TIMEOUT, f"no answer within open_timeout={params.open_timeout}s")
-    if isinstance(exc, ssl_module.SSLCertVerificationError):
-        return fail(FailureKind.TLS, f"TLS certificate verification failed: {exc.verify_message}")
-    if isinstance(exc, ssl_module.SSLError):
-        return fail(FailureKind.TLS, f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}")
-    if isinstance(exc, ConnectionRefusedError):
-        return fail(FailureKind.REFUSED, "connection refused")
-    if isinstance(exc, socket.gaierror):
-        return fail(FailureKind.DNS, f"host name not resolved ({exc.strerror or exc})")
-    if isinstance(exc, OSError):
-        return fail(FailureKind.NETWORK, f"network error: {exc.strerror or exc!r}")
-    return fail(FailureKind.NETWORK, f"unexpected error: {exc!r}")
