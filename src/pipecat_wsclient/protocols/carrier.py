@@ -13,19 +13,19 @@ every (re)connection, frames the caller's audio in the carrier's codec and
 chunking, plays the bot's audio on a simulated playback clock (handing it to
 the pipeline in real time), echoes marks once the audio before them has
 played and drops queued audio on a clear, sends DTMF and hangs up on
-``EndFrame``. Subclasses only describe the wire format.
+``EndFrame``. Subclasses only describe the wire format; the JSON carriers
+share :class:`~pipecat_wsclient.protocols.json_carrier.JsonCarrierSerializer`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
-from pipecat.audio.utils import audioop, create_stream_resampler
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -38,32 +38,22 @@ from pipecat.frames.frames import (
     OutputTransportMessageUrgentFrame,
 )
 from pipecat.processors.frame_processor import FrameProcessorSetup
-from pipecat.serializers.base_serializer import FrameSerializer
 
+from pipecat_wsclient.hooks import Payload
+from pipecat_wsclient.protocols.audio import (
+    Chunker,
+    Resampler,
+    alaw_to_pcm,
+    mulaw_to_pcm,
+    pcm_to_alaw,
+    pcm_to_mulaw,
+    split,
+)
+from pipecat_wsclient.protocols.base import CallSerializer
 from pipecat_wsclient.protocols.playback import PlaybackClock
 
 TICK_SECS = 0.01
 """How often the playback clock is advanced."""
-
-
-def pcm_to_mulaw(pcm: bytes) -> bytes:
-    """16-bit PCM to G.711 mu-law (same rate), with the codec Pipecat uses."""
-    return audioop.lin2ulaw(pcm, 2)
-
-
-def mulaw_to_pcm(data: bytes) -> bytes:
-    """G.711 mu-law to 16-bit PCM (same rate)."""
-    return audioop.ulaw2lin(data, 2)
-
-
-def pcm_to_alaw(pcm: bytes) -> bytes:
-    """16-bit PCM to G.711 A-law (same rate)."""
-    return audioop.lin2alaw(pcm, 2)
-
-
-def alaw_to_pcm(data: bytes) -> bytes:
-    """G.711 A-law to 16-bit PCM (same rate)."""
-    return audioop.alaw2lin(data, 2)
 
 
 @dataclass
@@ -89,7 +79,7 @@ class Clear:
 BotEvent = Media | Mark | Clear
 
 
-class CarrierSerializer(FrameSerializer):
+class CarrierSerializer(CallSerializer):
     """Base of the carrier-side serializers: the playback clock and the plumbing.
 
     Subclasses implement :meth:`opening_messages`, :meth:`encode_audio`,
@@ -101,6 +91,8 @@ class CarrierSerializer(FrameSerializer):
     supports_native_dtmf = True
     """DTMF goes out as the carrier's event, not as tones."""
 
+    task_name = "playback"
+
     def __init__(self, *, chunk_ms: int = 20):
         """Initialize the serializer.
 
@@ -109,13 +101,9 @@ class CarrierSerializer(FrameSerializer):
         """
         super().__init__()
         self._chunk_ms = chunk_ms
-        self._pipeline_in_rate = 16000
         self._clock = PlaybackClock(bytes_per_sec=2 * self._pipeline_in_rate)
-        self._out_resampler = create_stream_resampler()
-        self._in_resampler = create_stream_resampler()
-        self._pending_out = b""
-        self._io = None
-        self._ended = False
+        self._out_resampler = Resampler()
+        self._out_chunks = Chunker()
 
     # -- what subclasses describe -------------------------------------------
 
@@ -159,17 +147,17 @@ class CarrierSerializer(FrameSerializer):
 
     async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
         """Take the pipeline's input rate for the bot's audio."""
-        self._pipeline_in_rate = setup.audio_in_sample_rate
+        await super().setup(setup)
         self._clock = PlaybackClock(bytes_per_sec=2 * self._pipeline_in_rate)
 
     async def session_start_messages(self) -> list[str | bytes]:
         """The opening messages of a new stream, sent on every (re)connection."""
         self.reset_stream()
-        self._pending_out = b""
+        self._out_chunks.clear()
         self._ended = False
         return self.opening_messages()
 
-    async def serialize(self, frame: Frame) -> str | bytes | list[str | bytes] | None:  # type: ignore[override]
+    async def serialize(self, frame: Frame) -> Payload:  # type: ignore[override]
         """Caller audio in the carrier's framing, DTMF events and the hang-up."""
         if isinstance(frame, OutputAudioRawFrame):
             return await self._encode_chunks(frame)
@@ -180,10 +168,7 @@ class CarrierSerializer(FrameSerializer):
             ]
             return messages or None
         if isinstance(frame, (EndFrame, CancelFrame)):
-            if self._ended:
-                return None
-            self._ended = True
-            return self.stop_message()
+            return self.stop_message() if self._end_once() else None
         if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
             return json.dumps(frame.message)
         return None
@@ -199,11 +184,7 @@ class CarrierSerializer(FrameSerializer):
         """
         event = await self.decode(data)
         if isinstance(event, Media):
-            pcm = event.pcm
-            if event.sample_rate != self._pipeline_in_rate:
-                pcm = await self._in_resampler.resample(
-                    pcm, event.sample_rate, self._pipeline_in_rate
-                )
+            pcm = await self._to_pipeline_rate(event.pcm, event.sample_rate)
             self._clock.add_audio(pcm, time.monotonic())
         elif isinstance(event, Mark):
             self._clock.add_mark(event.name)
@@ -217,17 +198,13 @@ class CarrierSerializer(FrameSerializer):
 
     # -- playback ------------------------------------------------------------
 
-    async def attach(self, io) -> None:
-        """Start playing the bot's audio in real time (called by the transport)."""
-        self._io = io
-        io.create_task(self._play(), f"{self}::playback")
-
     @property
     def playback(self) -> PlaybackClock:
         """The simulated playback buffer (for inspection)."""
         return self._clock
 
-    async def _play(self):
+    async def _run(self) -> None:
+        """Play the bot's audio in real time: deliver it when due, echo the marks."""
         assert self._io is not None
         rate = self._pipeline_in_rate
         while True:
@@ -246,76 +223,33 @@ class CarrierSerializer(FrameSerializer):
                 await self._io.send(message)
 
     async def _encode_chunks(self, frame: OutputAudioRawFrame) -> list[str | bytes] | None:
-        pcm = frame.audio
-        if frame.sample_rate != self.carrier_rate:
-            pcm = await self._out_resampler.resample(pcm, frame.sample_rate, self.carrier_rate)
-        data = self._pending_out + pcm
-        size = 2 * self.carrier_rate * self._chunk_ms // 1000
-        whole = len(data) // size * size
-        self._pending_out = data[whole:]
-        messages = [await self.encode_audio(data[i : i + size]) for i in range(0, whole, size)]
+        rate = self.carrier_rate
+        pcm = await self._out_resampler.resample(frame.audio, frame.sample_rate, rate)
+        size = 2 * rate * self._chunk_ms // 1000
+        whole = self._out_chunks.push(pcm, size)
+        messages = [await self.encode_audio(chunk) for chunk in split(whole, size)]
         return messages or None
 
 
-class JsonMuLawStream(CarrierSerializer):
-    """Twilio-style JSON media streams (Twilio, Telnyx): base64 mu-law 8 kHz in ``media``.
+def __getattr__(name: str) -> Any:
+    # JsonMuLawStream moved to json_carrier.py (which imports this module).
+    if name == "JsonMuLawStream":
+        from pipecat_wsclient.protocols.json_carrier import JsonMuLawStream
 
-    Shares what those carriers have in common: numbered messages, ``media``
-    with ``track``, ``chunk`` and ``timestamp`` (ms), ``mark`` echoes, and
-    ``media``/``mark``/``clear`` from the bot. Subclasses name the fields
-    around them (:meth:`_message`) and the opening, DTMF and stop messages.
-    """
+        return JsonMuLawStream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def __init__(self):
-        """Initialize the stream counters."""
-        super().__init__(chunk_ms=20)
-        self._sequence = 0
-        self._chunk = 0
 
-    @property
-    def carrier_rate(self) -> int:
-        """These carriers stream 8 kHz."""
-        return 8000
-
-    def reset_stream(self) -> None:
-        """Sequence numbers and chunks start over on a new stream."""
-        self._sequence = 0
-        self._chunk = 0
-
-    def _next(self) -> str:
-        self._sequence += 1
-        return str(self._sequence)
-
-    @abstractmethod
-    def _message(self, event: str, **fields) -> str:
-        """A numbered message of the carrier, as JSON text."""
-
-    async def encode_audio(self, pcm: bytes) -> str | bytes:
-        """A ``media`` message: 20 ms of mu-law, with chunk number and timestamp."""
-        self._chunk += 1
-        return self._message(
-            "media",
-            media={
-                "track": "inbound",
-                "chunk": str(self._chunk),
-                "timestamp": str((self._chunk - 1) * 20),
-                "payload": base64.b64encode(pcm_to_mulaw(pcm)).decode(),
-            },
-        )
-
-    async def decode(self, data: str | bytes) -> BotEvent | None:
-        """``media``, ``mark`` and ``clear`` from the bot."""
-        message = json.loads(data)
-        event = message.get("event")
-        if event == "media":
-            payload = base64.b64decode(message["media"]["payload"])
-            return Media(mulaw_to_pcm(payload), 8000)
-        if event == "mark":
-            return Mark(str(message.get("mark", {}).get("name", "")))
-        if event == "clear":
-            return Clear()
-        return None
-
-    def mark_echo(self, name: str) -> str | None:
-        """The ``mark`` event: the audio before the mark has played."""
-        return self._message("mark", mark={"name": name})
+__all__ = [
+    "TICK_SECS",
+    "BotEvent",
+    "CarrierSerializer",
+    "Clear",
+    "Mark",
+    "Media",
+    "PlaybackClock",
+    "alaw_to_pcm",
+    "mulaw_to_pcm",
+    "pcm_to_alaw",
+    "pcm_to_mulaw",
+]

@@ -19,17 +19,11 @@ numbers are strings. From the bot: ``media``, ``mark`` and ``clear``.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
+from typing import Any
 
-from pipecat_wsclient.protocols.carrier import (
-    BotEvent,
-    CarrierSerializer,
-    Clear,
-    Mark,
-    Media,
-)
+from pipecat_wsclient.protocols.json_carrier import JsonCarrierSerializer
 
 EXOTEL_SAMPLE_RATES = (8000, 16000, 24000)
 """Rates the Voicebot applet streams at (``?sample-rate=`` on the bot's URL; 8000 by default)."""
@@ -43,7 +37,7 @@ def exotel_sid() -> str:
     return secrets.token_hex(16)
 
 
-class ExotelCarrierSerializer(CarrierSerializer):
+class ExotelCarrierSerializer(JsonCarrierSerializer):
     """Play Exotel's side of a Voicebot applet stream (the bot under test is the server).
 
     Example::
@@ -56,6 +50,11 @@ class ExotelCarrierSerializer(CarrierSerializer):
             ),
         )
     """
+
+    sequence_key = "sequence_number"
+    stream_key = "stream_sid"
+    stream_attr = "stream_sid"
+    stream_key_first = True
 
     def __init__(
         self,
@@ -113,8 +112,6 @@ class ExotelCarrierSerializer(CarrierSerializer):
             "sample_rate": str(sample_rate),
             "bit_rate": "16",
         }
-        self._sequence = 0
-        self._chunk = 0
 
     @property
     def carrier_rate(self) -> int:
@@ -125,22 +122,6 @@ class ExotelCarrierSerializer(CarrierSerializer):
     def chunk_bytes(self) -> int:
         """Bytes of PCM in each ``media`` message."""
         return 2 * self.sample_rate * self._chunk_ms // 1000
-
-    def reset_stream(self) -> None:
-        """Sequence numbers and chunks start over on a new stream."""
-        self._sequence = 0
-        self._chunk = 0
-
-    def _message(self, event: str, **fields) -> str:
-        self._sequence += 1
-        return json.dumps(
-            {
-                "event": event,
-                "sequence_number": str(self._sequence),
-                "stream_sid": self.stream_sid,
-                **fields,
-            }
-        )
 
     def opening_messages(self) -> list[str | bytes]:
         """``connected`` (no sequence number) then ``start``."""
@@ -159,34 +140,18 @@ class ExotelCarrierSerializer(CarrierSerializer):
         )
         return [connected, start]
 
-    async def encode_audio(self, pcm: bytes) -> str | bytes:
-        """A ``media`` message: base64 PCM, chunk number and the stream time it reaches (ms)."""
-        self._chunk += 1
-        return self._message(
-            "media",
-            media={
-                "chunk": str(self._chunk),
-                "timestamp": str(self._chunk * self._chunk_ms),
-                "payload": base64.b64encode(pcm).decode(),
-            },
-        )
+    def _media_fields(self, chunk: int, payload: str) -> dict[str, Any]:
+        """The chunk number, the stream time it reaches (ms) and the PCM."""
+        timestamp = str(chunk * self._chunk_ms)
+        return {"media": {"chunk": str(chunk), "timestamp": timestamp, "payload": payload}}
 
-    async def decode(self, data: str | bytes) -> BotEvent | None:
-        """``media``, ``mark`` and ``clear`` from the bot."""
-        message = json.loads(data)
-        event = message.get("event")
-        if event == "media":
-            payload = base64.b64decode(message["media"]["payload"])
-            return Media(payload, self.sample_rate)
-        if event == "mark":
-            return Mark(str(message.get("mark", {}).get("name", "")))
-        if event == "clear":
-            return Clear()
-        return None
+    def encode_payload(self, pcm: bytes) -> bytes:
+        """Exotel streams 16-bit PCM as it is."""
+        return pcm
 
-    def mark_echo(self, name: str) -> str | None:
-        """Exotel's ``mark`` event: the audio before the mark has played."""
-        return self._message("mark", mark={"name": name})
+    def decode_payload(self, data: bytes) -> bytes:
+        """The bot's audio is 16-bit PCM as it is."""
+        return data
 
     def dtmf_message(self, digit: str) -> str | None:
         """Exotel's ``dtmf`` event (Voicebot applet only)."""

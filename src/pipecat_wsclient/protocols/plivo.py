@@ -25,24 +25,17 @@ clear drops pending checkpoints without a ``playedStream``.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import string
 import time
 import uuid
+from typing import Any
 
 from pipecat.frames.frames import Frame
 
-from pipecat_wsclient.protocols.carrier import (
-    BotEvent,
-    CarrierSerializer,
-    Clear,
-    Mark,
-    Media,
-    mulaw_to_pcm,
-    pcm_to_mulaw,
-)
+from pipecat_wsclient.protocols.carrier import BotEvent, Clear, Media
+from pipecat_wsclient.protocols.json_carrier import JsonCarrierSerializer
 
 CONTENT_TYPE = "audio/x-mulaw"
 
@@ -58,7 +51,7 @@ def extra_headers(values: dict[str, str]) -> str:
     return ";".join(f"{key}={value}" for key, value in values.items())
 
 
-class PlivoCarrierSerializer(CarrierSerializer):
+class PlivoCarrierSerializer(JsonCarrierSerializer):
     """Play Plivo's side of an Audio Stream (the bot under test is the server).
 
     Example::
@@ -71,6 +64,15 @@ class PlivoCarrierSerializer(CarrierSerializer):
             ),
         )
     """
+
+    sequence_key = "sequenceNumber"
+    sequence_as_text = False
+    stream_key = "streamId"
+    stream_attr = "stream_id"
+    stream_key_first = True
+    media_event = "playAudio"
+    mark_event = "checkpoint"
+    clear_event = "clearAudio"
 
     def __init__(
         self,
@@ -97,8 +99,6 @@ class PlivoCarrierSerializer(CarrierSerializer):
         self.account_id = account_id or plivo_account_id()
         self.custom_parameters = dict(custom_parameters or {})
         self.tracks = tracks or ["inbound"]
-        self._sequence = 0
-        self._chunk = 0
         self._start_ms = 0
         self._clearing = False
 
@@ -114,19 +114,9 @@ class PlivoCarrierSerializer(CarrierSerializer):
 
     def reset_stream(self) -> None:
         """Sequence numbers, chunks and the media clock start over on a new stream."""
-        self._sequence = 0
-        self._chunk = 0
+        super().reset_stream()
         self._start_ms = int(time.time() * 1000)
         self._clearing = False
-
-    def _next(self) -> int:
-        self._sequence += 1
-        return self._sequence
-
-    def _message(self, event: str, **fields) -> str:
-        return json.dumps(
-            {"event": event, "sequenceNumber": self._next(), "streamId": self.stream_id, **fields}
-        )
 
     def opening_messages(self) -> list[str | bytes]:
         """``start`` (Plivo sends no ``connected``)."""
@@ -144,19 +134,15 @@ class PlivoCarrierSerializer(CarrierSerializer):
         }
         return [json.dumps(start)]
 
-    async def encode_audio(self, pcm: bytes) -> str | bytes:
-        """A ``media`` message: 20 ms of mu-law, with chunk number and timestamp."""
-        self._chunk += 1
-        return self._message(
-            "media",
-            media={
-                "track": "inbound",
-                "timestamp": str(self._start_ms + (self._chunk - 1) * 20),
-                "chunk": self._chunk,
-                "payload": base64.b64encode(pcm_to_mulaw(pcm)).decode(),
-            },
-            extra_headers=self.extra_headers,
-        )
+    def _media_fields(self, chunk: int, payload: str) -> dict[str, Any]:
+        """20 ms of mu-law with the chunk number and its Unix time, and the extra headers."""
+        media = {
+            "track": "inbound",
+            "timestamp": str(self._start_ms + (chunk - 1) * 20),
+            "chunk": chunk,
+            "payload": payload,
+        }
+        return {"media": media, "extra_headers": self.extra_headers}
 
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """As the base does; checkpoints dropped by a clear are not acknowledged."""
@@ -171,23 +157,22 @@ class PlivoCarrierSerializer(CarrierSerializer):
         Raises:
             ValueError: If ``playAudio`` is not in the stream's format (mu-law 8 kHz).
         """
-        message = json.loads(data)
-        event = message.get("event")
-        if event == "playAudio":
-            media = message["media"]
-            content_type = media.get("contentType")
-            rate = int(media.get("sampleRate", 8000))
-            if content_type != CONTENT_TYPE or rate != 8000:
-                raise ValueError(
-                    f"playAudio is {content_type} at {rate} Hz; the stream is {CONTENT_TYPE} 8000"
-                )
-            return Media(mulaw_to_pcm(base64.b64decode(media["payload"])), 8000)
-        if event == "checkpoint":
-            return Mark(str(message.get("name", "")))
-        if event == "clearAudio":
+        event = await super().decode(data)
+        if isinstance(event, Clear):
             self._clearing = True
-            return Clear()
-        return None
+        return event
+
+    def _decode_media(self, media: dict[str, Any]) -> Media:
+        content_type = media.get("contentType")
+        rate = int(media.get("sampleRate", 8000))
+        if content_type != CONTENT_TYPE or rate != 8000:
+            raise ValueError(
+                f"playAudio is {content_type} at {rate} Hz; the stream is {CONTENT_TYPE} 8000"
+            )
+        return super()._decode_media(media)
+
+    def _mark_name(self, message: dict[str, Any]) -> str:
+        return str(message.get("name", ""))
 
     def mark_echo(self, name: str) -> str | None:
         """Plivo's ``playedStream``: the audio before the checkpoint has played."""

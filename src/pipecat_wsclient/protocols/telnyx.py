@@ -26,7 +26,7 @@ import json
 import secrets
 import uuid
 
-from pipecat_wsclient.protocols.carrier import JsonMuLawStream
+from pipecat_wsclient.protocols.json_carrier import JsonMuLawStream
 
 
 def telnyx_call_control_id() -> str:
@@ -52,6 +52,10 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
             ),
         )
     """
+
+    sequence_key = "sequence_number"
+    stream_key = "stream_id"
+    stream_attr = "stream_id"
 
     def __init__(
         self,
@@ -86,11 +90,6 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
         self.to_number = to_number or random_number()
         self.client_state = client_state
         self.custom_parameters = dict(custom_parameters or {})
-
-    def _message(self, event: str, **fields) -> str:
-        return json.dumps(
-            {"event": event, "sequence_number": self._next(), **fields, "stream_id": self.stream_id}
-        )
 
     def opening_messages(self) -> list[str | bytes]:
         """``connected`` then ``start``."""

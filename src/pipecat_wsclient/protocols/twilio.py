@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from pipecat_wsclient.protocols.carrier import JsonMuLawStream
+from pipecat_wsclient.protocols.json_carrier import JsonMuLawStream
 
 
 def twilio_sid(prefix: str) -> str:
@@ -40,6 +40,10 @@ class TwilioCarrierSerializer(JsonMuLawStream):
             ),
         )
     """
+
+    sequence_key = "sequenceNumber"
+    stream_key = "streamSid"
+    stream_attr = "stream_sid"
 
     def __init__(
         self,
@@ -65,11 +69,6 @@ class TwilioCarrierSerializer(JsonMuLawStream):
         self.account_sid = account_sid or twilio_sid("AC")
         self.custom_parameters = dict(custom_parameters or {})
         self.tracks = tracks or ["inbound"]
-
-    def _message(self, event: str, **fields) -> str:
-        return json.dumps(
-            {"event": event, "sequenceNumber": self._next(), **fields, "streamSid": self.stream_sid}
-        )
 
     def opening_messages(self) -> list[str | bytes]:
         """``connected`` then ``start``."""

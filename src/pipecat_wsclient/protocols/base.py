@@ -1,0 +1,72 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""What the carrier and Asterisk serializers share: one call, a task of its own.
+
+:class:`CallSerializer` keeps the transport's :class:`~pipecat_wsclient.hooks.ProtocolIO`
+from ``attach(io)`` and runs the subclass's background task with it, brings
+the far end's audio to the pipeline's input rate, and makes sure the call is
+hung up once.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import ClassVar
+
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.serializers.base_serializer import FrameSerializer
+
+from pipecat_wsclient.hooks import ProtocolIO
+from pipecat_wsclient.protocols.audio import Resampler
+
+
+class CallSerializer(FrameSerializer):
+    """Base of the serializers that play one side of a call.
+
+    Subclasses implement :meth:`_run` (started by :meth:`attach`), call
+    :meth:`_to_pipeline_rate` on the audio they receive and :meth:`_end_once`
+    before they send the hang-up. ``self._io`` is None until ``attach``.
+    """
+
+    task_name: ClassVar[str] = "protocol"
+    """The background task is named ``f"{self}::{task_name}"``."""
+
+    def __init__(self):
+        """Initialize with no transport attached yet."""
+        super().__init__()
+        self._pipeline_in_rate = 16000
+        self._io: ProtocolIO | None = None
+        self._in_resampler = Resampler()
+        self._ended = False
+
+    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
+        """Take the pipeline's input rate for the audio we deliver."""
+        self._pipeline_in_rate = setup.audio_in_sample_rate
+
+    async def attach(self, io: ProtocolIO) -> None:
+        """Keep the transport's I/O and start the background task (called by the transport).
+
+        Args:
+            io: Send, deliver and run tasks on the transport's behalf.
+        """
+        self._io = io
+        io.create_task(self._run(), f"{self}::{self.task_name}")
+
+    @abstractmethod
+    async def _run(self) -> None:
+        """The background task, run until the transport stops."""
+
+    async def _to_pipeline_rate(self, pcm: bytes, sample_rate: int) -> bytes:
+        """16-bit PCM at ``sample_rate`` to the pipeline's input rate."""
+        return await self._in_resampler.resample(pcm, sample_rate, self._pipeline_in_rate)
+
+    def _end_once(self) -> bool:
+        """True the first time the call ends (send the hang-up then), False after that."""
+        if self._ended:
+            return False
+        self._ended = True
+        return True
