@@ -159,9 +159,9 @@ async def test_last_partial_chunk_is_sent_on_end():
 
 async def test_falls_back_to_the_base_sender_when_pipecat_changed(monkeypatch):
     """If Pipecat's sender lacks what LeanMediaSender builds on, the base sender is used."""
-    import pipecat_wsclient.transport as transport_module
+    import pipecat_wsclient.output as output_module
 
-    monkeypatch.setattr(transport_module, "LEAN_SENDER_FITS", False)
+    monkeypatch.setattr(output_module, "LEAN_SENDER_FITS", False)
     async with record_server() as server:
         t = WebsocketClientTransport(server.uri, client_params())
         audio = pcm(0.4)

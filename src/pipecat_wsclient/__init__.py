@@ -30,6 +30,9 @@ if TYPE_CHECKING:
         WebsocketClientError,
         redact_uri,
     )
+    from pipecat_wsclient.hooks import ProtocolIO, SerializerHooks
+    from pipecat_wsclient.input import WebsocketClientInputTransport
+    from pipecat_wsclient.output import WebsocketClientOutputTransport
     from pipecat_wsclient.pacing import PaceClock
     from pipecat_wsclient.params import HeadersProvider, WebsocketClientParams
     from pipecat_wsclient.session import (
@@ -38,11 +41,7 @@ if TYPE_CHECKING:
         WebsocketClientSession,
     )
     from pipecat_wsclient.stats import WebsocketClientStats
-    from pipecat_wsclient.transport import (
-        WebsocketClientInputTransport,
-        WebsocketClientOutputTransport,
-        WebsocketClientTransport,
-    )
+    from pipecat_wsclient.transport import WebsocketClientTransport
 
 # Where each public name lives. Imported on first use, so that importing a
 # part of the package (the command line, the pure modules) does not import
@@ -54,14 +53,16 @@ _EXPORTS = {
     "WebsocketClientError": "errors",
     "redact_uri": "errors",
     "PaceClock": "pacing",
+    "ProtocolIO": "hooks",
+    "SerializerHooks": "hooks",
     "HeadersProvider": "params",
     "WebsocketClientParams": "params",
     "SessionState": "session",
     "WebsocketClientCallbacks": "session",
     "WebsocketClientSession": "session",
     "WebsocketClientStats": "stats",
-    "WebsocketClientInputTransport": "transport",
-    "WebsocketClientOutputTransport": "transport",
+    "WebsocketClientInputTransport": "input",
+    "WebsocketClientOutputTransport": "output",
     "WebsocketClientTransport": "transport",
 }
 
@@ -85,6 +86,8 @@ __all__ = [
     "HeadersProvider",
     "NotConnectedError",
     "PaceClock",
+    "ProtocolIO",
+    "SerializerHooks",
     "SessionState",
     "WebsocketClientCallbacks",
     "WebsocketClientError",

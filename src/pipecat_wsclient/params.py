@@ -25,6 +25,9 @@ HeadersProvider = Callable[[], Mapping[str, str] | Awaitable[Mapping[str, str]]]
 
 DEFAULT_USER_AGENT = f"pipecat-wsclient/{__version__}"
 
+CANCEL_CLOSE_TIMEOUT_SECS = 0.5
+"""Bound for the closing handshake on ``CancelFrame``, which must end promptly."""
+
 FailureClassifier = Callable[[ConnectionFailure], bool | None]
 """Decides whether a failure is retried: True/False, or None to use the default."""
 

@@ -1,0 +1,226 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""The input processor: what arrives on the connection, into the pipeline.
+
+Messages are deserialized (the default protobuf format's audio without
+reflection, :mod:`pipecat_wsclient.protobuf_audio`) and pushed downstream in
+arrival order; messages that arrive before the pipeline has started are held
+and delivered once it has; what cannot be decoded is counted and logged at a
+limited rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+from loguru import logger
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InputTransportMessageFrame,
+    StartFrame,
+)
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.transports.base_input import BaseInputTransport
+from websockets.asyncio.client import ClientConnection
+
+from pipecat_wsclient.pacing import pcm_duration
+from pipecat_wsclient.params import CANCEL_CLOSE_TIMEOUT_SECS, WebsocketClientParams
+from pipecat_wsclient.protobuf_audio import decode_audio, is_stock_protobuf
+from pipecat_wsclient.session import WebsocketClientSession
+from pipecat_wsclient.throttle import LogThrottle
+
+if TYPE_CHECKING:
+    from pipecat_wsclient.transport import WebsocketClientTransport
+
+MAX_PENDING_MESSAGES = 1000
+"""Messages held while the input is not ready yet; older ones are dropped beyond it."""
+
+
+class WebsocketClientInputTransport(BaseInputTransport):
+    """WebSocket client input transport for receiving frames.
+
+    Handles incoming WebSocket messages, deserializes them to frames, and
+    pushes them downstream in the processing pipeline. Audio goes through
+    ``push_audio_frame`` (so ``audio_in_filter`` and passthrough apply),
+    ``InputTransportMessageFrame`` is broadcast, other frames are pushed.
+    Messages that arrive before the pipeline has started are held and
+    delivered in order once it has; messages that fail to deserialize are
+    counted (``stats.decode_errors``) and logged at a limited rate.
+    """
+
+    def __init__(
+        self,
+        transport: WebsocketClientTransport,
+        session: WebsocketClientSession,
+        params: WebsocketClientParams,
+    ):
+        """Initialize the WebSocket client input transport.
+
+        Args:
+            transport: The parent transport instance.
+            session: The WebSocket session to use for communication.
+            params: Configuration parameters for the transport.
+        """
+        super().__init__(params)
+        self._transport = transport
+        self._session = session
+        self._ws_params = params
+        self._stats = session.stats
+        self._ready = False
+        self._stopped = False
+        self._pending: deque[str | bytes] = deque()
+        self._decode_log = LogThrottle()
+
+    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
+        """Set up the input transport with the frame processor setup.
+
+        Args:
+            setup: The frame processor setup configuration.
+        """
+        await super().setup(setup)
+        await self._transport._attach(self, setup)
+
+    async def start(self, frame: StartFrame):
+        """Start the input transport and initialize the WebSocket connection.
+
+        Args:
+            frame: The start frame containing initialization parameters.
+        """
+        await super().start(frame)
+        self._stopped = False
+        self._transport._start_connecting(self)
+        await self.set_transport_ready(frame)
+        await self._transport._attach_protocol(self)
+        # Deliver what arrived before we were ready, in order; on_message keeps
+        # queueing behind it until the queue is empty.
+        while self._pending:
+            await self._handle_message(self._pending.popleft())
+        self._ready = True
+
+    async def stop(self, frame: EndFrame):
+        """Stop the input transport and disconnect from WebSocket.
+
+        Args:
+            frame: The end frame signaling transport shutdown.
+        """
+        await super().stop(frame)
+        await self._stop_receiving()
+        await self._transport._release(self)
+
+    async def cancel(self, frame: CancelFrame):
+        """Cancel the input transport and disconnect from WebSocket.
+
+        Args:
+            frame: The cancel frame signaling immediate cancellation.
+        """
+        await super().cancel(frame)
+        await self._stop_receiving()
+        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
+
+    async def cleanup(self):
+        """Clean up the input transport resources."""
+        await super().cleanup()
+        await self._stop_receiving()
+        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
+        await self._transport.cleanup()
+
+    async def on_message(self, websocket: ClientConnection | None, message: str | bytes):
+        """Handle incoming WebSocket messages.
+
+        Args:
+            websocket: The WebSocket connection that received the message.
+            message: The received message data.
+        """
+        if self._ready and not self._pending:
+            await self._handle_message(message)
+        elif not self._stopped:
+            if len(self._pending) >= MAX_PENDING_MESSAGES:
+                self._pending.popleft()
+                self._stats.dropped_frames += 1
+            self._pending.append(message)
+
+    async def _stop_receiving(self):
+        self._ready = False
+        self._stopped = True
+        self._pending.clear()
+        await self._transport._detach_protocol()
+
+    async def deliver(self, frame: Frame):
+        """Push a frame into the pipeline as if it had been received.
+
+        Protocols that hold inbound audio (a carrier's playback clock) hand
+        it over here when it is due.
+
+        Args:
+            frame: The frame; audio goes through ``push_audio_frame``.
+        """
+        if self._stopped:
+            return
+        if isinstance(frame, InputAudioRawFrame):
+            self._stats.audio_secs_received += pcm_duration(
+                len(frame.audio), frame.sample_rate, frame.num_channels
+            )
+            if self._params.audio_in_enabled:
+                await self.push_audio_frame(frame)
+                return
+        if isinstance(frame, InputTransportMessageFrame):
+            await self.broadcast_frame(InputTransportMessageFrame, message=frame.message)
+        else:
+            await self.push_frame(frame)
+
+    async def push_audio_frame(self, frame: InputAudioRawFrame):
+        """Push received audio downstream.
+
+        Without an ``audio_in_filter`` the frame is pushed at once, in arrival
+        order with the other frames received, instead of going through the
+        base class's audio queue and task (which then only pass it on): one
+        queue and task switch less per chunk. With a filter, the base class
+        path applies unchanged.
+
+        Args:
+            frame: The input audio frame.
+        """
+        params = self._params
+        if params.audio_in_filter is not None:
+            await super().push_audio_frame(frame)
+        elif (
+            frame.audio
+            and params.audio_in_enabled
+            and params.audio_in_passthrough
+            and not self._paused
+        ):
+            # As the base class's audio task: frames with no audio are skipped.
+            await self.push_frame(frame)
+
+    async def _handle_message(self, message: str | bytes):
+        serializer = self._transport.serializer
+        try:
+            frame: Frame | None = None
+            if is_stock_protobuf(serializer):
+                frame = decode_audio(message)
+            if frame is None:
+                frame = await serializer.deserialize(message)
+        except Exception as e:
+            self._stats.decode_errors += 1
+            suppressed = self._decode_log.allow(asyncio.get_running_loop().time())
+            if suppressed is not None:
+                kind = "text" if isinstance(message, str) else "binary"
+                logger.warning(
+                    f"{self}: could not deserialize a {kind} message of {len(message)} "
+                    f"bytes with {serializer}: {e!r}"
+                    + (f" ({suppressed} more since the last report)" if suppressed else "")
+                )
+            return
+        if frame is None:
+            self._stats.messages_ignored += 1
+            return
+        await self.deliver(frame)
