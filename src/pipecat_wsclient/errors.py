@@ -37,6 +37,10 @@ class FailureKind(str, enum.Enum):
             peer has stopped reading.
         MESSAGE_TOO_BIG: The peer sent a message over ``max_message_size``.
         KEEPALIVE: The peer did not answer keepalive pings in time.
+        CALLBACK: User code in the dial path (``headers_provider``,
+            ``session_start_messages``, a serializer's hello) raised or
+            returned something unusable; not retried unless a classifier
+            says so.
     """
 
     REFUSED = "refused"
@@ -50,6 +54,7 @@ class FailureKind(str, enum.Enum):
     WRITE_TIMEOUT = "write_timeout"
     MESSAGE_TOO_BIG = "message_too_big"
     KEEPALIVE = "keepalive"
+    CALLBACK = "callback"
 
 
 class WebsocketClientError(Exception):
@@ -167,4 +172,6 @@ def error_category(failure: ConnectionFailure) -> ErrorCategory:
         return ErrorCategory.INVALID_REQUEST
     if failure.kind is FailureKind.HANDSHAKE:
         return ErrorCategory.INVALID_REQUEST
+    if failure.kind is FailureKind.CALLBACK:
+        return ErrorCategory.APPLICATION
     return ErrorCategory.CONNECTIVITY

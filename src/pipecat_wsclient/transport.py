@@ -279,7 +279,12 @@ class WebsocketClientTransport(BaseTransport):
             self._params.session_start_messages,
         ):
             if provider is not None:
-                messages.extend(await hooks.call_maybe_async(provider))
+                result = await hooks.call_maybe_async(provider)
+                if not isinstance(result, list | tuple):
+                    raise TypeError(
+                        f"{type(result).__name__} instead of a list of str or bytes messages"
+                    )
+                messages.extend(result)
         return messages
 
     async def _on_disconnected(self, websocket: ClientConnection):
