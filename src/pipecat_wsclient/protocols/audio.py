@@ -81,11 +81,6 @@ class AudioCodec:
         """Bytes of ``ptime_ms`` milliseconds of audio."""
         return self.sample_rate * ptime_ms // 1000 * self.sample_width
 
-    @property
-    def bytes_per_sec(self) -> int:
-        """Bytes of one second of audio on the wire."""
-        return self.sample_rate * self.sample_width
-
 
 class Resampler:
     """Pipecat's stream resampler, skipped when the rates already match.
