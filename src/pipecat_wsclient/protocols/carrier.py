@@ -86,6 +86,16 @@ class CarrierSerializer(CallSerializer):
     :meth:`decode`, :meth:`mark_echo`, :meth:`dtmf_message` and
     :meth:`stop_message`. Frame ids, sequence numbers and timestamps restart
     on every connection (:meth:`reset_stream`), as a new carrier stream does.
+
+    Example (any carrier, here Twilio)::
+
+        WebsocketClientTransport(
+            "ws://localhost:8765/ws",
+            WebsocketClientParams(
+                serializer=TwilioCarrierSerializer(custom_parameters={"user": "42"}),
+                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
+            ),
+        )
     """
 
     supports_native_dtmf = True

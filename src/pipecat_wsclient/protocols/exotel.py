@@ -40,15 +40,7 @@ def exotel_sid() -> str:
 class ExotelCarrierSerializer(JsonCarrierSerializer):
     """Play Exotel's side of a Voicebot applet stream (the bot under test is the server).
 
-    Example::
-
-        WebsocketClientTransport(
-            "ws://localhost:8765/ws",
-            WebsocketClientParams(
-                serializer=ExotelCarrierSerializer(custom_parameters={"user": "42"}),
-                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
-            ),
-        )
+    Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
     sequence_key = "sequence_number"

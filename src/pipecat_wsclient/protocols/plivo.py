@@ -54,15 +54,7 @@ def extra_headers(values: dict[str, str]) -> str:
 class PlivoCarrierSerializer(JsonCarrierSerializer):
     """Play Plivo's side of an Audio Stream (the bot under test is the server).
 
-    Example::
-
-        WebsocketClientTransport(
-            "ws://localhost:8765/ws",
-            WebsocketClientParams(
-                serializer=PlivoCarrierSerializer(custom_parameters={"user": "42"}),
-                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
-            ),
-        )
+    Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
     sequence_key = "sequenceNumber"

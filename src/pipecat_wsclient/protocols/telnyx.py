@@ -42,15 +42,7 @@ def random_number() -> str:
 class TelnyxCarrierSerializer(JsonMuLawStream):
     """Play Telnyx's side of a media stream (the bot under test is the server).
 
-    Example::
-
-        WebsocketClientTransport(
-            "ws://localhost:8765/ws",
-            WebsocketClientParams(
-                serializer=TelnyxCarrierSerializer(custom_parameters={"user": "42"}),
-                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
-            ),
-        )
+    Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
     sequence_key = "sequence_number"

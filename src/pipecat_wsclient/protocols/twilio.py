@@ -30,15 +30,7 @@ def twilio_sid(prefix: str) -> str:
 class TwilioCarrierSerializer(JsonMuLawStream):
     """Play Twilio's side of a Media Stream (the bot under test is the server).
 
-    Example::
-
-        WebsocketClientTransport(
-            "ws://localhost:8765/ws",
-            WebsocketClientParams(
-                serializer=TwilioCarrierSerializer(custom_parameters={"user": "42"}),
-                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
-            ),
-        )
+    Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
     sequence_key = "sequenceNumber"

@@ -50,15 +50,7 @@ def vonage_content_type(sample_rate: int) -> str:
 class VonageCarrierSerializer(CarrierSerializer):
     """Play Vonage's side of a Voice API WebSocket (the bot under test is the server).
 
-    Example::
-
-        WebsocketClientTransport(
-            "ws://localhost:8765/ws",
-            WebsocketClientParams(
-                serializer=VonageCarrierSerializer(headers={"uuid": "...", "user": "42"}),
-                audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
-            ),
-        )
+    Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
     def __init__(
