@@ -110,3 +110,23 @@ def test_negative_values_rejected():
 )
 def test_pcm_duration_counts_rate_and_channels(nbytes, rate, channels, secs):
     assert pcm_duration(nbytes, rate, channels) == pytest.approx(secs)
+
+
+def test_a_chunk_sent_across_a_reset_is_not_added_to_the_next_schedule():
+    """Barge-in while a chunk is being written: its sent() after reset() is ignored."""
+    clock = PaceClock(lead_secs=0.0, max_lag_secs=1.0)
+    assert clock.delay(10.0) == 0.0
+    schedule = clock.resets
+    clock.reset()  # the interruption, while the chunk's send is blocked
+    clock.sent(0.04, resets=schedule)  # no RuntimeError
+    assert not clock.running
+    assert clock.delay(10.5) == 0.0  # the next chunk starts a fresh schedule
+    clock.sent(0.04, resets=clock.resets)
+    assert clock.sent_secs == 0.04
+    assert clock.delay(10.5) == pytest.approx(0.04)
+
+
+def test_sent_without_delay_still_raises_when_no_schedule_is_named():
+    clock = PaceClock()
+    with pytest.raises(RuntimeError):
+        clock.sent(0.02)

@@ -43,7 +43,11 @@ from pipecat_wsclient import hooks
 from pipecat_wsclient.ledger import OutputLedger
 from pipecat_wsclient.outage import DropReport, HeldFrame, OutageBuffer
 from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duration
-from pipecat_wsclient.params import CANCEL_CLOSE_TIMEOUT_SECS, WebsocketClientParams
+from pipecat_wsclient.params import (
+    CANCEL_CLOSE_TIMEOUT_SECS,
+    CANCEL_HANGUP_TIMEOUT_SECS,
+    WebsocketClientParams,
+)
 from pipecat_wsclient.protobuf_audio import encode_audio, is_stock_protobuf
 from pipecat_wsclient.sender import LEAN_SENDER_FITS, LeanMediaSender
 from pipecat_wsclient.session import SessionState, WebsocketClientSession
@@ -196,8 +200,17 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         if self._session.is_connected and not isinstance(
             self._transport.serializer, ProtobufFrameSerializer
         ):
-            # Telephony protocols hang up on cancel too.
-            await self._write_frame(frame, urgent=True)
+            # Telephony protocols hang up on cancel too, but a peer that has
+            # stopped reading must not hold the cancel up (write_timeout is 5 s).
+            try:
+                async with asyncio.timeout(CANCEL_HANGUP_TIMEOUT_SECS):
+                    await self._write_frame(frame, urgent=True)
+            except TimeoutError:
+                logger.debug(
+                    f"{self}: hang-up not taken within {CANCEL_HANGUP_TIMEOUT_SECS}s on cancel "
+                    "(the peer is not reading): dropping the connection"
+                )
+                self._session.abort()
         await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
 
     async def cleanup(self):
@@ -292,6 +305,8 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         # The schedule runs during an outage too: audio is held at the pace
         # the pipeline produces it, and the oldest goes first past the bound.
         delay = self._pace.delay(asyncio.get_running_loop().time())
+        # An interruption may reset the schedule while this chunk is written.
+        schedule = self._pace.resets
         if delay > 0:
             await asyncio.sleep(delay)
         if self._ledger.is_stale(frame.id, frame.interruptible):
@@ -305,7 +320,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 self._outage.add(held)
             elif not await self._send_held(held) and not self._hold_after_failed_send(held):
                 return False
-        self._pace.sent(duration)
+        self._pace.sent(duration, resets=schedule)
         return True
 
     async def _send_held(self, held: HeldFrame) -> bool:
@@ -360,8 +375,10 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             return
         loop = asyncio.get_running_loop()
         for held in self._outage.drain():
+            schedule = 0
             if held.audio_secs:
                 delay = self._pace.delay(loop.time())
+                schedule = self._pace.resets
                 if delay > 0:
                     await asyncio.sleep(delay)
             if not await self._send_held(held):
@@ -371,7 +388,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                     self._outage.drop_all()
                 break
             if held.audio_secs:
-                self._pace.sent(held.audio_secs)
+                self._pace.sent(held.audio_secs, resets=schedule)
         self._report_outage_drops()
 
     def schedule_flush(self):

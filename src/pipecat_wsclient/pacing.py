@@ -62,11 +62,17 @@ class PaceClock:
         self._max_lag = max_lag_secs
         self._start: float | None = None
         self._sent = 0.0
+        self._resets = 0
 
     @property
     def running(self) -> bool:
         """Whether a schedule is in progress (audio sent since the last reset)."""
         return self._start is not None
+
+    @property
+    def resets(self) -> int:
+        """How many times :meth:`reset` was called; pass it to :meth:`sent`."""
+        return self._resets
 
     @property
     def sent_secs(self) -> float:
@@ -100,12 +106,24 @@ class PaceClock:
             return 0.0
         return max(0.0, self._start + self._sent - now)
 
-    def sent(self, duration: float) -> None:
+    def sent(self, duration: float, *, resets: int | None = None) -> None:
         """Account for a chunk that was just sent.
+
+        A send can straddle a :meth:`reset` (an interruption while the chunk
+        was being written): pass the :attr:`resets` read after
+        :meth:`delay`, and a chunk of the schedule before the reset is not
+        added to the next one.
 
         Args:
             duration: The chunk's audio duration, in seconds.
+            resets: :attr:`resets` when the chunk was scheduled.
+
+        Raises:
+            RuntimeError: If no chunk was scheduled (:meth:`delay` not called)
+                and ``resets`` is not given.
         """
+        if resets is not None and resets != self._resets:
+            return
         if self._start is None:
             raise RuntimeError("PaceClock.sent() called before delay()")
         self._sent += duration
@@ -114,6 +132,7 @@ class PaceClock:
         """Forget the schedule; the next chunk starts a new one."""
         self._start = None
         self._sent = 0.0
+        self._resets += 1
 
 
 def pcm_duration(num_bytes: int, sample_rate: int, num_channels: int) -> float:

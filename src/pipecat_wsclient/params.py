@@ -28,6 +28,9 @@ DEFAULT_USER_AGENT = f"pipecat-wsclient/{__version__}"
 CANCEL_CLOSE_TIMEOUT_SECS = 0.5
 """Bound for the closing handshake on ``CancelFrame``, which must end promptly."""
 
+CANCEL_HANGUP_TIMEOUT_SECS = 0.25
+"""Bound for a protocol's hang-up message on ``CancelFrame``; past it the socket is dropped."""
+
 FailureClassifier = Callable[[ConnectionFailure], bool | None]
 """Decides whether a failure is retried: True/False, or None to use the default."""
 

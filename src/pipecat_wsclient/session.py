@@ -348,6 +348,18 @@ class WebsocketClientSession:
             ws.transport.abort()
         await self._wait_receive_task(ws)
 
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake.
+
+        For a peer that has stopped reading when the call must end now (a
+        ``CancelFrame``): the end counts as ours, nothing is reconnected.
+        """
+        ws = self._websocket
+        if ws is None:
+            return
+        self._state = SessionState.CLOSING
+        ws.transport.abort()
+
     async def send(self, message: str | bytes) -> bool:
         """Send a message through the WebSocket connection.
 
@@ -359,7 +371,8 @@ class WebsocketClientSession:
 
         Returns:
             True if the message was handed to the socket, False if there was
-            no open connection (or it broke while sending).
+            no open connection, or it broke while sending (the message may not
+            have reached the peer).
         """
         ws = self._websocket
         if ws is None or self._state is not SessionState.OPEN:
@@ -374,6 +387,10 @@ class WebsocketClientSession:
             self._drop_after_write_timeout(ws)
             return False
         except ConnectionClosed:
+            return False
+        if ws.state is not State.OPEN and _aborted(ws):
+            # websockets releases a send blocked on a full buffer without an
+            # error when the connection is aborted: what was buffered is gone.
             return False
         self._stats.messages_out += 1
         self._stats.bytes_out += len(message)
@@ -616,6 +633,12 @@ class WebsocketClientSession:
                 during_connect=False,
             )
         websocket.transport.abort()
+
+
+def _aborted(websocket: ClientConnection) -> bool:
+    """Whether a connection that is no longer open ended without a close frame received."""
+    close_exc = websocket.protocol.close_exc
+    return close_exc is None or close_exc.rcvd is None
 
 
 def _cannot_block(websocket: ClientConnection, size: int) -> bool:

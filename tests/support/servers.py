@@ -239,7 +239,9 @@ async def closing_server(code: int, reason: str, after: float = 0.0) -> AsyncIte
 
 
 @contextlib.asynccontextmanager
-async def stop_reading_server() -> AsyncIterator[ServerInfo]:
+async def stop_reading_server(
+    send_on_connect: list[Message] | None = None,
+) -> AsyncIterator[ServerInfo]:
     """Serve WebSocket connections that never read again after the handshake.
 
     The underlying transport stops reading right after accept, so once the
@@ -249,12 +251,18 @@ async def stop_reading_server() -> AsyncIterator[ServerInfo]:
     Note: a websockets client's ``close()`` then hangs (it drains its write
     buffer before ``close_timeout`` applies); abort its transport instead.
 
+    Args:
+        send_on_connect: Messages sent, in order, right after accepting (a
+            protocol's opening, e.g. Asterisk's ``MEDIA_START``).
+
     Yields:
         The server's :class:`ServerInfo`.
     """
 
     async def behaviour(ws: ServerConnection, info: ServerInfo) -> None:
         ws.transport.pause_reading()
+        for message in send_on_connect or []:
+            await ws.send(message)
         await ws.wait_closed()  # The server closes it on exit (after close_timeout).
 
     async with _serve(behaviour, close_timeout=0.5) as info:
