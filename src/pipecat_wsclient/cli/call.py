@@ -20,12 +20,10 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from pipecat.frames.frames import (
     EndFrame,
     Frame,
@@ -38,56 +36,35 @@ from pipecat.frames.frames import (
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.serializers.base_serializer import FrameSerializer
-from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from pipecat.workers.runner import WorkerRunner
 
-from pipecat_wsclient.cli.audio import (
-    Track,
-    Turn,
-    count_underruns,
-    float_to_pcm,
-    percentile,
-    read_wav,
-    turns,
-    write_wav,
+from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
+from pipecat_wsclient.cli.audio import Track, read_wav
+from pipecat_wsclient.cli.protocols import get_protocol
+from pipecat_wsclient.cli.result import (
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_LOST,
+    EXIT_OK,
+    EXIT_USAGE,
+    CallResult,
+    measure_call,
 )
-from pipecat_wsclient.errors import ConnectionFailure, FailureKind
-from pipecat_wsclient.params import WebsocketClientParams
-from pipecat_wsclient.protocols.exotel import ExotelCarrierSerializer
-from pipecat_wsclient.protocols.plivo import PlivoCarrierSerializer
-from pipecat_wsclient.protocols.raw import RawPCMSerializer
-from pipecat_wsclient.protocols.telnyx import TelnyxCarrierSerializer
-from pipecat_wsclient.protocols.twilio import TwilioCarrierSerializer
-from pipecat_wsclient.protocols.vonage import VonageCarrierSerializer
-from pipecat_wsclient.transport import WebsocketClientTransport
 
-PROTOCOLS: dict[str, Callable[[int], FrameSerializer]] = {
-    "pipecat": lambda rate: ProtobufFrameSerializer(),
-    "raw": lambda rate: RawPCMSerializer(sample_rate=rate),
-    "twilio": lambda rate: TwilioCarrierSerializer(),
-    "telnyx": lambda rate: TelnyxCarrierSerializer(),
-    "plivo": lambda rate: PlivoCarrierSerializer(),
-    "exotel": lambda rate: ExotelCarrierSerializer(),
-    "vonage": lambda rate: VonageCarrierSerializer(),
-}
-"""Serializers by protocol name; carrier protocols register here too."""
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_CODES = {
-    FailureKind.REFUSED: 3,
-    FailureKind.DNS: 3,
-    FailureKind.NETWORK: 3,
-    FailureKind.HTTP_STATUS: 4,
-    FailureKind.HANDSHAKE: 4,
-    FailureKind.TLS: 5,
-    FailureKind.TIMEOUT: 6,
-}
-"""Exit code per failure; anything else that ends a call early (connection lost) is 7."""
-EXIT_LOST = 7
-EXIT_INTERRUPTED = 130
-"""Ended by Ctrl-C (the recording is still written)."""
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOST",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CallOptions",
+    "CallResult",
+    "Heard",
+    "Progress",
+    "Sent",
+    "bundled_clip",
+    "run_call",
+]
 
 
 def bundled_clip() -> Path:
@@ -101,7 +78,7 @@ class CallOptions:
 
     Parameters:
         uri: The WebSocket endpoint.
-        protocol: A key of :data:`PROTOCOLS`.
+        protocol: A protocol of the registry (:mod:`pipecat_wsclient.cli.protocols`).
         play: WAV file to play (any rate/channels); the bundled clip if None.
         record: Where to write the stereo recording (left: sent, right: heard).
         plot: Where to write the PNG timeline.
@@ -140,39 +117,6 @@ class Progress:
     heard_secs: float = 0.0
     ping_rtt_ms: float | None = None
     reconnects: int = 0
-
-
-@dataclass
-class CallResult:
-    """What a call measured. ``exit_code`` 0 means it completed."""
-
-    uri: str
-    exit_code: int = EXIT_OK
-    error: str | None = None
-    connect_ms: float | None = None
-    duration_secs: float = 0.0
-    sent_secs: float = 0.0
-    heard_secs: float = 0.0
-    bytes_out: int = 0
-    bytes_in: int = 0
-    pacing_rate: float | None = None
-    turns: list[dict[str, float | None]] = field(default_factory=list)
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    reconnects: int = 0
-    interruptions: int = 0
-    decode_errors: int = 0
-    dropped_frames: int = 0
-    ping_rtt_ms: float | None = None
-    first_answer_ms: float | None = None
-    underruns: int = 0
-    markers: dict[str, list[float]] = field(default_factory=dict)
-    record: str | None = None
-    plot: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The result as plain data (for ``--json``)."""
-        return asdict(self)
 
 
 class Heard(FrameProcessor):
@@ -225,7 +169,7 @@ def _client_params(options: CallOptions) -> WebsocketClientParams:
         # figures place our audio by when it was sent.
         audio_out_downstream_secs=0,
         additional_headers=options.headers or None,
-        serializer=PROTOCOLS[options.protocol](options.sample_rate),
+        serializer=get_protocol(options.protocol).serializer(options.sample_rate),
         open_timeout=options.open_timeout,
         ssl=tls,
     )
@@ -353,83 +297,19 @@ async def run_call(
     if on_progress is not None:
         on_progress(progress)
 
-    result = _result(options, transport, sent, heard, interruptions, reconnects, failures, started)
+    result = measure_call(
+        uri=transport.session.uri,
+        stats=transport.stats,
+        sent=sent,
+        heard=heard,
+        interruptions=interruptions,
+        reconnects=reconnects,
+        failures=failures,
+        started=started,
+        record=options.record,
+        plot=options.plot,
+    )
     if interrupted and result.exit_code == EXIT_OK:
         result.exit_code = EXIT_INTERRUPTED
         result.error = "interrupted"
     return result
-
-
-def _result(
-    options: CallOptions,
-    transport: WebsocketClientTransport,
-    sent: Track,
-    heard: Track,
-    interruptions: list[float],
-    reconnects: list[float],
-    failures: list[ConnectionFailure],
-    started: float,
-) -> CallResult:
-    stats = transport.stats
-    result = CallResult(uri=transport.session.uri)
-    if failures:
-        failure = failures[-1]
-        result.error = str(failure)
-        result.exit_code = (
-            EXIT_CODES.get(failure.kind, EXIT_LOST) if failure.during_connect else EXIT_LOST
-        )
-    result.connect_ms = None if stats.connect_time_secs is None else stats.connect_time_secs * 1e3
-    result.duration_secs = time.monotonic() - started
-    result.sent_secs = stats.audio_secs_sent
-    result.heard_secs = stats.audio_secs_received
-    result.bytes_out, result.bytes_in = stats.bytes_out, stats.bytes_in
-    result.reconnects = len(reconnects)
-    result.interruptions = len(interruptions)
-    result.decode_errors = stats.decode_errors
-    result.dropped_frames = stats.dropped_frames
-    result.ping_rtt_ms = None if stats.ping_rtt_secs is None else stats.ping_rtt_secs * 1e3
-    if len(sent.arrivals) > 1:
-        # Audio sent before the last chunk, over the time it took to send it.
-        span = sent.arrivals[-1] - sent.arrivals[0]
-        before_last = sum(len(pcm) for _, pcm in sent.chunks[:-1]) / (2 * sent.rate)
-        result.pacing_rate = before_last / span if span > 0 else None
-    if heard.arrivals and sent.arrivals:
-        result.first_answer_ms = (heard.arrivals[0] - sent.arrivals[0]) * 1e3
-    result.underruns = count_underruns(heard)
-    if not sent.chunks and not heard.chunks:
-        return result
-
-    t0 = min(track.chunks[0][0] for track in (sent, heard) if track.chunks)
-    end = max(sent.end, heard.end)
-    rate = options.sample_rate
-    left, right = sent.render(t0, end - t0), heard.render(t0, end - t0)
-    call_turns = turns(left, right, rate, t0)
-    latencies = [t.latency for t in call_turns if t.latency is not None]
-    result.turns = [_turn_dict(t, t0) for t in call_turns]
-    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    result.latency_p50_ms = None if p50 is None else p50 * 1e3
-    result.latency_p95_ms = None if p95 is None else p95 * 1e3
-    result.markers = {
-        "speech_end": [t.utterance_end - t0 for t in call_turns],
-        "first_response": [t.answer_start - t0 for t in call_turns if t.answer_start],
-        "interruption": [t - t0 for t in interruptions],
-        "reconnect": [t - t0 for t in reconnects],
-    }
-    if options.record is not None:
-        stereo = np.stack([left, right], axis=1).reshape(-1)
-        write_wav(options.record, float_to_pcm(stereo), rate, channels=2)
-        result.record = str(options.record)
-    if options.plot is not None:
-        from pipecat_wsclient.cli.plot import plot_call
-
-        plot_call(options.plot, left, right, rate, result.markers)
-        result.plot = str(options.plot)
-    return result
-
-
-def _turn_dict(turn: Turn, t0: float) -> dict[str, float | None]:
-    return {
-        "utterance_end_s": round(turn.utterance_end - t0, 3),
-        "answer_start_s": None if turn.answer_start is None else round(turn.answer_start - t0, 3),
-        "latency_ms": None if turn.latency is None else round(turn.latency * 1e3, 1),
-    }

@@ -10,7 +10,7 @@ Each caller is a real pipeline with our transport (:func:`run_call`),
 playing a script of turns (a clip, then think time, repeated). Calls start at
 a ramp rate up to a concurrency, for a number of calls or a duration. The
 per-call results are folded into percentiles; ``--fail-if`` thresholds make
-it a CI gate.
+it a CI gate. The PNG report is drawn by :func:`~pipecat_wsclient.cli.plot.plot_report`.
 """
 
 from __future__ import annotations
@@ -26,14 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from pipecat_wsclient.cli.audio import percentile, read_wav
-from pipecat_wsclient.cli.call import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    CallOptions,
-    CallResult,
-    bundled_clip,
-    run_call,
-)
+from pipecat_wsclient.cli.call import CallOptions, bundled_clip, run_call
+from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
 
 PERCENTILES = (50, 90, 95, 99)
 METRICS = ("connect_ms", "first_answer_ms", "response_ms", "underruns", "reconnects")
@@ -277,25 +271,3 @@ class LoadRun:
             t["latency_ms"] for r in done for t in r.turns if t["latency_ms"] is not None
         ]
         return report
-
-
-def plot_report(path: str | Path, report: LoadReport) -> None:
-    """A PNG with the response latency histogram and active calls over time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (hist, active) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
-    if report.response_ms:
-        hist.hist(report.response_ms, bins=30, color="tab:green")
-    hist.set_xlabel("response latency (ms)")
-    hist.set_ylabel("turns")
-    if report.active_over_time:
-        times, counts = zip(*report.active_over_time, strict=True)
-        active.step(times, counts, where="post")
-    active.set_xlabel("seconds")
-    active.set_ylabel("active calls")
-    fig.tight_layout()
-    fig.savefig(str(path))
-    plt.close(fig)

@@ -4,15 +4,18 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""``pipecat-wsclient``: try the transport, call any WebSocket voice endpoint, serve a test one."""
+"""``pipecat-wsclient``: try the transport, call any WebSocket voice endpoint, serve a test one.
+
+The typer app: each command checks its options, runs the module that does
+the work (:mod:`.call`, :mod:`.load`, :mod:`.serve`) and shows the result
+(:mod:`.render`). Exit codes are in :mod:`.result`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,20 +23,34 @@ import typer
 from loguru import logger
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 # Pipecat logs a banner when it is imported (below): not for a command line,
 # whose logging is set up per command (_quiet_logs).
 logger.disable("pipecat")
 
-from pipecat_wsclient.cli.call import (  # noqa: E402
-    EXIT_USAGE,
-    PROTOCOLS,
-    CallOptions,
-    CallResult,
-    Progress,
-    run_call,
+from pipecat_wsclient.cli.call import CallOptions, Progress, run_call  # noqa: E402
+from pipecat_wsclient.cli.options import (  # noqa: E402
+    CafileOption,
+    HeaderOption,
+    InsecureOption,
+    JsonReportOption,
+    OpenTimeoutOption,
+    ProtocolOption,
+    SampleRateOption,
+    ServedProtocolOption,
+    VerboseOption,
+    parse_headers,
 )
+from pipecat_wsclient.cli.protocols import get_protocol, or_list, protocol_names  # noqa: E402
+from pipecat_wsclient.cli.render import (  # noqa: E402
+    load_progress,
+    load_table,
+    progress_table,
+    summary_table,
+)
+from pipecat_wsclient.cli.result import EXIT_USAGE, CallResult  # noqa: E402
+from pipecat_wsclient.cli.serve_modes import MODES  # noqa: E402
+from pipecat_wsclient.cli.signals import stop_on_signals  # noqa: E402
 
 app = typer.Typer(
     help="Pipecat WebSocket client transport: demo, call a voice endpoint, serve a test one.",
@@ -51,91 +68,14 @@ def _quiet_logs(verbose: bool) -> None:
     logger.add(sys.stderr, level="DEBUG" if verbose else "CRITICAL")
 
 
-def _progress_table(p: Progress) -> Table:
-    table = Table.grid(padding=(0, 2))
-    rtt = "-" if p.ping_rtt_ms is None else f"{p.ping_rtt_ms:.1f} ms"
-    table.add_row(
-        f"[bold]{p.state}[/]",
-        f"{p.elapsed:5.1f} s",
-        f"sent {p.sent_secs:5.2f} s",
-        f"heard {p.heard_secs:5.2f} s",
-        f"ping {rtt}",
-        f"reconnects {p.reconnects}",
-    )
-    return table
-
-
-def _parse_headers(items: list[str] | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise ValueError(f"--header wants K:V, got {item!r}")
-        headers[name.strip()] = value.strip()
-    return headers
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
-
-
-def summary_table(result: CallResult) -> Table:
-    """The end-of-call summary as a rich table."""
-    table = Table(title=f"Call to {result.uri}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    status = {0: "completed", 130: "interrupted"}.get(result.exit_code, f"failed: {result.error}")
-    table.add_row("result", status)
-    table.add_row("connect time", _ms(result.connect_ms))
-    for i, turn in enumerate(result.turns, 1):
-        table.add_row(f"turn {i} response latency", _ms(turn["latency_ms"]))
-    table.add_row(
-        "response latency p50 / p95",
-        f"{_ms(result.latency_p50_ms)} / {_ms(result.latency_p95_ms)}",
-    )
-    rate = "-" if result.pacing_rate is None else f"{result.pacing_rate:.3f}x real time"
-    table.add_row("pacing", rate)
-    table.add_row("audio sent / heard", f"{result.sent_secs:.2f} s / {result.heard_secs:.2f} s")
-    table.add_row("bytes out / in", f"{result.bytes_out} / {result.bytes_in}")
-    rtt = "-" if result.ping_rtt_ms is None else f"{result.ping_rtt_ms:.2f} ms"
-    table.add_row("ping RTT", rtt)
-    table.add_row(
-        "errors",
-        f"{result.decode_errors} decode, {result.dropped_frames} dropped, "
-        f"{result.reconnects} reconnects, {result.interruptions} interruptions",
-    )
-    if result.record:
-        table.add_row("recording", result.record)
-    if result.plot:
-        table.add_row("timeline", result.plot)
-    return table
-
-
-@contextmanager
-def _ctrl_c_sets(event: asyncio.Event):
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGINT, event.set)
-        loop.add_signal_handler(signal.SIGTERM, event.set)
-        installed = True
-    except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-        installed = False
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
-            loop.remove_signal_handler(signal.SIGTERM)
-
-
 async def _call(options: CallOptions, *, live: bool) -> CallResult:
     stop = asyncio.Event()
-    with _ctrl_c_sets(stop):
+    with stop_on_signals(stop):
         if not live:
             return await run_call(options, stop=stop)
-        with Live(_progress_table(Progress()), console=err, transient=True) as display:
+        with Live(progress_table(Progress()), console=err, transient=True) as display:
             return await run_call(
-                options, stop=stop, on_progress=lambda p: display.update(_progress_table(p))
+                options, stop=stop, on_progress=lambda p: display.update(progress_table(p))
             )
 
 
@@ -149,12 +89,15 @@ def _finish(result: CallResult, as_json: bool) -> None:
     raise typer.Exit(result.exit_code)
 
 
+def _usage_error(message: object) -> typer.Exit:
+    err.print(f"error: {message}")
+    return typer.Exit(EXIT_USAGE)
+
+
 @app.command()
 def call(
     uri: Annotated[str, typer.Argument(help="WebSocket endpoint, ws:// or wss://.")],
-    protocol: Annotated[
-        str, typer.Option(help=f"Wire protocol: {', '.join(PROTOCOLS)}.")
-    ] = "pipecat",
+    protocol: ProtocolOption = "pipecat",
     play: Annotated[
         Path | None,
         typer.Option(help="WAV file to play (any rate/channels). Default: a bundled question."),
@@ -169,21 +112,13 @@ def call(
     listen: Annotated[
         float, typer.Option(help="Seconds to keep listening after the clip ends.")
     ] = 2.0,
-    header: Annotated[
-        list[str] | None, typer.Option(help="Handshake header K:V (repeatable).")
-    ] = None,
-    sample_rate: Annotated[int, typer.Option(help="Audio sample rate.")] = 16000,
-    cafile: Annotated[
-        Path | None, typer.Option(help="CA certificates (PEM) to verify a wss:// server.")
-    ] = None,
-    insecure: Annotated[
-        bool, typer.Option(help="Do not verify the server's TLS certificate (unsafe).")
-    ] = False,
-    open_timeout: Annotated[float, typer.Option(help="Seconds allowed to connect.")] = 5.0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a machine-readable report instead.")
-    ] = False,
-    verbose: Annotated[bool, typer.Option(help="Show debug logs.")] = False,
+    header: HeaderOption = None,
+    sample_rate: SampleRateOption = 16000,
+    cafile: CafileOption = None,
+    insecure: InsecureOption = False,
+    open_timeout: OpenTimeoutOption = 5.0,
+    as_json: JsonReportOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Call a WebSocket voice endpoint: play a clip, record and measure the answer.
 
@@ -194,14 +129,11 @@ def call(
     interrupted (Ctrl-C ends the call cleanly and still writes the recording).
     """
     _quiet_logs(verbose)
-    if protocol not in PROTOCOLS:
-        err.print(f"error: unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
-        raise typer.Exit(EXIT_USAGE)
     try:
-        headers = _parse_headers(header)
+        get_protocol(protocol)
+        headers = parse_headers(header)
     except ValueError as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise _usage_error(e) from None
     if insecure:
         err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
     options = CallOptions(
@@ -221,44 +153,39 @@ def call(
     try:
         result = asyncio.run(_call(options, live=not as_json and err.is_terminal))
     except ValueError as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise _usage_error(e) from None
     _finish(result, as_json)
 
 
 @app.command()
 def serve(
     mode: Annotated[
-        str,
-        typer.Option(
-            help="echo: send back what arrives; tone: answer each utterance "
-            "with a tone; record: write what arrives to a WAV."
-        ),
+        str, typer.Option(help="; ".join(f"{n}: {m.help}" for n, m in MODES.items()) + ".")
     ] = "echo",
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    protocol: Annotated[str, typer.Option(help="Wire protocol: pipecat or raw.")] = "pipecat",
-    sample_rate: Annotated[int, typer.Option(help="Audio sample rate.")] = 16000,
+    protocol: ServedProtocolOption = "pipecat",
+    sample_rate: SampleRateOption = 16000,
     delay: Annotated[float, typer.Option(help="echo: seconds before sending back.")] = 0.0,
     latency: Annotated[
         float, typer.Option(help="tone: seconds from the end of an utterance to the answer.")
     ] = 0.3,
     tone_secs: Annotated[float, typer.Option(help="tone: length of the answer.")] = 0.6,
     output: Annotated[Path, typer.Option(help="record: WAV file to write.")] = Path("received.wav"),
-    verbose: Annotated[bool, typer.Option(help="Show debug logs.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Serve a local test voice endpoint to try the client against (prints its URI)."""
     from pipecat_wsclient.cli.serve import ServeOptions, run_server
 
     _quiet_logs(verbose)
-    if mode not in ("echo", "tone", "record") or protocol not in ("pipecat", "raw"):
-        err.print("error: --mode is echo, tone or record; --protocol is pipecat or raw")
-        raise typer.Exit(EXIT_USAGE)
+    served = protocol_names(served=True)
+    if mode not in MODES or protocol not in served:
+        raise _usage_error(f"--mode is {or_list(MODES)}; --protocol is {or_list(served)}")
     options = ServeOptions(
         host=host,
         port=port,
-        mode=mode,  # type: ignore[arg-type]
-        protocol=protocol,  # type: ignore[arg-type]
+        mode=mode,
+        protocol=protocol,
         sample_rate=sample_rate,
         delay=delay,
         latency=latency,
@@ -279,9 +206,7 @@ def demo(
     latency: Annotated[
         float, typer.Option(help="Answer latency of the embedded server, seconds.")
     ] = 0.3,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a machine-readable report instead.")
-    ] = False,
+    as_json: JsonReportOption = False,
 ) -> None:
     """Run a whole call locally: an embedded voice server answers a bundled question.
 
@@ -309,46 +234,10 @@ def demo(
     _finish(asyncio.run(main()), as_json)
 
 
-def _load_table(report) -> Table:
-    table = Table(title="Load test", show_header=True)
-    table.add_column("metric", style="bold")
-    for column in ("p50", "p90", "p95", "p99", "max", "n"):
-        table.add_column(column, justify="right")
-    for metric, values in report.metrics.items():
-        cells = ["-" if values[k] is None else f"{values[k]:.0f}" for k in _LOAD_COLUMNS]
-        table.add_row(metric, *cells, f"{values['count']:.0f}")
-    errors = ", ".join(f"{k} {v}" for k, v in sorted(report.errors.items())) or "none"
-    table.caption = (
-        f"{report.calls} calls, {report.completed} completed, {report.failed} failed "
-        f"(error rate {report.error_rate:.1%}: {errors}) in {report.duration_secs:.1f} s"
-    )
-    return table
-
-
-_LOAD_COLUMNS = ("p50", "p90", "p95", "p99", "max")
-
-
-def _load_progress(run) -> Table:
-    report = run.report()
-    table = Table.grid(padding=(0, 2))
-    connect = report.metrics["connect_ms"]
-    response = report.metrics["response_ms"]
-    table.add_row(
-        f"active {run.active}",
-        f"done {report.completed}",
-        f"failed {report.failed}",
-        f"connect p50/p95 {_ms(connect['p50'])}/{_ms(connect['p95'])}",
-        f"response p50/p95 {_ms(response['p50'])}/{_ms(response['p95'])}",
-    )
-    return table
-
-
 @app.command()
 def load(
     uri: Annotated[list[str], typer.Argument(help="Endpoint(s), used round robin.")],
-    protocol: Annotated[
-        str, typer.Option(help=f"Wire protocol: {', '.join(PROTOCOLS)}.")
-    ] = "pipecat",
+    protocol: ProtocolOption = "pipecat",
     clip: Annotated[
         list[Path] | None,
         typer.Option(help="WAV to play per turn (repeatable, round robin). Default: bundled."),
@@ -361,11 +250,9 @@ def load(
     ramp: Annotated[float, typer.Option(help="New calls per second.")] = 5.0,
     turns: Annotated[int, typer.Option(help="Turns per call.")] = 1,
     think: Annotated[float, typer.Option(help="Seconds of listening after each clip.")] = 2.0,
-    header: Annotated[
-        list[str] | None, typer.Option(help="Handshake header K:V (repeatable).")
-    ] = None,
-    sample_rate: Annotated[int, typer.Option(help="Audio sample rate.")] = 16000,
-    open_timeout: Annotated[float, typer.Option(help="Seconds allowed to connect.")] = 5.0,
+    header: HeaderOption = None,
+    sample_rate: SampleRateOption = 16000,
+    open_timeout: OpenTimeoutOption = 5.0,
     fail_if: Annotated[
         list[str] | None,
         typer.Option(help="Exit 1 when crossed, e.g. 'p95_response_ms>1200', 'error_rate>0.01'."),
@@ -384,19 +271,12 @@ def load(
     max_underruns, or error_rate. Exit codes: 0 ok, 1 a --fail-if threshold
     crossed, 2 usage.
     """
-    from pipecat_wsclient.cli.load import (
-        LoadOptions,
-        LoadRun,
-        crossed,
-        parse_threshold,
-        plot_report,
-    )
+    from pipecat_wsclient.cli.load import LoadOptions, LoadRun, crossed, parse_threshold
+    from pipecat_wsclient.cli.plot import plot_report
 
     _quiet_logs(False)
-    if protocol not in PROTOCOLS:
-        err.print(f"error: unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
-        raise typer.Exit(EXIT_USAGE)
     try:
+        get_protocol(protocol)
         for text in fail_if or []:
             parse_threshold(text)
         options = LoadOptions(
@@ -409,24 +289,23 @@ def load(
             ramp=ramp,
             turns=turns,
             think=think,
-            headers=_parse_headers(header),
+            headers=parse_headers(header),
             sample_rate=sample_rate,
             open_timeout=open_timeout,
         )
         run = LoadRun(options)
     except ValueError as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise _usage_error(e) from None
 
     async def main():
         stop = asyncio.Event()
-        with _ctrl_c_sets(stop):
+        with stop_on_signals(stop):
             if as_json or not err.is_terminal:
                 return await run.run(stop)
-            with Live(_load_progress(run), console=err, transient=True) as display:
+            with Live(load_progress(run), console=err, transient=True) as display:
                 task = asyncio.create_task(run.run(stop))
                 while not task.done():
-                    display.update(_load_progress(run))
+                    display.update(load_progress(run))
                     await asyncio.sleep(0.5)
                 return await task
 
@@ -437,7 +316,7 @@ def load(
     if as_json:
         print(json.dumps({**result.as_dict(), "failed_thresholds": failures}, indent=2))
     else:
-        Console().print(_load_table(result))
+        Console().print(load_table(result))
     for line in failures:
         err.print(f"[red]threshold crossed:[/] {line}")
     raise typer.Exit(1 if failures else 0)

@@ -1,0 +1,79 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Command-line options that several commands share, each defined once.
+
+Each is an ``Annotated`` type for a typer command's parameter; the default
+stays in the command's signature::
+
+    @app.command()
+    def call(protocol: ProtocolOption = "pipecat", header: HeaderOption = None): ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipecat_wsclient.cli.protocols import or_list, protocol_names
+
+ProtocolOption = Annotated[str, typer.Option(help=f"Wire protocol: {', '.join(protocol_names())}.")]
+"""``--protocol`` of a client command: any protocol of the registry."""
+
+ServedProtocolOption = Annotated[
+    str, typer.Option(help=f"Wire protocol: {or_list(protocol_names(served=True))}.")
+]
+"""``--protocol`` of ``serve``: the protocols the test server speaks."""
+
+HeaderOption = Annotated[list[str] | None, typer.Option(help="Handshake header K:V (repeatable).")]
+"""``--header K:V``, repeatable; turn it into a dict with :func:`parse_headers`."""
+
+SampleRateOption = Annotated[int, typer.Option(help="Audio sample rate.")]
+"""``--sample-rate``."""
+
+CafileOption = Annotated[
+    Path | None, typer.Option(help="CA certificates (PEM) to verify a wss:// server.")
+]
+"""``--cafile``."""
+
+InsecureOption = Annotated[
+    bool, typer.Option(help="Do not verify the server's TLS certificate (unsafe).")
+]
+"""``--insecure``."""
+
+OpenTimeoutOption = Annotated[float, typer.Option(help="Seconds allowed to connect.")]
+"""``--open-timeout``."""
+
+JsonReportOption = Annotated[
+    bool, typer.Option("--json", help="Print a machine-readable report instead.")
+]
+"""``--json`` of ``call`` and ``demo``."""
+
+VerboseOption = Annotated[bool, typer.Option(help="Show debug logs.")]
+"""``--verbose``."""
+
+
+def parse_headers(items: list[str] | None) -> dict[str, str]:
+    """Turn ``--header`` values into handshake headers.
+
+    Args:
+        items: ``K:V`` strings; names and values are stripped.
+
+    Returns:
+        The headers (a later name wins).
+
+    Raises:
+        ValueError: If an item has no colon or no name.
+    """
+    headers: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--header wants K:V, got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers

@@ -1,0 +1,109 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""What the commands show on a terminal: rich tables for calls and load runs.
+
+Pure functions from results to ``rich`` renderables; the commands print them
+or hand them to a ``rich.live.Live`` view.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from pipecat_wsclient.cli.call import Progress
+    from pipecat_wsclient.cli.load import LoadReport, LoadRun
+    from pipecat_wsclient.cli.result import CallResult
+
+LOAD_COLUMNS = ("p50", "p90", "p95", "p99", "max")
+"""The statistics of each metric in the load table."""
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def progress_table(p: Progress) -> Table:
+    """One line of live call progress: state, time, audio sent and heard, ping, reconnects."""
+    table = Table.grid(padding=(0, 2))
+    rtt = "-" if p.ping_rtt_ms is None else f"{p.ping_rtt_ms:.1f} ms"
+    table.add_row(
+        f"[bold]{p.state}[/]",
+        f"{p.elapsed:5.1f} s",
+        f"sent {p.sent_secs:5.2f} s",
+        f"heard {p.heard_secs:5.2f} s",
+        f"ping {rtt}",
+        f"reconnects {p.reconnects}",
+    )
+    return table
+
+
+def summary_table(result: CallResult) -> Table:
+    """The end-of-call summary as a rich table."""
+    table = Table(title=f"Call to {result.uri}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    status = {0: "completed", 130: "interrupted"}.get(result.exit_code, f"failed: {result.error}")
+    table.add_row("result", status)
+    table.add_row("connect time", _ms(result.connect_ms))
+    for i, turn in enumerate(result.turns, 1):
+        table.add_row(f"turn {i} response latency", _ms(turn["latency_ms"]))
+    table.add_row(
+        "response latency p50 / p95",
+        f"{_ms(result.latency_p50_ms)} / {_ms(result.latency_p95_ms)}",
+    )
+    rate = "-" if result.pacing_rate is None else f"{result.pacing_rate:.3f}x real time"
+    table.add_row("pacing", rate)
+    table.add_row("audio sent / heard", f"{result.sent_secs:.2f} s / {result.heard_secs:.2f} s")
+    table.add_row("bytes out / in", f"{result.bytes_out} / {result.bytes_in}")
+    rtt = "-" if result.ping_rtt_ms is None else f"{result.ping_rtt_ms:.2f} ms"
+    table.add_row("ping RTT", rtt)
+    table.add_row(
+        "errors",
+        f"{result.decode_errors} decode, {result.dropped_frames} dropped, "
+        f"{result.reconnects} reconnects, {result.interruptions} interruptions",
+    )
+    if result.record:
+        table.add_row("recording", result.record)
+    if result.plot:
+        table.add_row("timeline", result.plot)
+    return table
+
+
+def load_table(report: LoadReport) -> Table:
+    """The load run's percentiles per metric, with calls and errors as the caption."""
+    table = Table(title="Load test", show_header=True)
+    table.add_column("metric", style="bold")
+    for column in (*LOAD_COLUMNS, "n"):
+        table.add_column(column, justify="right")
+    for metric, values in report.metrics.items():
+        cells = ["-" if values[k] is None else f"{values[k]:.0f}" for k in LOAD_COLUMNS]
+        table.add_row(metric, *cells, f"{values['count']:.0f}")
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(report.errors.items())) or "none"
+    table.caption = (
+        f"{report.calls} calls, {report.completed} completed, {report.failed} failed "
+        f"(error rate {report.error_rate:.1%}: {errors}) in {report.duration_secs:.1f} s"
+    )
+    return table
+
+
+def load_progress(run: LoadRun) -> Table:
+    """One line of live load progress: active, done, failed, percentiles so far."""
+    report = run.report()
+    table = Table.grid(padding=(0, 2))
+    connect = report.metrics["connect_ms"]
+    response = report.metrics["response_ms"]
+    table.add_row(
+        f"active {run.active}",
+        f"done {report.completed}",
+        f"failed {report.failed}",
+        f"connect p50/p95 {_ms(connect['p50'])}/{_ms(connect['p95'])}",
+        f"response p50/p95 {_ms(response['p50'])}/{_ms(response['p95'])}",
+    )
+    return table
