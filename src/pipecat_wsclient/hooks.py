@@ -70,6 +70,14 @@ class ProtocolIO(Protocol):
         """Push a frame into the pipeline as if it had been received."""
         ...
 
+    async def end_call(self, reason: str) -> None:
+        """The far end hung up (a protocol's hang-up event): end the pipeline cleanly.
+
+        The pipeline ends as after an ``EndFrame``, with no error; the same
+        happens by itself when the server closes the connection with 1000.
+        """
+        ...
+
     def create_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
         """Run a coroutine until the transport stops (then it is cancelled)."""
         ...

@@ -67,6 +67,26 @@ def is_transient(failure: ConnectionFailure) -> bool:
     return False
 
 
+CLOSE_NORMAL = 1000
+
+
+def is_call_end(failure: ConnectionFailure) -> bool:
+    """Whether the far end ended the call normally: it closed with 1000.
+
+    A server that hangs up (Asterisk when the channel hangs up, a bot that
+    ends its pipeline) closes with 1000. That is the end of the call, not a
+    failure: the transport ends the pipeline cleanly instead of reporting an
+    error.
+
+    Args:
+        failure: How the connection ended.
+
+    Returns:
+        True for a normal close by the far end.
+    """
+    return failure.kind is FailureKind.CLOSED and failure.close_code == CLOSE_NORMAL
+
+
 def backoff(
     first: float,
     factor: float,

@@ -32,7 +32,7 @@ from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
 from pipecat_wsclient.failures import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, failure_from_exception
 from pipecat_wsclient.params import WebsocketClientParams
 from pipecat_wsclient.reconnect import Reconnected, redial
-from pipecat_wsclient.retry import ReconnectPolicy
+from pipecat_wsclient.retry import ReconnectPolicy, is_call_end
 from pipecat_wsclient.stats import WebsocketClientStats
 from pipecat_wsclient.websockets_log import WEBSOCKETS_LOGGER
 
@@ -540,7 +540,10 @@ class WebsocketClientSession:
                 close_exc, self._safe_uri, self._params, during_connect=False
             )
             retry = self._policy is not None and self._policy.should_retry(failure)
-            logger.warning(f"{self}: {failure}" + ("; reconnecting" if retry else ""))
+            if not retry and is_call_end(failure):
+                logger.info(f"{self}: {failure} (the far end ended the call)")
+            else:
+                logger.warning(f"{self}: {failure}" + ("; reconnecting" if retry else ""))
         self._pending_failure = None
         if self._websocket is websocket:
             self._websocket = None

@@ -22,8 +22,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import ErrorFrame, Frame
-from pipecat.processors.frame_processor import FrameProcessor, FrameProcessorSetup
+from pipecat.frames.frames import EndWorkerFrame, ErrorFrame, Frame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from pipecat.transports.base_transport import BaseTransport
@@ -34,6 +34,7 @@ from pipecat_wsclient.errors import ConnectionFailure, error_category
 from pipecat_wsclient.input import MAX_PENDING_MESSAGES, WebsocketClientInputTransport
 from pipecat_wsclient.output import WebsocketClientOutputTransport
 from pipecat_wsclient.params import CANCEL_CLOSE_TIMEOUT_SECS, WebsocketClientParams
+from pipecat_wsclient.retry import is_call_end
 from pipecat_wsclient.session import WebsocketClientCallbacks, WebsocketClientSession
 from pipecat_wsclient.stats import WebsocketClientStats
 
@@ -47,13 +48,20 @@ class TransportProtocolIO:
     here are cancelled when the transport stops.
     """
 
-    def __init__(self, session: WebsocketClientSession, input: WebsocketClientInputTransport):
+    def __init__(
+        self,
+        transport: WebsocketClientTransport,
+        session: WebsocketClientSession,
+        input: WebsocketClientInputTransport,
+    ):
         """Initialize the IO.
 
         Args:
+            transport: The transport, which ends the call.
             session: The connection to send on.
             input: The processor that delivers frames into the pipeline.
         """
+        self._transport = transport
         self._session = session
         self._input = input
         self._tasks: list[asyncio.Task] = []
@@ -65,6 +73,10 @@ class TransportProtocolIO:
     async def deliver(self, frame: Frame) -> None:
         """Push a frame into the pipeline as if it had been received."""
         await self._input.deliver(frame)
+
+    async def end_call(self, reason: str) -> None:
+        """The far end hung up: end the pipeline cleanly (no error)."""
+        await self._transport.end_call(reason)
 
     def create_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
         """Run a coroutine until the transport stops."""
@@ -147,6 +159,7 @@ class WebsocketClientTransport(BaseTransport):
         self._connect_task: asyncio.Task | None = None
         self._reporter: FrameProcessor | None = None
         self._ever_connected = False
+        self._call_ended = False
         self._protocol_io: TransportProtocolIO | None = None
 
         self._register_event_handler("on_connected")
@@ -210,7 +223,7 @@ class WebsocketClientTransport(BaseTransport):
         """Give a protocol that needs it a way to send and deliver on its own."""
         attach = hooks.attach_hook(self.serializer)
         if attach is not None and self._protocol_io is None:
-            self._protocol_io = TransportProtocolIO(self._session, input)
+            self._protocol_io = TransportProtocolIO(self, self._session, input)
             await attach(self._protocol_io)
 
     async def _detach_protocol(self):
@@ -293,7 +306,29 @@ class WebsocketClientTransport(BaseTransport):
     async def _on_connection_lost(self, failure: ConnectionFailure):
         if self._output is not None:
             self._output.abandon_outage()
-        await self._report_failure(failure)
+        if is_call_end(failure):
+            await self.end_call(failure.cause)
+        else:
+            await self._report_failure(failure)
+
+    async def end_call(self, reason: str) -> None:
+        """The far end ended the call: end the pipeline cleanly, once.
+
+        Pushes an ``EndWorkerFrame`` upstream (Pipecat's way for a processor
+        to end its pipeline), so queued frames are flushed and the pipeline
+        stops without an error. Called when the server closes with 1000, and
+        by protocols (``ProtocolIO.end_call``) on a hang-up event.
+
+        Args:
+            reason: Why, for the log and the frame's ``reason``.
+        """
+        if self._call_ended:
+            return
+        self._call_ended = True
+        logger.info(f"{self}: the far end ended the call: {reason}")
+        processor = self._reporter
+        if processor is not None:
+            await processor.push_frame(EndWorkerFrame(reason=reason), FrameDirection.UPSTREAM)
 
     async def _on_message(self, websocket: ClientConnection, message: str | bytes):
         if self._input:
