@@ -28,7 +28,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from harness import RATE, Collector, client_params, pcm, run_pipeline, wait_for
 from pipecat_wsclient import WebsocketClientTransport
-from pipecat_wsclient.sender import LeanMediaSender
+from pipecat_wsclient.sender import CountingMediaSender, InterruptionCounter, LeanMediaSender
 from support.servers import record_server, stop_reading_server
 
 
@@ -172,7 +172,16 @@ async def test_falls_back_to_the_base_sender_when_pipecat_changed(monkeypatch):
             sender = t.output()._media_senders[None]
             await p.end()
         sent = await received_audio(server)
-    assert type(sender) is BaseOutputTransport.MediaSender
+    # The base class's sender as it is, only counting what interruptions discard.
+    assert type(sender) is CountingMediaSender
+    assert not isinstance(sender, LeanMediaSender)
+    methods = {
+        name
+        for cls in (CountingMediaSender, InterruptionCounter)
+        for name, value in vars(cls).items()
+        if callable(value)
+    }
+    assert methods == {"handle_interruptions"}
     assert sent == audio
 
 

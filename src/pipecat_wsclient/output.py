@@ -49,7 +49,7 @@ from pipecat_wsclient.params import (
     WebsocketClientParams,
 )
 from pipecat_wsclient.protobuf_audio import encode_audio, is_stock_protobuf
-from pipecat_wsclient.sender import LEAN_SENDER_FITS, LeanMediaSender
+from pipecat_wsclient.sender import LEAN_SENDER_FITS, CountingMediaSender, LeanMediaSender
 from pipecat_wsclient.session import SessionState, WebsocketClientSession
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             "on_stale_tail": self._drop_stale_tail,
         }
         for destination in destinations:
-            sender_cls = LeanMediaSender if LEAN_SENDER_FITS else BaseOutputTransport.MediaSender
+            sender_cls = LeanMediaSender if LEAN_SENDER_FITS else CountingMediaSender
             sender = sender_cls(
                 self,
                 destination=destination,
@@ -152,9 +152,14 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 params=self._params,
                 **(lean if LEAN_SENDER_FITS else {}),
             )
+            sender.on_interrupted = self._count_discarded
             self._media_senders[destination] = sender
             await sender.start(frame)
         await self.push_frame(OutputTransportReadyFrame(), FrameDirection.UPSTREAM)
+
+    def _count_discarded(self, num_bytes: int):
+        """Audio a sender discarded on an interruption, before it reached our write path."""
+        self._ledger.count_interrupted(pcm_duration(num_bytes, *self._audio_format))
 
     def _audio_until_dry(self) -> float:
         return self._pace.ahead(asyncio.get_running_loop().time())

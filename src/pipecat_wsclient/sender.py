@@ -50,7 +50,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import EndFrame, Frame, OutputAudioRawFrame
+from pipecat.frames.frames import EndFrame, Frame, InterruptionFrame, OutputAudioRawFrame
 from pipecat.transports import base_output
 from pipecat.transports.base_output import BaseOutputTransport
 
@@ -83,7 +83,64 @@ If a later Pipecat changes them, the output uses the base class's sender as is.
 """
 
 
-class LeanMediaSender(BaseOutputTransport.MediaSender):
+def interruptible_audio_bytes(sender: BaseOutputTransport.MediaSender) -> int:
+    """Bytes of interruptible audio a media sender holds, which an interruption discards.
+
+    Pipecat's sender empties its queue and its partial-chunk buffer on
+    ``InterruptionFrame``; that audio never reaches ``write_audio_frame``, so
+    the output counts it here, just before, as interrupted. Reads the base
+    class's ``_audio_queue`` and ``_audio_runs`` (0 if a later Pipecat
+    renamed them: see ``LEAN_SENDER_FITS``).
+
+    Args:
+        sender: Ours or the base class's.
+
+    Returns:
+        Audio bytes at the sender's output rate.
+    """
+    total = 0
+    queue = getattr(getattr(sender, "_audio_queue", None), "_queue", ())
+    for frame in queue:
+        if isinstance(frame, OutputAudioRawFrame) and frame.interruptible:
+            total += len(frame.audio)
+    for audio, uninterruptible in getattr(sender, "_audio_runs", ()):
+        if not uninterruptible:
+            total += len(audio)
+    return total
+
+
+class InterruptionCounter:
+    """Mixin for a media sender: reports the audio an interruption discards.
+
+    Pipecat's sender empties its queue and its partial-chunk buffer on
+    ``InterruptionFrame``; that audio never reaches ``write_audio_frame``. The
+    count is taken with no await before the base class's reset, so nothing
+    is counted twice or missed.
+
+    Attributes:
+        on_interrupted: Told the bytes of audio discarded, if set.
+    """
+
+    on_interrupted: Callable[[int], None] | None = None
+
+    async def handle_interruptions(self, frame: InterruptionFrame):
+        """Count the interruptible audio held, then let the base class discard it.
+
+        Args:
+            frame: The interruption.
+        """
+        if self.on_interrupted is not None:
+            discarded = interruptible_audio_bytes(self)  # type: ignore[arg-type]
+            if discarded:
+                self.on_interrupted(discarded)
+        await super().handle_interruptions(frame)  # type: ignore[misc]
+
+
+class CountingMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
+    """The base class's sender as it is, counting what interruptions discard (the fallback)."""
+
+
+class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
     """``BaseOutputTransport.MediaSender`` without a task per chunk."""
 
     def __init__(
