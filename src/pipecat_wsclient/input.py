@@ -145,7 +145,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
         elif not self._stopped:
             if len(self._pending) >= MAX_PENDING_MESSAGES:
                 self._pending.popleft()
-                self._stats.dropped_frames += 1
+                self._stats.dropped_in_messages += 1
             self._pending.append(message)
 
     async def _stop_receiving(self):
@@ -166,6 +166,10 @@ class WebsocketClientInputTransport(BaseInputTransport):
         if self._stopped:
             return
         if isinstance(frame, InputAudioRawFrame):
+            problem = _bad_audio(frame)
+            if problem is not None:
+                self._count_decode_error(f"cannot deliver {frame.name}: {problem}")
+                return
             self._stats.audio_secs_received += pcm_duration(
                 len(frame.audio), frame.sample_rate, frame.num_channels
             )
@@ -210,17 +214,36 @@ class WebsocketClientInputTransport(BaseInputTransport):
             if frame is None:
                 frame = await serializer.deserialize(message)
         except Exception as e:
-            self._stats.decode_errors += 1
-            suppressed = self._decode_log.allow(asyncio.get_running_loop().time())
-            if suppressed is not None:
-                kind = "text" if isinstance(message, str) else "binary"
-                logger.warning(
-                    f"{self}: could not deserialize a {kind} message of {len(message)} "
-                    f"bytes with {serializer}: {e!r}"
-                    + (f" ({suppressed} more since the last report)" if suppressed else "")
-                )
+            kind = "text" if isinstance(message, str) else "binary"
+            self._count_decode_error(
+                f"could not deserialize a {kind} message of {len(message)} "
+                f"bytes with {serializer}: {e!r}"
+            )
             return
         if frame is None:
             self._stats.messages_ignored += 1
             return
         await self.deliver(frame)
+
+    def _count_decode_error(self, what: str):
+        """A received message that cannot reach the pipeline: counted, logged at a limited rate."""
+        self._stats.decode_errors += 1
+        suppressed = self._decode_log.allow(asyncio.get_running_loop().time())
+        if suppressed is not None:
+            logger.warning(
+                f"{self}: {what}"
+                + (f" ({suppressed} more since the last report)" if suppressed else "")
+            )
+
+
+def _bad_audio(frame: InputAudioRawFrame) -> str | None:
+    """Why received audio cannot be delivered, or None if it can."""
+    if frame.sample_rate <= 0:
+        return f"sample_rate={frame.sample_rate}"
+    if frame.num_channels <= 0:
+        return f"num_channels={frame.num_channels}"
+    if len(frame.audio) % (2 * frame.num_channels):
+        return (
+            f"{len(frame.audio)} bytes is not whole 16-bit frames of {frame.num_channels} channels"
+        )
+    return None

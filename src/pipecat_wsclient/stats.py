@@ -33,6 +33,8 @@ class WebsocketClientStats:
         dropped_frames: Outbound frames (audio chunks or messages) that could
             not be sent because there was no open connection.
         dropped_audio_secs: Seconds of audio in ``dropped_frames``.
+        dropped_in_messages: Received messages dropped because too many
+            arrived before the pipeline started (beyond the hold limit).
         interrupted_audio_secs: Seconds of queued audio discarded by
             interruptions (intentional, not a loss).
         connects: Connections opened.
@@ -55,6 +57,7 @@ class WebsocketClientStats:
     messages_ignored: int = 0
     dropped_frames: int = 0
     dropped_audio_secs: float = 0.0
+    dropped_in_messages: int = 0
     interrupted_audio_secs: float = 0.0
     connects: int = 0
     connect_failures: int = 0
