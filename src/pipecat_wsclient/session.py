@@ -296,7 +296,9 @@ class WebsocketClientSession:
                     reconnect = self._params.reconnect
                     if not (reconnect and reconnect.retry_initial_connect):
                         raise
-                    final = await self._retry(failure)
+                    # Still CONNECTING: audio written meanwhile waits for the
+                    # dial (up to open_timeout), as for a first dial.
+                    final = await self._retry(failure, state=SessionState.CONNECTING)
                     if final is not None:
                         raise final from failure
             finally:
@@ -570,20 +572,28 @@ class WebsocketClientSession:
         if final is not None:
             await self._report_lost(final)
 
-    async def _retry(self, failure: ConnectionFailure) -> ConnectionFailure | None:
+    async def _retry(
+        self, failure: ConnectionFailure, *, state: SessionState = SessionState.RECONNECTING
+    ) -> ConnectionFailure | None:
         """Redial under the reconnect policy (:func:`~pipecat_wsclient.reconnect.redial`).
+
+        Args:
+            failure: Why the connection was lost, or the first dial failed.
+            state: The state while redialing: RECONNECTING after a lost
+                connection (senders hold their data), CONNECTING for the first
+                dial (senders wait for it).
 
         Returns:
             None once reconnected (or closed meanwhile), or the failure to
             report when giving up.
         """
         assert self._policy is not None
-        self._state = SessionState.RECONNECTING
+        self._state = state
         outcome = await redial(
             self._policy,
             failure,
             self._dial,
-            still_wanted=lambda: self._state is SessionState.RECONNECTING,
+            still_wanted=lambda: self._state is state,
             on_reconnecting=self._callbacks.on_reconnecting,
             safe_uri=self._safe_uri,
             name=str(self),
