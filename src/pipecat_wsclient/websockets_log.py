@@ -7,10 +7,14 @@
 """The logger ``websockets`` writes to for our connections, with secrets masked.
 
 ``websockets`` logs handshake requests and responses at debug level, with
-the URI's query string and the headers. Every record that goes through
-:data:`WEBSOCKETS_LOGGER` has its query values and credential headers
-(``Authorization``, cookies, anything named like a token, key or secret)
-replaced by ``***`` before any handler sees it.
+the URI's query string and the headers, and every frame with its data.
+Every record that goes through :data:`WEBSOCKETS_LOGGER` has, before any
+handler sees it: query values replaced by ``***``; the value of every
+header replaced by ``***`` except a short list of harmless ones
+(:data:`SAFE_HEADERS`: a header named ``X-Session-Credential`` is masked
+too); the data of text, binary and continuation frames, both ways,
+replaced by ``***`` (a hello can carry credentials, a carrier's ``start``
+its custom parameters), keeping the frame type and size.
 """
 
 from __future__ import annotations
@@ -18,20 +22,53 @@ from __future__ import annotations
 import logging
 import re
 
-_QUERY_VALUE = re.compile(r"([?&][^=&\s]+=)[^&\s#]*")
-_SECRET_HEADER = re.compile(
-    r"^([<>] (?:authorization|proxy-authorization|cookie|set-cookie|[\w-]*(?:token|key|secret)"
-    r"[\w-]*): ).*$",
-    re.IGNORECASE,
+SAFE_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-accept",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "user-agent",
+        "server",
+        "date",
+        "content-type",
+        "content-length",
+    }
 )
+"""Handshake headers whose values are logged; every other header's value is masked."""
+
+_QUERY_VALUE = re.compile(r"([?&][^=&\s]+=)[^&\s#]*")
+_HEADER = re.compile(r"^([<>] ([A-Za-z0-9!#$%&'*+.^_`|~-]+): ).*$", re.DOTALL)
+_DATA_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT) ).*( \[[^\]]*\])$", re.DOTALL)
+
+
+def redact_line(message: str) -> str:
+    """Mask what may be a secret in one of websockets' debug lines.
+
+    Args:
+        message: The formatted log message.
+
+    Returns:
+        The message with query values, unsafe header values and frame data masked.
+    """
+    frame = _DATA_FRAME.match(message)
+    if frame is not None:
+        return f"{frame.group(1)}***{frame.group(2)}"
+    header = _HEADER.match(message)
+    if header is not None and header.group(2).lower() not in SAFE_HEADERS:
+        return f"{header.group(1)}***"
+    return _QUERY_VALUE.sub(r"\1***", message)
 
 
 class _RedactingFilter(logging.Filter):
-    """Mask query values and credential headers in websockets' debug log lines."""
+    """Apply :func:`redact_line` to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = _QUERY_VALUE.sub(r"\1***", record.getMessage())
-        record.msg, record.args = _SECRET_HEADER.sub(r"\1***", message), ()
+        record.msg, record.args = redact_line(record.getMessage()), ()
         return True
 
 
