@@ -52,4 +52,4 @@ async def test_inbound_overflow_before_start_is_counted_as_inbound_not_outbound(
         await source.on_message(None, f"m{n}")
     assert t.stats.dropped_in_messages == 5
     assert t.stats.dropped_frames == 0  # outbound drops are another counter
-    assert list(source._pending)[0] == "m5"  # the oldest went first
+    assert next(iter(source._pending)) == "m5"  # the oldest went first
