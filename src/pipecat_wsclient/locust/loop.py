@@ -12,11 +12,13 @@ OS thread (started with the unpatched ``_thread.start_new_thread``) running an
 asyncio loop built on the unpatched selector (epoll), so the loop blocks in
 the kernel like any asyncio loop rather than in a gevent hub. Work that asyncio
 hands to an executor (name resolution, ``asyncio.to_thread``) runs on real
-threads too (patched threads would be greenlets that this thread never runs),
-and name resolution uses the unpatched ``getaddrinfo``. A user's greenlet
-submits its call to that loop and waits on a gevent ``AsyncResult``, set from
-the loop thread through the hub's thread-safe callback, so waiting costs
-nothing and other greenlets keep running.
+threads too (patched threads would be greenlets that this thread never runs):
+a pool of at most :data:`EXECUTOR_THREADS`, started as needed and reused by
+every call, fed by an unpatched queue. Name resolution uses the unpatched
+``getaddrinfo``. A user's greenlet submits its call to that loop and waits on
+a gevent ``AsyncResult``, set from the loop thread through the hub's
+thread-safe callback, so waiting costs nothing and other greenlets keep
+running.
 """
 
 from __future__ import annotations
@@ -47,12 +49,72 @@ _allocate_lock: Callable[[], Any] = monkey.get_original("_thread", "allocate_loc
 _getaddrinfo: Callable[..., Any] = monkey.get_original("socket", "getaddrinfo")
 _getnameinfo: Callable[..., Any] = monkey.get_original("socket", "getnameinfo")
 _DefaultSelector: Callable[[], Any] = monkey.get_original("selectors", "DefaultSelector")
+_SimpleQueue: Callable[[], Any] = monkey.get_original("queue", "SimpleQueue")
+
+EXECUTOR_THREADS = min(32, (os.cpu_count() or 1) + 4)
+"""Most real OS threads the loop runs executor work on (asyncio's default executor's bound)."""
+
+
+class _RealThreadPool:
+    """At most ``size`` real OS threads, started as needed and reused, fed by an unpatched queue.
+
+    ``concurrent.futures.ThreadPoolExecutor`` cannot be used: under gevent its
+    threads, locks and queue are greenlet-based. A job is a callable taking no
+    arguments that does not raise; the queue and the lock are the unpatched
+    ones, so a waiting worker blocks in the kernel.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._jobs: Any = _SimpleQueue()
+        self._lock = _allocate_lock()
+        self._threads = 0
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on an idle worker, on a new one (up to ``size``), or when one is free.
+
+        Raises:
+            RuntimeError: If the pool has been shut down.
+        """
+        start = False
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the executor has been shut down")
+            if self._idle:
+                self._idle -= 1  # that worker takes this job
+            elif self._threads < self._size:
+                self._threads += 1
+                start = True
+            self._jobs.put(job)
+        if start:
+            _start_new_thread(self._work, ())
+
+    def shutdown(self) -> None:
+        """Let the workers finish the jobs queued, then end them (does not wait)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in range(self._threads):
+                self._jobs.put(None)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            job()
+            with self._lock:
+                self._idle += 1
 
 
 class _Loop(asyncio.SelectorEventLoop):
     """An asyncio loop that works in a gevent-patched process.
 
-    Executor work runs on real OS threads, and name resolution calls the
+    Executor work runs on a pool of real OS threads (at most
+    :data:`EXECUTOR_THREADS`, reused), and name resolution calls the
     unpatched ``getaddrinfo``/``getnameinfo``.
     """
 
@@ -64,6 +126,12 @@ class _Loop(asyncio.SelectorEventLoop):
                 "from a locustfile (after Locust has patched the standard library)"
             )
         super().__init__(selector)
+        self._pool = _RealThreadPool(EXECUTOR_THREADS)
+
+    def close(self) -> None:
+        """Close the loop and end its executor threads."""
+        self._pool.shutdown()
+        super().close()
 
     def run_in_executor(
         self,
@@ -71,7 +139,7 @@ class _Loop(asyncio.SelectorEventLoop):
         func: Callable[[Unpack[_Ts]], _T],
         *args: Unpack[_Ts],
     ) -> asyncio.Future[_T]:
-        """Run ``func`` on a new real OS thread (thread pools included)."""
+        """Run ``func`` on the loop's pool of real OS threads (thread pools included)."""
         if executor is not None and not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
             return super().run_in_executor(executor, func, *args)
         future: asyncio.Future[_T] = self.create_future()
@@ -88,11 +156,13 @@ class _Loop(asyncio.SelectorEventLoop):
             try:
                 value = func(*args)
             except BaseException as e:
-                self.call_soon_threadsafe(settle, None, e)
+                outcome: tuple[Any, BaseException | None] = (None, e)
             else:
-                self.call_soon_threadsafe(settle, value, None)
+                outcome = (value, None)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self.call_soon_threadsafe(settle, *outcome)
 
-        _start_new_thread(work, ())
+        self._pool.submit(work)
         return future
 
     async def getaddrinfo(
