@@ -22,14 +22,14 @@ from collections.abc import Awaitable, Callable
 from loguru import logger
 from pipecat.utils.asyncio.task_manager import BaseTaskManager
 from pydantic import BaseModel, ConfigDict
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidURI
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from pipecat_wsclient.dial_options import connect_kwargs, handshake_headers
+from pipecat_wsclient.dial import Dialer
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
-from pipecat_wsclient.failures import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, failure_from_exception
+from pipecat_wsclient.failures import CLOSE_NORMAL, failure_from_exception
 from pipecat_wsclient.params import WebsocketClientParams
 from pipecat_wsclient.reconnect import Reconnected, redial
 from pipecat_wsclient.retry import ReconnectPolicy, is_call_end
@@ -156,6 +156,15 @@ class WebsocketClientSession:
         # does (a write timeout), so the report names the real cause.
         self._pending_failure: ConnectionFailure | None = None
         self._stats = WebsocketClientStats()
+        self._dialer = Dialer(
+            uri,
+            params,
+            secure=self._secure,
+            safe_uri=self._safe_uri,
+            name=str(self),
+            stats=self._stats,
+            on_session_start=callbacks.on_session_start,
+        )
 
     def __str__(self):
         """String representation of the WebSocket client session."""
@@ -409,34 +418,7 @@ class WebsocketClientSession:
     async def _dial(self):
         loop = asyncio.get_running_loop()
         started = loop.time()
-        try:
-            headers = await handshake_headers(self._params)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            self._stats.connect_failures += 1
-            raise self._callback_failure("headers_provider", e) from e
-        try:
-            options = connect_kwargs(
-                self._params, secure=self._secure, safe_uri=self._safe_uri, name=str(self)
-            )
-            websocket = await connect(self._uri, additional_headers=headers, **options)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            self._stats.connect_failures += 1
-            failure = failure_from_exception(e, self._safe_uri, self._params)
-            raise failure from e
-        try:
-            await self._start_session(websocket)
-        except asyncio.CancelledError:
-            websocket.transport.abort()
-            raise
-        except ConnectionFailure:
-            self._stats.connect_failures += 1
-            await self._discard(websocket)
-            raise
-
+        websocket = await self._dialer.open()
         self._websocket = websocket
         self._state = SessionState.OPEN
         self._pending_failure = None
@@ -449,62 +431,6 @@ class WebsocketClientSession:
             self._receive_task_handler(websocket), f"{self}::receive"
         )
         await self._callbacks.on_connected(websocket)
-
-    async def _start_session(self, websocket: ClientConnection):
-        """Send the protocol's hello (``on_session_start``) before anything else.
-
-        Raises:
-            ConnectionFailure: ``CALLBACK`` if the user's code raised or gave
-                something that is not a message; the connection's failure if
-                it closed or stopped reading meanwhile.
-        """
-        on_session_start = self._callbacks.on_session_start
-        if on_session_start is None:
-            return
-        try:
-            messages = await on_session_start()
-            for message in messages:
-                if not isinstance(message, str | bytes):
-                    raise TypeError(
-                        f"an item of type {type(message).__name__} (expected str or bytes)"
-                    )
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            raise self._callback_failure("session_start_messages", e) from e
-        try:
-            async with asyncio.timeout(self._params.write_timeout):
-                for message in messages:
-                    await websocket.send(message)
-                    self._stats.messages_out += 1
-                    self._stats.bytes_out += len(message)
-        except TimeoutError as e:
-            raise ConnectionFailure(
-                FailureKind.WRITE_TIMEOUT,
-                self._safe_uri,
-                f"the session start messages were not taken within "
-                f"write_timeout={self._params.write_timeout}s (the peer is not reading)",
-            ) from e
-        except ConnectionClosed as e:
-            raise failure_from_exception(e, self._safe_uri, self._params) from e
-
-    def _callback_failure(self, name: str, error: Exception) -> ConnectionFailure:
-        detail = str(error)
-        return ConnectionFailure(
-            FailureKind.CALLBACK,
-            self._safe_uri,
-            f"{name} failed: {type(error).__name__}" + (f": {detail}" if detail else ""),
-        )
-
-    async def _discard(self, websocket: ClientConnection):
-        """Close a connection that will not be used (its session could not start)."""
-        try:
-            async with asyncio.timeout(self._params.close_timeout):
-                await websocket.close(CLOSE_INTERNAL_ERROR, "session start failed")
-        except Exception as e:  # it may be broken already: the failure says why
-            logger.debug(f"{self}: error while closing: {e!r}")
-        finally:
-            websocket.transport.abort()
 
     async def _receive_task_handler(self, websocket: ClientConnection):
         """Deliver messages until the connection ends, then report how it ended."""
