@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pipecat.frames.frames import (
@@ -160,3 +160,26 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01) -> 
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
     return time.monotonic() - start
+
+
+@contextlib.contextmanager
+def websockets_debug_log() -> Iterator[list[str]]:
+    """Capture websockets' debug lines for our connections, as a handler would see them."""
+    import logging
+
+    from pipecat_wsclient.websockets_log import WEBSOCKETS_LOGGER
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Keep()
+    WEBSOCKETS_LOGGER.addHandler(handler)
+    WEBSOCKETS_LOGGER.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        WEBSOCKETS_LOGGER.removeHandler(handler)
+        WEBSOCKETS_LOGGER.setLevel(logging.NOTSET)

@@ -110,27 +110,14 @@ def test_failure_is_our_error_type():
 
 
 def test_websockets_debug_log_is_redacted():
-    import logging
-
+    from harness import websockets_debug_log
     from pipecat_wsclient.session import WEBSOCKETS_LOGGER
 
-    lines = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            lines.append(record.getMessage())
-
-    handler = Keep()
-    WEBSOCKETS_LOGGER.addHandler(handler)
-    WEBSOCKETS_LOGGER.setLevel(logging.DEBUG)
-    try:
+    with websockets_debug_log() as lines:
         WEBSOCKETS_LOGGER.debug("> GET %s HTTP/1.1", "/ws?token=SECRET1&room=r")
         WEBSOCKETS_LOGGER.debug("> %s: %s", "Authorization", "Bearer SECRET2")
         WEBSOCKETS_LOGGER.debug("> %s: %s", "X-Api-Key", "SECRET3")
         WEBSOCKETS_LOGGER.debug("> %s: %s", "Host", "example.com")
-    finally:
-        WEBSOCKETS_LOGGER.removeHandler(handler)
-        WEBSOCKETS_LOGGER.setLevel(logging.NOTSET)
     assert lines == [
         "> GET /ws?token=***&room=*** HTTP/1.1",
         "> Authorization: ***",

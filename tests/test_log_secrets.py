@@ -10,30 +10,19 @@ facts (the path, the Host header, frame types and sizes) stay.
 
 from __future__ import annotations
 
-import logging
-
 from pipecat.frames.frames import OutputTransportMessageUrgentFrame
 
-from harness import client_params, run_pipeline, wait_for
+from harness import client_params, run_pipeline, wait_for, websockets_debug_log
 from pipecat_wsclient import WebsocketClientTransport
 from pipecat_wsclient.protocols import RawPCMSerializer
-from pipecat_wsclient.websockets_log import WEBSOCKETS_LOGGER, redact_line
+from pipecat_wsclient.websockets_log import redact_line
 from support.servers import echo_server
 
 SECRETS = ["QSECRET1", "HSECRET2", "HSECRET3", "TSECRET4", "MSECRET5"]
 
 
 async def test_debug_log_of_a_real_call_shows_no_secret():
-    lines: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            lines.append(record.getMessage())
-
-    handler = Keep()
-    WEBSOCKETS_LOGGER.addHandler(handler)
-    WEBSOCKETS_LOGGER.setLevel(logging.DEBUG)
-    try:
+    with websockets_debug_log() as lines:
         async with echo_server() as server:
             t = WebsocketClientTransport(
                 f"{server.uri}?session=QSECRET1",
@@ -49,9 +38,6 @@ async def test_debug_log_of_a_real_call_shows_no_secret():
                 await p.send(OutputTransportMessageUrgentFrame(message={"pin": "MSECRET5"}))
                 await wait_for(lambda: len(server.messages) >= 2, 5)
                 await p.end()
-    finally:
-        WEBSOCKETS_LOGGER.removeHandler(handler)
-        WEBSOCKETS_LOGGER.setLevel(logging.NOTSET)
     assert server.request_headers[0]["x-session-credential"] == "HSECRET2"  # it was sent
     text = "\n".join(lines)
     for secret in SECRETS:

@@ -26,6 +26,18 @@ def scripted_dial(outcomes):
     return dial, calls
 
 
+async def run(policy, dial, *, wanted=True, on_reconnecting=None):
+    return await redial(
+        policy,
+        failure(),
+        dial,
+        still_wanted=lambda: wanted,
+        on_reconnecting=on_reconnecting,
+        safe_uri=URI,
+        name="t",
+    )
+
+
 async def test_redials_until_connected_and_reports_each_attempt():
     policy = ReconnectPolicy(ReconnectParams(first_delay_secs=0.001, max_delay_secs=0.002))
     dial, calls = scripted_dial([failure(), failure(), None])
@@ -34,15 +46,7 @@ async def test_redials_until_connected_and_reports_each_attempt():
     async def on_reconnecting(attempt, delay, cause):
         seen.append((attempt, cause.kind))
 
-    outcome = await redial(
-        policy,
-        failure(),
-        dial,
-        still_wanted=lambda: True,
-        on_reconnecting=on_reconnecting,
-        safe_uri=URI,
-        name="t",
-    )
+    outcome = await run(policy, dial, wanted=True, on_reconnecting=on_reconnecting)
     assert isinstance(outcome, Reconnected)
     assert outcome.attempt == 3
     assert outcome.downtime_secs > 0
@@ -53,15 +57,7 @@ async def test_redials_until_connected_and_reports_each_attempt():
 async def test_stops_without_dialing_when_no_longer_wanted():
     policy = ReconnectPolicy(ReconnectParams(first_delay_secs=0.001))
     dial, calls = scripted_dial([None])
-    outcome = await redial(
-        policy,
-        failure(),
-        dial,
-        still_wanted=lambda: False,
-        on_reconnecting=None,
-        safe_uri=URI,
-        name="t",
-    )
+    outcome = await run(policy, dial, wanted=False, on_reconnecting=None)
     assert outcome is None
     assert calls == []
 
@@ -70,15 +66,7 @@ async def test_gives_up_on_a_failure_that_is_not_retried():
     policy = ReconnectPolicy(ReconnectParams(first_delay_secs=0.001))
     http_401 = failure(FailureKind.HTTP_STATUS, "HTTP 401 Unauthorized", status_code=401)
     dial, calls = scripted_dial([http_401])
-    outcome = await redial(
-        policy,
-        failure(),
-        dial,
-        still_wanted=lambda: True,
-        on_reconnecting=None,
-        safe_uri=URI,
-        name="t",
-    )
+    outcome = await run(policy, dial, wanted=True, on_reconnecting=None)
     assert isinstance(outcome, ConnectionFailure)
     assert outcome.kind is FailureKind.HTTP_STATUS
     assert outcome.status_code == 401
@@ -89,15 +77,7 @@ async def test_gives_up_on_a_failure_that_is_not_retried():
 async def test_gives_up_after_max_attempts_naming_the_count_and_last_cause():
     policy = ReconnectPolicy(ReconnectParams(first_delay_secs=0.001, max_attempts=2))
     dial, calls = scripted_dial([failure(), failure(cause="network error: reset")])
-    outcome = await redial(
-        policy,
-        failure(),
-        dial,
-        still_wanted=lambda: True,
-        on_reconnecting=None,
-        safe_uri=URI,
-        name="t",
-    )
+    outcome = await run(policy, dial, wanted=True, on_reconnecting=None)
     assert isinstance(outcome, ConnectionFailure)
     assert "gave up reconnecting after 2 attempts" in str(outcome)
     assert "last error: network error: reset" in str(outcome)
