@@ -96,6 +96,33 @@ def test_flush_empties_the_estimate():
     assert flow.queued_frames(0.5) == 0
 
 
+def test_xon_after_a_flush_during_xoff_does_not_raise_the_estimate_back():
+    """Real Asterisk: FLUSH_MEDIA during XOFF is answered by MEDIA_XON on the next tick.
+
+    The XON used to re-anchor the estimate at 799 frames (16 s) over a queue
+    the flush had emptied, and the next EndFrame waited the whole end timeout.
+    """
+    flow = ulaw_flow()
+    flow.note_sent(b"\xff" * (950 * FRAME), 0.0)
+    flow.on_xoff(0.0)
+    flow.on_flush(1.0)
+    assert flow.queued_frames(1.0) == 0
+    flow.on_xon(1.02)  # the next tick
+    assert flow.queued_frames(1.02) == 0
+    assert flow.playout_end <= 1.02
+    # What we send after the flush is all Asterisk's queue holds.
+    flow.note_sent(b"\xff" * (10 * FRAME), 1.1)
+    flow.on_xoff(1.1)
+    flow.on_flush(1.1)
+    flow.note_sent(b"\xff" * (5 * FRAME), 1.1)
+    flow.on_xon(1.12)
+    assert flow.queued_frames(1.12) == pytest.approx(4)
+    # A later XOFF/XON without a flush re-anchors at the XON level again.
+    flow.on_xoff(2.0)
+    flow.on_xon(3.0)
+    assert flow.queued_frames(3.0) == pytest.approx(799)
+
+
 def test_hold_and_release_in_order_as_room_appears():
     flow = ulaw_flow(max_queued_frames=10)
     flow.note_sent(b"\xff" * (10 * FRAME), 0.0)

@@ -19,8 +19,11 @@ What it does, and on what it is based:
   (``plain-text`` or ``json``, exactly as ``_create_event_MEDIA_START``
   writes them), then answers unless ``auto_answer=False`` (dial option ``n``).
 - Every ptime: sends one frame of "caller" audio (``optimal_frame_size``
-  bytes; silence once ``caller_audio`` is used up, when ``continuous_media``)
-  and plays one frame out of its queue, as the channel's timer does.
+  bytes) while ``caller_audio`` lasts, and plays one frame out of its queue,
+  as the channel's timer does. Once the caller's audio is used up it sends
+  nothing, as a real Asterisk (23.4.1, tried) sends no media while the caller
+  is silent; ``continuous_media=True`` keeps sending silence frames instead
+  (the old, unrealistic behaviour).
 - Bot media: a BINARY message longer than 65,500 bytes is a violation and
   closes the socket with 1009 [WS-DOC warning]; a message arriving while the
   queue holds ``queue_max`` (1000) frames is dropped whole [WS-SRC
@@ -44,6 +47,13 @@ What it does, and on what it is based:
   stays, so XON follows at the next tick), ``PAUSE_MEDIA``/``CONTINUE_MEDIA``,
   ``GET_STATUS`` (``STATUS`` at once), ``REPORT_QUEUE_DRAINED``,
   ``MARK_MEDIA [id]`` (``MEDIA_MARK_PROCESSED`` queued behind the media).
+- The app closing the socket is answered with 1001 (going away), as a real
+  Asterisk does (``close_reply_code``); ``caller_hangup()`` closes with 1000
+  and no event before it, as ``webchan_hangup`` does [WS-SRC].
+- A JSON ``MEDIA_START`` carries the channel's variables: the driver's
+  ``MEDIA_WEBSOCKET_CONNECTION_ID`` and ``MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE``
+  [WS-SRC ``set_channel_variables``], some a dialplan typically sets or the
+  channel inherits (caller id, account code...) and ``channel_variables``.
 - ``send_dtmf()``, ``send_status()``, ``send_event()`` and ``caller_hangup()``
   act as Asterisk would on its own.
 
@@ -71,6 +81,7 @@ from typing import Any
 from pipecat.audio.utils import audioop
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -198,7 +209,7 @@ class FakeAsterisk:
         ptime: int = 20,
         control_format: str = "plain-text",
         caller_audio: bytes = b"",
-        continuous_media: bool = True,
+        continuous_media: bool = False,
         connection_id: str | None = None,
         auto_answer: bool = True,
         channel_variables: dict[str, str] | None = None,
@@ -206,6 +217,7 @@ class FakeAsterisk:
         xon_level: int = QUEUE_LENGTH_XON_LEVEL,
         queue_max: int = QUEUE_LENGTH_MAX,
         hangup_close_delay: float = 0.05,
+        close_reply_code: int | None = 1001,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
@@ -217,7 +229,8 @@ class FakeAsterisk:
             ptime: Packetization in ms.
             control_format: ``"plain-text"`` (Asterisk's default) or ``"json"``.
             caller_audio: The caller's audio, already in ``format``.
-            continuous_media: Keep sending silence frames after ``caller_audio``.
+            continuous_media: Keep sending silence frames after ``caller_audio``
+                (a real Asterisk sends nothing while the caller is silent).
             connection_id: The id in the URI (a random UUID by default).
             auto_answer: Answer on connect (False: the dial string had ``n``).
             channel_variables: Reported in a JSON ``MEDIA_START``.
@@ -225,6 +238,7 @@ class FakeAsterisk:
             xon_level: ``MEDIA_XON`` once the queue is below this.
             queue_max: Messages arriving with this many frames queued are dropped.
             hangup_close_delay: Seconds between ``HANGUP`` and closing the socket.
+            close_reply_code: The code our close is answered with (None: echo ours).
             host: Address to bind.
             port: Port to bind (0: any free port).
         """
@@ -248,6 +262,7 @@ class FakeAsterisk:
         self.xon_level = xon_level
         self.queue_max = queue_max
         self.hangup_close_delay = hangup_close_delay
+        self.close_reply_code = close_reply_code
         self.host = host
         self.port = port
         self.channel_id = f"{int(time.time())}.1"
@@ -351,7 +366,21 @@ class FakeAsterisk:
         self._report_drained = False
         self._caller_pos = 0
 
+    def _answer_close_with(self, ws: ServerConnection, code: int) -> None:
+        # websockets echoes the peer's close code; Asterisk answers with 1001.
+        protocol = ws.protocol
+        send_frame = protocol.send_frame
+
+        def sending(frame: Frame) -> None:
+            if frame.opcode is Opcode.CLOSE and protocol.close_rcvd and not protocol.close_sent:
+                frame = Frame(Opcode.CLOSE, Close(code, "").serialize())
+            send_frame(frame)
+
+        protocol.send_frame = sending  # type: ignore[method-assign]
+
     async def _handler(self, ws: ServerConnection) -> None:
+        if self.close_reply_code is not None:
+            self._answer_close_with(ws, self.close_reply_code)
         self._ws = ws
         self.connections += 1
         self.subprotocols.append(ws.subprotocol)
@@ -587,6 +616,11 @@ class FakeAsterisk:
                     channel_variables={
                         "MEDIA_WEBSOCKET_CONNECTION_ID": self.connection_id,
                         "MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE": str(self.optimal_frame_size),
+                        "CALLERID_NUM": "+15550100001",
+                        "CALLERID_NAME": "Test Caller",
+                        "DIALEDPEERNUMBER": f"INCOMING/c({self.format})",
+                        "ACCOUNTCODE": "",
+                        "CDR_PROP_ID": "pipecat:test, with spaces",
                         **self.channel_variables,
                     },
                 )

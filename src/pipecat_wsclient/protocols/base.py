@@ -9,11 +9,14 @@
 :class:`CallSerializer` keeps the transport's :class:`~pipecat_wsclient.hooks.ProtocolIO`
 from ``attach(io)`` and runs the subclass's background task with it, brings
 the far end's audio to the pipeline's input rate, and makes sure the call is
-hung up once.
+hung up once. Audio the inbound resampler still holds when the far end goes
+quiet (Asterisk sends nothing while the caller is silent) is flushed by the
+background task after :attr:`CallSerializer.input_flush_secs` without media.
 """
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from typing import ClassVar
 
@@ -35,12 +38,17 @@ class CallSerializer(FrameSerializer):
     task_name: ClassVar[str] = "protocol"
     """The background task is named ``f"{self}::{task_name}"``."""
 
+    input_flush_secs: float = 0.06
+    """After this long without media from the far end (3 ptimes of 20 ms), what
+    the inbound resampler still holds is flushed to the pipeline."""
+
     def __init__(self):
         """Initialize with no transport attached yet."""
         super().__init__()
         self._pipeline_in_rate = 16000
         self._io: ProtocolIO | None = None
         self._in_resampler = Resampler()
+        self._in_media_at = 0.0
         self._ended = False
 
     async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
@@ -62,7 +70,22 @@ class CallSerializer(FrameSerializer):
 
     async def _to_pipeline_rate(self, pcm: bytes, sample_rate: int) -> bytes:
         """16-bit PCM at ``sample_rate`` to the pipeline's input rate."""
+        self._in_media_at = time.monotonic()
         return await self._in_resampler.resample(pcm, sample_rate, self._pipeline_in_rate)
+
+    async def flush_input(self) -> bytes:
+        """What the inbound resampler still holds, at the pipeline's rate (empty if nothing).
+
+        The background task calls it once the far end has been quiet for
+        :attr:`input_flush_secs`; the next media starts a new resampler stream.
+        """
+        return await self._in_resampler.flush()
+
+    async def _flush_quiet_input(self, now: float) -> bytes:
+        """The inbound resampler's tail if the far end has sent no media for a while."""
+        if not self._in_resampler.pending or now - self._in_media_at < self.input_flush_secs:
+            return b""
+        return await self.flush_input()
 
     def _end_once(self) -> bool:
         """True the first time the call ends (send the hang-up then), False after that."""

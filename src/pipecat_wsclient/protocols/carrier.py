@@ -13,8 +13,12 @@ every (re)connection, frames the caller's audio in the carrier's codec and
 chunking, plays the bot's audio on a simulated playback clock (handing it to
 the pipeline in real time), echoes marks once the audio before them has
 played and drops queued audio on a clear, sends DTMF and hangs up on
-``EndFrame``. Subclasses only describe the wire format; the JSON carriers
-share :class:`~pipecat_wsclient.protocols.json_carrier.JsonCarrierSerializer`.
+``EndFrame``, after the caller's last partial chunk (padded with silence)
+and what the resampler still holds. The bot's audio that the resampler
+holds when the bot goes quiet is flushed to the playback clock after
+:attr:`~pipecat_wsclient.protocols.base.CallSerializer.input_flush_secs`.
+Subclasses only describe the wire format; the JSON carriers share
+:class:`~pipecat_wsclient.protocols.json_carrier.JsonCarrierSerializer`.
 """
 
 from __future__ import annotations
@@ -177,7 +181,9 @@ class CarrierSerializer(CallSerializer):
                 m for m in (self.dtmf_message(str(b.value)) for b in buttons) if m is not None
             ]
             return messages or None
-        if isinstance(frame, (EndFrame, CancelFrame)):
+        if isinstance(frame, EndFrame):
+            return await self._end() if self._end_once() else None
+        if isinstance(frame, CancelFrame):
             return self.stop_message() if self._end_once() else None
         if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
             return json.dumps(frame.message)
@@ -200,6 +206,7 @@ class CarrierSerializer(CallSerializer):
             self._clock.add_mark(event.name)
         elif isinstance(event, Clear):
             released = self._clock.clear()
+            self._in_resampler.reset()  # What it holds is from before the clear too.
             await self._send_marks(released.marks)
             ack = self.cleared_message()
             if ack is not None and self._io is not None:
@@ -218,7 +225,11 @@ class CarrierSerializer(CallSerializer):
         assert self._io is not None
         rate = self._pipeline_in_rate
         while True:
-            released = self._clock.advance(time.monotonic())
+            now = time.monotonic()
+            tail = await self._flush_quiet_input(now)
+            if tail:
+                self._clock.add_audio(tail, now)
+            released = self._clock.advance(now)
             for pcm in released.audio:
                 await self._io.deliver(InputAudioRawFrame(pcm, rate, 1))
             await self._send_marks(released.marks)
@@ -232,13 +243,32 @@ class CarrierSerializer(CallSerializer):
             if message is not None:
                 await self._io.send(message)
 
+    @property
+    def _chunk_bytes(self) -> int:
+        return 2 * self.carrier_rate * self._chunk_ms // 1000
+
     async def _encode_chunks(self, frame: OutputAudioRawFrame) -> list[str | bytes] | None:
-        rate = self.carrier_rate
-        pcm = await self._out_resampler.resample(frame.audio, frame.sample_rate, rate)
-        size = 2 * rate * self._chunk_ms // 1000
+        pcm = await self._out_resampler.resample(frame.audio, frame.sample_rate, self.carrier_rate)
+        size = self._chunk_bytes
         whole = self._out_chunks.push(pcm, size)
         messages = [await self.encode_audio(chunk) for chunk in split(whole, size)]
         return messages or None
+
+    async def _end(self) -> Payload:
+        """The caller's last audio (resampler tail, partial chunk padded), then the stop."""
+        size = self._chunk_bytes
+        whole = self._out_chunks.push(await self._out_resampler.flush(), size)
+        chunks = split(whole, size)
+        padded = self._out_chunks.pad(size, lambda n: bytes(n))  # PCM silence
+        if padded:
+            chunks.append(padded)
+        messages: list[str | bytes] = [await self.encode_audio(chunk) for chunk in chunks]
+        stop = self.stop_message()
+        if not messages:
+            return stop
+        if stop is not None:
+            messages.append(stop)
+        return messages
 
 
 def __getattr__(name: str) -> Any:

@@ -91,6 +91,8 @@ class FlowControl:
         """When, by our estimate, Asterisk has played all it queues."""
         self.held: deque[str | bytes] = deque()
         self.held_bytes = 0
+        self.flushed_since_xoff = False
+        """Whether ``FLUSH_MEDIA`` went out since the last ``MEDIA_XOFF`` (see :meth:`on_xon`)."""
 
     def start(self, *, frame_bytes: int, ptime: float, sample_rate: int, sample_width: int) -> None:
         """``MEDIA_START``: the stream's frame size (bytes), ptime (s) and sample format."""
@@ -139,11 +141,18 @@ class FlowControl:
         if not self.paused:
             self.paused = True
             self.paused_since = now
+        self.flushed_since_xoff = False
         if self.cap is not None:
             self.cap = min(self.cap, self.resume_queued_frames)
 
     def on_xon(self, now: float) -> float:
         """``MEDIA_XON``: resume; re-anchor the estimate just below the XON level.
+
+        Unless ``FLUSH_MEDIA`` went out since the ``MEDIA_XOFF``: Asterisk
+        emptied its queue then, and answers a flush during XOFF with XON on
+        its next tick (the queue is below the XON level because it is empty).
+        Our estimate (what we sent since the flush) is then the better one,
+        and the XON may only lower it.
 
         Returns:
             How long we were paused (0 if we were not).
@@ -154,12 +163,18 @@ class FlowControl:
             paused_secs = now - self.paused_since
         # XON is sent when the queue has just dropped below the XON level: a
         # known point to re-anchor our estimate of it [WS-SRC ``dequeue_frame``].
-        self.playout_end = now + (self.xon_level - 1) * self.ptime
+        anchor = now + (self.xon_level - 1) * self.ptime
+        if self.flushed_since_xoff:
+            self.playout_end = min(self.playout_end, anchor)
+        else:
+            self.playout_end = anchor
+        self.flushed_since_xoff = False
         return paused_secs
 
     def on_flush(self, now: float) -> None:
-        """``FLUSH_MEDIA`` sent: Asterisk drops its whole queue."""
+        """``FLUSH_MEDIA`` sent: Asterisk drops its whole queue (the estimate is 0)."""
         self.playout_end = now
+        self.flushed_since_xoff = True
 
     # -- the hold queue ---------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
 
 from pipecat_wsclient.protocols.asterisk.codec import AsteriskCodec, split_messages
 from pipecat_wsclient.protocols.asterisk.flow import FlowControl
@@ -183,8 +183,18 @@ class AsteriskOutbound(CallSerializer):
                 self._enqueue(message)
 
     async def _run(self) -> None:
-        """Release held audio as Asterisk's queue drains; flush the tail when quiet."""
+        """Release held audio as Asterisk's queue drains; flush the tails when quiet.
+
+        The bot's partial last frame goes out padded after ``tail_flush_secs``
+        without bot audio; the caller's audio the inbound resampler holds is
+        delivered after :attr:`input_flush_secs` without media (Asterisk sends
+        none while the caller is silent).
+        """
         while True:
+            if self._codec is not None and self._io is not None:
+                tail = await self._flush_quiet_input(time.monotonic())
+                if tail:
+                    await self._io.deliver(InputAudioRawFrame(tail, self._pipeline_in_rate, 1))
             if self._codec is not None and not self._ended:
                 quiet = time.monotonic() - self._last_audio_at >= self._tail_flush_secs
                 if quiet and self._last_audio_at and not self._pre_start:

@@ -320,6 +320,9 @@ class AsteriskSerializer(AsteriskOutbound):
             return
         ptime_ms = start.ptime or 1000 * frame_bytes / (codec.sample_rate * codec.sample_width)
         self._unsupported = None
+        # Asterisk sends no media while the caller is silent: flush what the
+        # inbound resampler holds after three ptimes without any.
+        self.input_flush_secs = 3 * ptime_ms / 1000
         self._flow.start(
             frame_bytes=frame_bytes,
             ptime=ptime_ms / 1000,
