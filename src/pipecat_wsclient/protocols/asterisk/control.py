@@ -236,7 +236,12 @@ class MediaStart:
             format=str(message.get("format", "")),
             optimal_frame_size=int(message.get("optimal_frame_size") or 0),
             ptime=int(message.get("ptime") or 0),
-            channel_variables=dict(variables) if isinstance(variables, dict) else {},
+            # Unknown variables are kept as they are, as strings (as Asterisk sends them).
+            channel_variables=(
+                {str(k): str(v) for k, v in variables.items()}
+                if isinstance(variables, dict)
+                else {}
+            ),
             control_format=message.format,
         )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import abstractmethod
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,11 @@ from pipecat_wsclient.protocols.asterisk.flow import FlowControl
 from pipecat_wsclient.protocols.asterisk.stats import AsteriskStats
 from pipecat_wsclient.protocols.audio import Chunker, Resampler
 from pipecat_wsclient.protocols.base import CallSerializer
+from pipecat_wsclient.throttle import LogThrottle
+
+
+def _pcm_secs(frame: OutputAudioRawFrame) -> float:
+    return len(frame.audio) / (2 * frame.sample_rate * frame.num_channels)
 
 
 class AsteriskOutbound(CallSerializer):
@@ -50,6 +56,7 @@ class AsteriskOutbound(CallSerializer):
     _correlation: Iterator[int]
     _generation: int
     _unsupported: str | None
+    _pre_start_log: LogThrottle
 
     @abstractmethod
     def format_command(self, name: str, **params: Any) -> str:
@@ -57,7 +64,8 @@ class AsteriskOutbound(CallSerializer):
 
     def _reset_outbound(self) -> None:
         """A new stream: nothing held, sent or pending."""
-        self._pre_start: list[OutputAudioRawFrame] = []
+        self._pre_start: deque[OutputAudioRawFrame] = deque()
+        self._pre_start_secs = 0.0
         self._flow = FlowControl(
             max_queued_frames=self._max_queued_frames,
             resume_queued_frames=self._resume_queued_frames,
@@ -90,7 +98,7 @@ class AsteriskOutbound(CallSerializer):
             if self._unsupported is not None:
                 return None
             # Before MEDIA_START we do not know the codec yet: keep the audio.
-            self._pre_start.append(frame)
+            self._keep_before_start(frame)
             self._last_audio_at = now
             return []
         generation = self._generation
@@ -116,8 +124,42 @@ class AsteriskOutbound(CallSerializer):
             return []
         for message in messages[1:]:
             self._enqueue(message)
-        self._flow.note_sent(first, now)
+        self._note_sent(first, now)
         return [first]
+
+    def _note_sent(self, message: str | bytes, now: float) -> None:
+        self._flow.note_sent(message, now)
+        if isinstance(message, bytes):
+            self.stats.audio_secs_sent += self._flow.secs(len(message))
+
+    def _keep_before_start(self, frame: OutputAudioRawFrame) -> None:
+        """Keep audio until MEDIA_START, the oldest dropped beyond ``max_held_secs``."""
+        self._pre_start.append(frame)
+        self._pre_start_secs += _pcm_secs(frame)
+        limit = self._max_held_secs
+        if limit is None:
+            return
+        dropped = 0.0
+        while self._pre_start_secs > limit and len(self._pre_start) > 1:
+            oldest = self._pre_start.popleft()
+            secs = _pcm_secs(oldest)
+            self._pre_start_secs -= secs
+            dropped += secs
+            self.stats.pre_start_dropped += 1
+        if dropped:
+            self.stats.dropped_audio_secs += dropped
+            suppressed = self._pre_start_log.allow(time.monotonic())
+            if suppressed is not None:
+                logger.warning(
+                    f"{self}: no MEDIA_START yet and more than {limit}s of audio kept for it: "
+                    f"dropping the oldest ({self.stats.pre_start_dropped} frames so far"
+                    + (f", {suppressed} more drops since the last report)" if suppressed else ")")
+                )
+
+    def _take_before_start(self) -> OutputAudioRawFrame:
+        frame = self._pre_start.popleft()
+        self._pre_start_secs -= _pcm_secs(frame)
+        return frame
 
     async def _encode(self, pcm: bytes, sample_rate: int) -> list[str | bytes]:
         """PCM to whole frames in the codec, split to fit a message; keep the remainder."""
@@ -155,8 +197,12 @@ class AsteriskOutbound(CallSerializer):
             if message is None:
                 return
             if not await self._io.send(message):
+                if isinstance(message, bytes):  # Taken off the queue, not sent: count it.
+                    self.stats.dropped_audio_secs += self._flow.secs(len(message))
                 self._drop_held("the connection is gone")
                 return
+            if isinstance(message, bytes):
+                self.stats.audio_secs_sent += self._flow.secs(len(message))
 
     def _flush_tail(self) -> None:
         """The bot went quiet: send the last partial frame, padded (and end the bulk)."""
@@ -207,9 +253,9 @@ class AsteriskOutbound(CallSerializer):
     def _drop_held(self, why: str) -> None:
         dropped = self._flow.clear()
         if self._pre_start:
-            dropped_pcm = sum(len(f.audio) / (2 * f.sample_rate) for f in self._pre_start)
-            self.stats.dropped_audio_secs += dropped_pcm
+            self.stats.dropped_audio_secs += sum(_pcm_secs(f) for f in self._pre_start)
             self._pre_start.clear()
+            self._pre_start_secs = 0.0
         if dropped:
             self.stats.dropped_audio_secs += self._flow.secs(dropped)
             logger.warning(f"{self}: {why}: dropped {self._flow.secs(dropped):.2f}s of held audio")
@@ -222,7 +268,9 @@ class AsteriskOutbound(CallSerializer):
         self.stats.interrupted_audio_secs += self._flow.secs(dropped)
         self._flow.clear()
         self._tail.clear()
+        self.stats.interrupted_audio_secs += sum(_pcm_secs(f) for f in self._pre_start)
         self._pre_start.clear()
+        self._pre_start_secs = 0.0
         # What the resampler still holds is from before the interruption too.
         self._out_resampler.reset()
         self._bulk_open = False  # FLUSH_MEDIA ends a bulk transfer [WS-DOC "FLUSH_MEDIA"]

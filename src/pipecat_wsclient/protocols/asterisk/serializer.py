@@ -48,10 +48,12 @@ from pipecat_wsclient.protocols.asterisk.control import (
 from pipecat_wsclient.protocols.asterisk.flow import (
     DEFAULT_MAX_QUEUED_FRAMES,
     DEFAULT_RESUME_QUEUED_FRAMES,
+    QUEUE_LENGTH_MAX,
 )
 from pipecat_wsclient.protocols.asterisk.outbound import AsteriskOutbound
 from pipecat_wsclient.protocols.asterisk.stats import AsteriskStats
 from pipecat_wsclient.protocols.audio import Resampler
+from pipecat_wsclient.throttle import LogThrottle
 
 EventHandler = Callable[[ControlMessage], "Awaitable[None] | None"]
 """Called with every control event received (sync or async)."""
@@ -105,8 +107,9 @@ class AsteriskSerializer(AsteriskOutbound):
                 estimate; None relies on MEDIA_XOFF alone (audio sent while an
                 XOFF is in flight may then be dropped by Asterisk).
             resume_queued_frames: The bound after the first ``MEDIA_XOFF``.
-            max_held_secs: Most bot audio held (oldest dropped beyond); None
-                for no bound.
+            max_held_secs: Most bot audio held (oldest dropped beyond), while
+                Asterisk is paused or its queue is full and before
+                ``MEDIA_START``; None for no bound.
             tail_flush_secs: After this long without bot audio, send the last
                 partial frame padded with silence (and ``STOP_MEDIA_BUFFERING``).
             end_timeout_secs: On ``EndFrame``, how long to wait for held
@@ -132,6 +135,7 @@ class AsteriskSerializer(AsteriskOutbound):
         self._correlation = itertools.count(1)
         self._generation = 0
         self.stats = AsteriskStats()
+        self._pre_start_log = LogThrottle()
         self.events: deque[ControlMessage] = deque(maxlen=200)
         self._reset_stream()
 
@@ -287,7 +291,7 @@ class AsteriskSerializer(AsteriskOutbound):
             self._on_status(message)
         elif name == "ERROR":
             text = str(message.get("error_text", ""))
-            self.stats.errors.append(text)
+            self.stats.add_error(text)
             logger.warning(f"{self}: Asterisk reported an error: {text}")
         elif name in ("MEDIA_BUFFERING_COMPLETED", "MEDIA_MARK_PROCESSED", "QUEUE_DRAINED"):
             logger.debug(f"{self}: {name} {message.params}")
@@ -339,7 +343,7 @@ class AsteriskSerializer(AsteriskOutbound):
             await self._io.send(self.format_command("ANSWER"))
         # Audio the bot produced before MEDIA_START goes first, in order.
         while self._pre_start:
-            frame = self._pre_start.pop(0)
+            frame = self._take_before_start()
             messages = await self._encode(frame.audio, frame.sample_rate)
             if messages and self._media_buffering and not self._bulk_open:
                 self._bulk_open = True
@@ -373,6 +377,6 @@ class AsteriskSerializer(AsteriskOutbound):
     def _on_status(self, message: ControlMessage) -> None:
         self.stats.last_status = dict(message.params)
         xon = message.get("xon_level")
-        if isinstance(xon, int) and xon > 0:
+        if isinstance(xon, int) and 0 < xon <= QUEUE_LENGTH_MAX:
             self._flow.xon_level = xon  # Where MEDIA_XON re-anchors our queue estimate.
         logger.info(f"{self}: STATUS {message.params}")
