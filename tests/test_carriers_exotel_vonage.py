@@ -331,7 +331,8 @@ async def test_exotel_decode_ignores_unknown_and_rejects_broken_messages():
     assert await ser.decode(json.dumps({"event": "something-else"})) is None
     with pytest.raises(ValueError):
         await ser.decode("not json")
-    with pytest.raises(KeyError):
+    # Malformed media is a ValueError (a counted decode error), not a KeyError (issue 12).
+    with pytest.raises(ValueError, match="not base64 text"):
         await ser.decode(json.dumps({"event": "media", "media": {}}))
 
 

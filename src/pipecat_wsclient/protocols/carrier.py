@@ -200,8 +200,13 @@ class CarrierSerializer(CallSerializer):
         """
         event = await self.decode(data)
         if isinstance(event, Media):
+            if len(event.pcm) % 2:
+                raise ValueError(f"{len(event.pcm)} bytes of PCM is not whole 16-bit samples")
+            if not event.pcm:
+                return None
             pcm = await self._to_pipeline_rate(event.pcm, event.sample_rate)
-            self._clock.add_audio(pcm, time.monotonic())
+            if pcm:
+                self._clock.add_audio(pcm, time.monotonic())
         elif isinstance(event, Mark):
             self._clock.add_mark(event.name)
         elif isinstance(event, Clear):

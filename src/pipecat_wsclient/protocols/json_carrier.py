@@ -25,6 +25,20 @@ from pipecat_wsclient.protocols.audio import mulaw_to_pcm, pcm_to_mulaw
 from pipecat_wsclient.protocols.carrier import BotEvent, CarrierSerializer, Clear, Mark, Media
 
 
+def decode_base64(payload: Any) -> bytes:
+    """A media ``payload``: base64 text to bytes.
+
+    Raises:
+        ValueError: If it is not a string of base64.
+    """
+    if not isinstance(payload, str):
+        raise ValueError(f"media payload is not base64 text: {type(payload).__name__}")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except ValueError as e:  # binascii.Error
+        raise ValueError(f"media payload is not valid base64: {e}") from e
+
+
 class JsonCarrierSerializer(CarrierSerializer):
     """A carrier whose messages are numbered JSON events with base64 audio.
 
@@ -109,11 +123,21 @@ class JsonCarrierSerializer(CarrierSerializer):
         return self._message("media", **self._media_fields(self._chunk, payload))
 
     async def decode(self, data: str | bytes) -> BotEvent | None:
-        """The bot's audio, marks and clears (None for anything else)."""
-        message = json.loads(data)
+        """The bot's audio, marks and clears (None for anything else).
+
+        Raises:
+            ValueError: If the message is not a JSON object, or its media has
+                no base64 ``payload``.
+        """
+        message = json.loads(data)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if not isinstance(message, dict):
+            raise ValueError(f"not a JSON object: {type(message).__name__}")
         event = message.get("event")
         if event == self.media_event:
-            return self._decode_media(message["media"])
+            media = message.get("media")
+            if not isinstance(media, dict):
+                raise ValueError(f"{event} without a 'media' object")
+            return self._decode_media(media)
         if event == self.mark_event:
             return Mark(self._mark_name(message))
         if event == self.clear_event:
@@ -121,10 +145,11 @@ class JsonCarrierSerializer(CarrierSerializer):
         return None
 
     def _decode_media(self, media: dict[str, Any]) -> Media:
-        return Media(self.decode_payload(base64.b64decode(media["payload"])), self.carrier_rate)
+        return Media(self.decode_payload(decode_base64(media.get("payload"))), self.carrier_rate)
 
     def _mark_name(self, message: dict[str, Any]) -> str:
-        return str(message.get("mark", {}).get("name", ""))
+        mark = message.get("mark")
+        return str(mark.get("name", "")) if isinstance(mark, dict) else ""
 
     def mark_echo(self, name: str) -> str | None:
         """The ``mark`` event: the audio before the mark has played."""

@@ -156,7 +156,10 @@ class PlivoCarrierSerializer(JsonCarrierSerializer):
 
     def _decode_media(self, media: dict[str, Any]) -> Media:
         content_type = media.get("contentType")
-        rate = int(media.get("sampleRate", 8000))
+        try:
+            rate = int(media.get("sampleRate", 8000))
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"playAudio sampleRate {media.get('sampleRate')!r}") from None
         if content_type != CONTENT_TYPE or rate != 8000:
             raise ValueError(
                 f"playAudio is {content_type} at {rate} Hz; the stream is {CONTENT_TYPE} 8000"

@@ -212,6 +212,16 @@ def format_control(
     return " ".join(parts)
 
 
+def _count(message: ControlMessage, key: str) -> int:
+    """A non-negative integer parameter (0 if missing)."""
+    value = message.get(key)
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{message.name} {key} is not a non-negative integer: {value!r}")
+    return value
+
+
 @dataclass
 class MediaStart:
     """What ``MEDIA_START`` said about the stream [WS-DOC "Events" / ``MEDIA_START``]."""
@@ -227,15 +237,20 @@ class MediaStart:
 
     @classmethod
     def from_message(cls, message: ControlMessage) -> MediaStart:
-        """Read a parsed ``MEDIA_START``; missing numbers are 0."""
+        """Read a parsed ``MEDIA_START``; missing numbers are 0.
+
+        Raises:
+            ValueError: If ``optimal_frame_size`` or ``ptime`` is not a
+                non-negative integer.
+        """
         variables = message.get("channel_variables")
         return cls(
             connection_id=str(message.get("connection_id", "")),
             channel=str(message.get("channel", "")),
             channel_id=str(message.get("channel_id", "")),
             format=str(message.get("format", "")),
-            optimal_frame_size=int(message.get("optimal_frame_size") or 0),
-            ptime=int(message.get("ptime") or 0),
+            optimal_frame_size=_count(message, "optimal_frame_size"),
+            ptime=_count(message, "ptime"),
             # Unknown variables are kept as they are, as strings (as Asterisk sends them).
             channel_variables=(
                 {str(k): str(v) for k, v in variables.items()}

@@ -36,7 +36,7 @@ from pipecat.frames.frames import (
 )
 
 from pipecat_wsclient.hooks import Payload
-from pipecat_wsclient.protocols.asterisk.codec import CODECS, AsteriskCodec
+from pipecat_wsclient.protocols.asterisk.codec import CODECS, MAX_MESSAGE_BYTES, AsteriskCodec
 from pipecat_wsclient.protocols.asterisk.control import (
     ORDERED_COMMANDS,
     ControlFormat,
@@ -54,6 +54,9 @@ from pipecat_wsclient.protocols.asterisk.outbound import AsteriskOutbound
 from pipecat_wsclient.protocols.asterisk.stats import AsteriskStats
 from pipecat_wsclient.protocols.audio import Resampler
 from pipecat_wsclient.throttle import LogThrottle
+
+MAX_PTIME_MS = 1000
+"""Longest ptime we accept in ``MEDIA_START`` (Asterisk's codecs use 10 to a few hundred ms)."""
 
 EventHandler = Callable[[ControlMessage], "Awaitable[None] | None"]
 """Called with every control event received (sync or async)."""
@@ -318,11 +321,18 @@ class AsteriskSerializer(AsteriskOutbound):
             self._drop_held(self._unsupported)
             return
         frame_bytes = start.optimal_frame_size or codec.frame_bytes(start.ptime or 20)
-        if frame_bytes % codec.sample_width:
-            self._unsupported = f"optimal_frame_size {frame_bytes} is not whole samples"
+        if frame_bytes % codec.sample_width or frame_bytes > MAX_MESSAGE_BYTES:
+            self._unsupported = (
+                f"optimal_frame_size {frame_bytes} is not whole samples "
+                f"of at most {MAX_MESSAGE_BYTES} bytes"
+            )
             logger.error(f"{self}: {self._unsupported}")
             return
         ptime_ms = start.ptime or 1000 * frame_bytes / (codec.sample_rate * codec.sample_width)
+        if not 0 < ptime_ms <= MAX_PTIME_MS:
+            self._unsupported = f"ptime {ptime_ms:g} ms is not in (0, {MAX_PTIME_MS}]"
+            logger.error(f"{self}: {self._unsupported}")
+            return
         self._unsupported = None
         # Asterisk sends no media while the caller is silent: flush what the
         # inbound resampler holds after three ptimes without any.
