@@ -36,7 +36,7 @@ def run(*args: str | Path) -> None:
 
 def setup() -> None:
     """Create .venv and install the package with its dev extras, unless already done."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py itself runs on older Pythons to say this
         sys.exit("pipecat-wsclient needs Python >= 3.11")
     if not PY.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)

@@ -21,7 +21,7 @@ from pipecat.utils.errors import ErrorCategory
 REDACTED = "***"
 
 
-class FailureKind(str, enum.Enum):
+class FailureKind(str, enum.Enum):  # noqa: UP042 - str() of a member stays "FailureKind.X"
     """What went wrong with a connection, coarse enough to decide on.
 
     Parameters:

@@ -137,7 +137,7 @@ class _Loop(asyncio.SelectorEventLoop):
         self,
         executor: concurrent.futures.Executor | None,
         func: Callable[[Unpack[_Ts]], _T],
-        *args: Unpack[_Ts],
+        *args: *_Ts,
     ) -> asyncio.Future[_T]:
         """Run ``func`` on the loop's pool of real OS threads (thread pools included)."""
         if executor is not None and not isinstance(executor, concurrent.futures.ThreadPoolExecutor):

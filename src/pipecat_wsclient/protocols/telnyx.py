@@ -101,7 +101,7 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
 
     def dtmf_message(self, digit: str) -> str | None:
         """Telnyx's ``dtmf`` frame."""
-        occurred_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        occurred_at = datetime.datetime.now(datetime.UTC).isoformat()
         return self._message(
             "dtmf", occurred_at=occurred_at.replace("+00:00", "Z"), dtmf={"digit": digit}
         )
