@@ -16,7 +16,7 @@ from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from websockets.asyncio.client import ClientConnection, connect
 
 from pipecat_wsclient.cli.audio import float_to_pcm, pcm_to_float
-from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer, make_tone
+from pipecat_wsclient.cli.serve import MAX_TIMINGS, ServeOptions, VoiceServer, make_tone
 
 RATE = 16000
 CHUNK = 0.02
@@ -95,6 +95,15 @@ class Listener:
 
 def server(**kwargs) -> VoiceServer:
     return VoiceServer(ServeOptions(port=0, **kwargs))
+
+
+def test_timings_kept_are_bounded():
+    """A long load run against one server does not grow its timing lists without bound."""
+    timings: list[float] = []
+    for i in range(3 * MAX_TIMINGS):
+        VoiceServer.keep_timing(timings, float(i))
+    assert len(timings) == MAX_TIMINGS
+    assert timings[0] == 2 * MAX_TIMINGS and timings[-1] == 3 * MAX_TIMINGS - 1
 
 
 def test_options_are_checked():

@@ -44,6 +44,9 @@ from pipecat_wsclient.cli.signals import stop_on_signals
 __all__ = ["MODES", "ServeOptions", "VoiceServer", "make_tone", "run_server"]
 
 DEFAULT_RECORD_PATH = "received.wav"
+
+MAX_TIMINGS = 1000
+"""Tone mode keeps the last this many utterance ends and answer starts (a long load run)."""
 """Where record mode writes when no path is given."""
 
 
@@ -120,8 +123,10 @@ class VoiceServer:
     Attributes:
         options: What the server does.
         connections: Connections accepted so far.
-        utterance_ends: Tone mode: end time of each utterance detected.
-        answers_sent_at: Tone mode: when the first chunk of each answer was sent.
+        utterance_ends: Tone mode: end time of each utterance detected (the last
+            :data:`MAX_TIMINGS`).
+        answers_sent_at: Tone mode: when the first chunk of each answer was sent (the
+            last :data:`MAX_TIMINGS`).
         received_bytes: Bytes of binary messages received so far.
         tone_chunks: Tone mode: the answer tone, as 20 ms messages ready to send.
     """
@@ -142,6 +147,12 @@ class VoiceServer:
         self._port = self.options.port
         self._session_class = MODES[self.options.mode]
         self._serializer = get_protocol(self.options.protocol).serializer(self.options.sample_rate)
+
+    @staticmethod
+    def keep_timing(timings: list[float], value: float) -> None:
+        """Append ``value`` to one of the timing lists, keeping the last :data:`MAX_TIMINGS`."""
+        timings.append(value)
+        del timings[:-MAX_TIMINGS]
 
     @property
     def port(self) -> int:

@@ -189,7 +189,7 @@ class ToneSession(AudioSession):
         self._track.arrivals.clear()
         for end in self._detector.feed(pcm, playback):
             logger.debug(f"VoiceServer: utterance ended at {end:.3f}")
-            self.server.utterance_ends.append(end)
+            self.server.keep_timing(self.server.utterance_ends, end)
             self._answers.put_nowait(end)
 
     async def _answer(self) -> None:
@@ -204,7 +204,7 @@ class ToneSession(AudioSession):
                     return
                 if i == 0:
                     sent = self.loop.time()
-                    self.server.answers_sent_at.append(sent)
+                    self.server.keep_timing(self.server.answers_sent_at, sent)
                     logger.debug(
                         f"VoiceServer: answer started at {sent:.3f} "
                         f"({sent - end:.3f} s after the utterance)"
