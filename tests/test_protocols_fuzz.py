@@ -17,10 +17,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pipecat.frames.frames import Frame, InputAudioRawFrame
 
+from budget import budget
 from pipecat_wsclient.protocols import (
     AsteriskSerializer,
     ExotelCarrierSerializer,
@@ -34,7 +35,7 @@ from pipecat_wsclient.protocols.carrier import CarrierSerializer
 from support.fake_asterisk import FakeAsterisk
 
 RATE = 16000
-FUZZ = settings(max_examples=200, derandomize=True, deadline=None)
+FUZZ = budget(ci=200, long=20_000)
 
 CARRIERS: dict[str, Callable[[], CarrierSerializer]] = {
     "twilio": TwilioCarrierSerializer,

@@ -13,6 +13,7 @@ like :class:`support.servers.ServerInfo`::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -184,6 +185,22 @@ class RestartableServer:
             for connection in list(server.all_connections):
                 connection.transport.abort()
         await server.wait_closed()
+
+    async def close_connections(self, code: int, reason: str = "") -> None:
+        """Close every open connection with ``code``, and keep listening.
+
+        Args:
+            code: The close code to send (1000, 1001, 4000, ...).
+            reason: The close reason.
+        """
+        for connection in list(self._live):
+            await connection.close(code, reason)
+
+    async def send_to_clients(self, message: Message) -> None:
+        """Send ``message`` on every open connection (e.g. junk the client must survive)."""
+        for connection in list(self._live):
+            with contextlib.suppress(ConnectionClosed):
+                await connection.send(message)
 
     async def __aenter__(self) -> RestartableServer:
         await self.start()
