@@ -302,3 +302,34 @@ async def test_no_reconnect_when_disabled(reconnect):
             await p.wait(5)
     assert not events.reconnecting
     assert p.errors[0].fatal and "1012" in p.errors[0].error
+
+
+async def test_restart_behind_a_proxy_is_redialed_not_fatal():
+    """A load balancer in front of a restarting server accepts TCP, then closes it.
+
+    Found by the generated calls (issue 13): the handshake then ends in EOF
+    ("connection closed while reading HTTP status line"), which was classed as
+    an invalid handshake, not retried: a fatal error instead of a reconnect.
+    """
+    from support.fault_proxy import FaultProxy
+
+    clip = pcm(1.5, seed=13)
+    async with RestartableServer() as server, FaultProxy("127.0.0.1", server.port) as proxy:
+        t = WebsocketClientTransport(
+            proxy.uri(), client_params(reconnect=ReconnectParams(first_delay_secs=0.05))
+        )
+        events = Events(t)
+        async with run_pipeline(t) as p:
+            await wait_for(lambda: t.session.is_connected, 5)
+            await p.send(TTSAudioRawFrame(clip, RATE, 1))
+            await asyncio.sleep(0.3)
+            await server.stop(graceful=True)
+            await asyncio.sleep(0.4)  # redials reach the proxy, which finds no server
+            await server.start()
+            await wait_for(lambda: events.reconnected, 5)
+            await wait_for(lambda: t.stats.audio_secs_sent >= 1.5 - 1e-6, 10)
+            await p.end()
+    handshake_eofs = [c for _, _, _, c in events.reconnecting if "opening handshake" in str(c)]
+    assert handshake_eofs, [str(c) for _, _, _, c in events.reconnecting]
+    assert all(c.kind is FailureKind.NETWORK for c in handshake_eofs)
+    assert not events.errors and not p.errors

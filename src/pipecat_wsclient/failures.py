@@ -121,6 +121,13 @@ def failure_from_exception(
         )
     if isinstance(exc, ProxyError):
         return fail(FailureKind.NETWORK, f"proxy error: {exc}")
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, (EOFError, OSError)):
+        # The TCP connection ended before an HTTP answer: what a load balancer
+        # or proxy does while the server behind it restarts. A network error.
+        return fail(
+            FailureKind.NETWORK,
+            f"connection closed during the opening handshake ({exc.__cause__!r})",
+        )
     if isinstance(exc, InvalidMessage) and exc.__cause__ is not None:
         cause = exc.__cause__
         return fail(FailureKind.HANDSHAKE, f"invalid handshake response ({cause!r})")

@@ -191,6 +191,7 @@ class FakeAsterisk:
         media_in: The app's media that was accepted, in arrival order.
         played: Frames played out to the "caller", in order.
         texts_in: ``(t, text)`` of every TEXT message from the app.
+        wire_in: Every message from the app (BINARY and TEXT), in arrival order.
         commands: Every command, parsed as Asterisk does.
         events_out: ``(t, name, text)`` of every event sent.
         violations: Protocol rules the app broke, as sentences.
@@ -275,6 +276,7 @@ class FakeAsterisk:
         self.media_in = bytearray()
         self.played = bytearray()
         self.texts_in: list[tuple[float, str]] = []
+        self.wire_in: list[bytes | str] = []
         self.commands: list[Command] = []
         self.events_out: list[tuple[float, str, str]] = []
         self.violations: list[str] = []
@@ -394,6 +396,7 @@ class FakeAsterisk:
                 self.answered = True
             clock = asyncio.create_task(self._clock(ws))
             async for message in ws:
+                self.wire_in.append(message)
                 if isinstance(message, bytes):
                     await self._on_binary(ws, message)
                 else:
