@@ -157,10 +157,13 @@ async def test_last_partial_chunk_is_sent_on_end():
 
 
 async def test_falls_back_to_the_base_sender_when_pipecat_changed(monkeypatch):
-    """If Pipecat's sender lacks what LeanMediaSender builds on, the base sender is used."""
-    import pipecat_wsclient.output as output_module
+    """If Pipecat's sender is not what LeanMediaSender builds on, the base sender is used.
 
-    monkeypatch.setattr(output_module, "LEAN_SENDER_FITS", False)
+    (tests/test_upstream.py runs a whole call through this fallback.)
+    """
+    from pipecat_wsclient import upstream
+
+    monkeypatch.setattr(upstream, "fits", lambda part: part != "sender")
     async with record_server() as server:
         t = WebsocketClientTransport(server.uri, client_params())
         audio = pcm(0.4)

@@ -32,6 +32,7 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.base_input import BaseInputTransport
 from websockets.asyncio.client import ClientConnection
 
+from pipecat_wsclient import upstream
 from pipecat_wsclient.pacing import pcm_duration
 from pipecat_wsclient.params import CANCEL_CLOSE_TIMEOUT_SECS, WebsocketClientParams
 from pipecat_wsclient.protobuf_audio import decode_audio, is_stock_protobuf
@@ -188,13 +189,15 @@ class WebsocketClientInputTransport(BaseInputTransport):
         order with the other frames received, instead of going through the
         base class's audio queue and task (which then only pass it on): one
         queue and task switch less per chunk. With a filter, the base class
-        path applies unchanged.
+        path applies unchanged, and so it does if the installed Pipecat's
+        audio input code differs from the code this copies
+        (``upstream.fits("input")``).
 
         Args:
             frame: The input audio frame.
         """
         params = self._params
-        if params.audio_in_filter is not None:
+        if params.audio_in_filter is not None or not upstream.fits("input"):
             await super().push_audio_frame(frame)
         elif (
             frame.audio

@@ -17,7 +17,7 @@ books: every frame is sent, held, dropped or interrupted, and counted.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loguru import logger
 from pipecat.audio.utils import pcm_to_wav
@@ -39,7 +39,7 @@ from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.utils.utils import obj_id
 
-from pipecat_wsclient import hooks
+from pipecat_wsclient import hooks, upstream
 from pipecat_wsclient.ledger import OutputLedger
 from pipecat_wsclient.outage import DropReport, HeldFrame, OutageBuffer
 from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duration
@@ -49,7 +49,7 @@ from pipecat_wsclient.params import (
     WebsocketClientParams,
 )
 from pipecat_wsclient.protobuf_audio import encode_audio, is_stock_protobuf
-from pipecat_wsclient.sender import LEAN_SENDER_FITS, CountingMediaSender, LeanMediaSender
+from pipecat_wsclient.sender import LeanMediaSender, count_interruptions
 from pipecat_wsclient.session import SessionState, WebsocketClientSession
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         # reconnect); urgent messages and interruptions do not wait for it.
         self._send_lock = asyncio.Lock()
         self._flush_task: asyncio.Task | None = None
+        self._lean_senders: list[LeanMediaSender] = []
 
     async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
         """Set up the output transport with the frame processor setup.
@@ -123,11 +124,21 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
 
         Does what ``BaseOutputTransport.set_transport_ready`` does, with
         :class:`~pipecat_wsclient.sender.LeanMediaSender` in place of the base
-        class's sender, which it cannot be told to use.
+        class's sender, which it cannot be told to use. If the installed
+        Pipecat's code that this copies changed (``upstream.fits("sender")``),
+        the base class does it all with its own sender, which then only
+        counts what interruptions discard.
 
         Args:
             frame: The start frame containing initialization parameters.
         """
+        if not upstream.fits("sender"):
+            await super().set_transport_ready(frame)
+            # Read as the base class wrote it; if that name changed, nothing is
+            # counted, but the audio is still Pipecat's to send.
+            for sender in getattr(self, "_media_senders", {}).values():
+                count_interruptions(sender, self._count_discarded)
+            return
         for name in self._params.audio_out_destinations:
             await self.register_audio_destination(name)
         for name in self._params.video_out_destinations:
@@ -136,24 +147,22 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         # (audio and video of the same name share it).
         named = set(self._params.audio_out_destinations + self._params.video_out_destinations)
         destinations: list[str | None] = [None, *sorted(named)]
-        lean: dict[str, Any] = {
-            "bounds_sends": self._ws_params.write_timeout is not None,
-            "downstream_secs": self._ws_params.audio_out_downstream_secs,
-            "until_dry": self._audio_until_dry,
-            "on_stale_tail": self._drop_stale_tail,
-        }
+        self._lean_senders = []
         for destination in destinations:
-            sender_cls = LeanMediaSender if LEAN_SENDER_FITS else CountingMediaSender
-            sender = sender_cls(
+            sender = LeanMediaSender(
                 self,
                 destination=destination,
                 sample_rate=self.sample_rate,
                 audio_chunk_size=self.audio_chunk_size,
                 params=self._params,
-                **(lean if LEAN_SENDER_FITS else {}),
+                bounds_sends=self._ws_params.write_timeout is not None,
+                downstream_secs=self._ws_params.audio_out_downstream_secs,
+                until_dry=self._audio_until_dry,
+                on_stale_tail=self._drop_stale_tail,
             )
             sender.on_interrupted = self._count_discarded
             self._media_senders[destination] = sender
+            self._lean_senders.append(sender)
             await sender.start(frame)
         await self.push_frame(OutputTransportReadyFrame(), FrameDirection.UPSTREAM)
 
@@ -240,9 +249,8 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             self._pace.reset()
             await self._write_frame(frame, urgent=True)
             # What was played before it goes downstream before it.
-            for sender in list(self._media_senders.values()):
-                if isinstance(sender, LeanMediaSender):
-                    await sender.push_gathered()
+            for sender in self._lean_senders:
+                await sender.push_gathered()
         await super().process_frame(frame, direction)
 
     async def send_message(

@@ -12,7 +12,9 @@ each call: for 20 ms audio chunks, a few percent of the client's CPU. For
 audio with the stock serializer, these functions build and read the same
 message with the same generated protobuf classes: the same bytes out and the
 same frame in (``tests/test_protobuf_audio.py`` compares them with the
-serializer). Anything else goes to the serializer. Pure, no I/O.
+serializer). Anything else goes to the serializer. Pure, no I/O (but for
+reading Pipecat's source once, to check the serializer is still the one
+these copy: :mod:`pipecat_wsclient.upstream`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pipecat.frames.frames import InputAudioRawFrame
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
+from pipecat_wsclient import upstream
+
 
 def is_stock_protobuf(serializer: FrameSerializer) -> bool:
     """Whether ``serializer`` is Pipecat's protobuf serializer itself (not a subclass).
@@ -30,9 +34,11 @@ def is_stock_protobuf(serializer: FrameSerializer) -> bool:
         serializer: The transport's serializer.
 
     Returns:
-        True when the fast paths here give exactly what it would.
+        True when the fast paths here give exactly what it would: False too
+        if the installed Pipecat's serializer code differs from the code
+        these functions copy (``upstream.fits("protobuf")``).
     """
-    return type(serializer) is ProtobufFrameSerializer
+    return type(serializer) is ProtobufFrameSerializer and upstream.fits("protobuf")
 
 
 def encode_audio(

@@ -40,14 +40,17 @@ long before the ``EndFrame``) is not sent late but counted as dropped
 (``on_stale_tail``).
 
 Everything else (chunking, resampling, bot speaking frames, mixer, filter,
-volume, interruptions, end silence) is the base class's.
+volume, interruptions, end silence) is the base class's. The Pipecat code
+this builds on is listed, with fingerprints, in :mod:`pipecat_wsclient.upstream`
+(part ``sender``): with a Pipecat whose code differs, the output uses the
+base class's sender instead (:func:`count_interruptions`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, cast
 
 from loguru import logger
 from pipecat.frames.frames import EndFrame, Frame, InterruptionFrame, OutputAudioRawFrame
@@ -58,29 +61,8 @@ from pipecat.transports.base_output import BaseOutputTransport
 BOT_VAD_STOP_FALLBACK_SECS: float = getattr(base_output, "BOT_VAD_STOP_FALLBACK_SECS", 3.0)
 
 
-_BASE_METHODS = (
-    "_audio_task_handler",
-    "_handle_frame",
-    "_send_silence",
-    "_next_frame",
-    "_internal_write_audio_frame",
-    "_enqueue_flushed_audio_buffer",
-    "_filter_audio",
-    "_apply_volume",
-    "_bot_stopped_speaking",
-    "_enqueue_audio_chunk",
-)
-
 TAIL_KEY = "pipecat_wsclient.tail"
 """Metadata key of the chunks queued from what was left of the audio at ``EndFrame``."""
-
-LEAN_SENDER_FITS = all(
-    callable(getattr(BaseOutputTransport.MediaSender, name, None)) for name in _BASE_METHODS
-)
-"""Whether this Pipecat's media sender has the methods :class:`LeanMediaSender` builds on.
-
-If a later Pipecat changes them, the output uses the base class's sender as is.
-"""
 
 
 def interruptible_audio_bytes(sender: BaseOutputTransport.MediaSender) -> int:
@@ -90,7 +72,7 @@ def interruptible_audio_bytes(sender: BaseOutputTransport.MediaSender) -> int:
     ``InterruptionFrame``; that audio never reaches ``write_audio_frame``, so
     the output counts it here, just before, as interrupted. Reads the base
     class's ``_audio_queue`` and ``_audio_runs`` (0 if a later Pipecat
-    renamed them: see ``LEAN_SENDER_FITS``).
+    renamed them; :mod:`pipecat_wsclient.upstream` lists them and CI checks them).
 
     Args:
         sender: Ours or the base class's.
@@ -138,6 +120,29 @@ class InterruptionCounter:
 
 class CountingMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
     """The base class's sender as it is, counting what interruptions discard (the fallback)."""
+
+
+def count_interruptions(sender: Any, on_interrupted: Callable[[int], None]) -> bool:
+    """Make a sender that Pipecat created count what interruptions discard.
+
+    The fallback when :class:`LeanMediaSender` does not fit the installed
+    Pipecat: the base class creates its senders itself (whatever its
+    ``set_transport_ready`` and the sender's constructor have become), then
+    each becomes a :class:`CountingMediaSender`, which adds no state and
+    only overrides ``handle_interruptions``.
+
+    Args:
+        sender: A sender from ``BaseOutputTransport._media_senders``.
+        on_interrupted: Told the bytes of audio each interruption discards.
+
+    Returns:
+        Whether it counts now (False: not Pipecat's own sender class, left as is).
+    """
+    if type(sender) is not BaseOutputTransport.MediaSender:
+        return False
+    sender.__class__ = CountingMediaSender
+    cast(CountingMediaSender, sender).on_interrupted = on_interrupted
+    return True
 
 
 class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
