@@ -33,6 +33,7 @@ from pipecat.frames.frames import (
     OutputTransportMessageUrgentFrame,
     OutputTransportReadyFrame,
     StartFrame,
+    SystemFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
@@ -99,6 +100,8 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         self._send_lock = asyncio.Lock()
         self._flush_task: asyncio.Task | None = None
         self._lean_senders: list[LeanMediaSender] = []
+        # Id of the last InterruptionFrame: audio frames made before it are stale.
+        self._interruption_id = 0
 
     async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
         """Set up the output transport with the frame processor setup.
@@ -245,12 +248,26 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         if isinstance(frame, InterruptionFrame):
             # Before anything else: from here on, no audio queued before the
             # interruption may leave, and the clear goes out first.
+            self._interruption_id = frame.id
             self._ledger.interrupt(before_id=obj_id())
             self._pace.reset()
             await self._write_frame(frame, urgent=True)
             # What was played before it goes downstream before it.
             for sender in self._lean_senders:
                 await sender.push_gathered()
+        elif (
+            frame.id < self._interruption_id
+            and frame.interruptible
+            and direction == FrameDirection.DOWNSTREAM
+            and not isinstance(frame, SystemFrame)
+        ):
+            # Made before the last interruption, which overtook it in our input
+            # queue (system frames go first): what the interruption would have
+            # dropped had it been queued behind it. Audio is counted, never sent.
+            if isinstance(frame, OutputAudioRawFrame):
+                duration = pcm_duration(len(frame.audio), *self._audio_format)
+                self._ledger.count_interrupted(duration)
+            return
         await super().process_frame(frame, direction)
 
     async def send_message(
@@ -282,12 +299,16 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         size = self.audio_chunk_size or len(audio)
         if len(audio) <= size:
             return await self._write_audio_chunk(frame, audio)
-        written = True
         for offset in range(0, len(audio), size):
-            written = await self._write_audio_chunk(frame, audio[offset : offset + size])
-            if not written:
-                break
-        return written
+            if not await self._write_audio_chunk(frame, audio[offset : offset + size]):
+                # The rest of a long frame (a DTMF tone) goes the same way.
+                rest = pcm_duration(max(0, len(audio) - offset - size), *self._audio_format)
+                if rest and self._ledger.is_stale(frame.id, frame.interruptible):
+                    self._ledger.count_interrupted(rest)
+                elif rest:
+                    self._count_dropped(rest)
+                return False
+        return True
 
     def _supports_native_dtmf(self) -> bool:
         return hooks.supports_native_dtmf(self._transport.serializer)

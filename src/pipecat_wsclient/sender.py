@@ -53,7 +53,13 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, cast
 
 from loguru import logger
-from pipecat.frames.frames import EndFrame, Frame, InterruptionFrame, OutputAudioRawFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputDTMFFrame,
+)
 from pipecat.transports import base_output
 from pipecat.transports.base_output import BaseOutputTransport
 
@@ -201,6 +207,22 @@ class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
         finally:
             self._flushing_tail = False
         await super().stop(frame)
+
+    async def handle_sync_frame(self, frame: Frame):
+        """Queue a frame in turn with the audio; a DTMF tone after the audio before it.
+
+        The base class keeps up to a chunk of audio back until more comes, and
+        writes a DTMF tone (``OutputDTMFFrame`` on a transport without native
+        DTMF) as soon as its turn comes: the audio said before the tone was
+        heard after it. That audio goes first now, padded, as on
+        ``TTSStoppedFrame``.
+
+        Args:
+            frame: The frame to queue.
+        """
+        if isinstance(frame, OutputDTMFFrame) and self._buffered_audio_bytes:
+            await self._enqueue_flushed_audio_buffer()
+        await super().handle_sync_frame(frame)
 
     async def _enqueue_audio_chunk(self, audio: bytes, uninterruptible: bool):
         if not self._flushing_tail:

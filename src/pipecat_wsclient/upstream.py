@@ -165,6 +165,12 @@ PARTS: dict[str, Part] = {
                 False,
                 "called to flush the tail; must queue through _enqueue_audio_chunk",
             ),
+            Method(
+                f"{_SENDER}.handle_sync_frame",
+                "74dec83cbfe5",
+                False,
+                "LeanMediaSender flushes the partial chunk before a DTMF tone, then calls it",
+            ),
             Method(f"{_SENDER}._send_silence", "2a88e733a4de", False, "called for the end silence"),
             Method(f"{_SENDER}._handle_frame", "6c60b2cff4a7", False, "called per frame"),
             Method(f"{_SENDER}._filter_audio", "b1bb6b56634b", False, "called per frame"),
