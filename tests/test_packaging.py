@@ -1,5 +1,6 @@
 """What the package declares matches what the code needs (defect 10 of the reliability issue)."""
 
+import importlib.util
 import sys
 import tomllib
 from pathlib import Path
@@ -20,3 +21,21 @@ def test_requires_python_excludes_versions_without_asyncio_timeout():
 
 def test_type_checker_targets_the_oldest_supported_python():
     assert PROJECT["tool"]["mypy"]["python_version"] == "3.11"
+
+
+def test_declared_pythons_are_the_tested_ones():
+    """The classifiers name 3.11 (the whole suite) and the Pythons dev.py test-pythons runs."""
+    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
+    assert spec is not None and spec.loader is not None
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    prefix = "Programming Language :: Python :: 3."
+    declared = {
+        c.removeprefix("Programming Language :: Python :: ")
+        for c in PROJECT["project"]["classifiers"]
+        if c.startswith(prefix)
+    }
+    assert declared == {"3.11", *dev.OTHER_PYTHONS}
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in declared
+    requires = SpecifierSet(PROJECT["project"]["requires-python"])
+    assert all(f"{version}.0" in requires for version in declared)
