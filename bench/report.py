@@ -1,8 +1,9 @@
 """Write ``bench/results/README.md``: the tables of the side-by-side benchmarks, from their JSON.
 
 Reads ``streams.json``, ``capacity.json``, ``pacing-<N>s.json`` (the longest
-run), ``inbound_latency.json``, ``end_to_close.json`` and ``profile.json`` in
-the results folder; a missing file leaves its section out. Also checks the
+run), ``inbound_latency.json``, ``end_to_close.json``, ``profile.json`` and
+``soak.json`` (ours only) in the results folder; a missing file leaves its
+section out. Also checks the
 project's goals against the numbers (met / not met).
 
 Usage::
@@ -68,7 +69,7 @@ def verdict(met: bool | None) -> str:
 
 
 def goals_section(
-    streams: Any, capacity: Any, pacing: Any, latency: Any
+    streams: Any, capacity: Any, pacing: Any, latency: Any, soak: Any = None
 ) -> tuple[str, list[tuple[str, bool | None]]]:
     rows: list[list[str]] = []
     out: list[tuple[str, bool | None]] = []
@@ -175,6 +176,23 @@ def goals_section(
             ]
         )
         out.append(("latency", g["met"]))
+    if soak:
+        v = soak["verdict"]
+        met = None if v["flat"] is None else bool(v["flat"] and v["nothing_uncounted"])
+        res, audio = soak["resources"], soak["audio"]
+        rows.append(
+            [
+                "Soak, one call through restarts and interruptions: flat, nothing uncounted",
+                f"{num(soak['run_s'] / 60, 1)} min: RSS "
+                f"{num(res['rss_kb']['slope_per_min'], 1)} kB/min, tasks "
+                f"{num(res['tasks']['slope_per_min'])}/min, fds "
+                f"{num(res['fds']['slope_per_min'])}/min; unaccounted audio "
+                f"{num(round(audio['unaccounted_s'], 3) + 0.0)} s of "
+                f"{num(audio['produced_s'], 1)} s",
+                verdict(met) + ("" if v["flat_judged"] else " (run too short to judge flat)"),
+            ]
+        )
+        out.append(("soak", met))
     text = "## Goals\n\n" + table(["goal", "measured (ours)", ""], rows)
     return text, out
 
@@ -456,6 +474,139 @@ NOTES = """## Reading these numbers
 """
 
 
+def soak_section(d: dict[str, Any]) -> str:
+    p, th, ev, res, audio, v = (
+        d["params"],
+        d["thresholds"],
+        d["events"],
+        d["resources"],
+        d["audio"],
+        d["verdict"],
+    )
+
+    def row(name: str, key: str, unit: str, limit: float | None, digits: int = 3) -> list[str]:
+        r = res[key]
+        return [
+            name,
+            num(r["start"]),
+            num(r["after_warmup"]),
+            num(r["end"]),
+            f"{num(r['min'])}-{num(r['max'])}",
+            num(r["slope_per_min"], digits),
+            "-" if limit is None else f"< {num(limit, 1)} {unit}/min",
+        ]
+
+    resources = table(
+        ["", "start", "after warm-up", "end", "range after warm-up", "slope per min", "flat if"],
+        [
+            row("RSS kB", "rss_kb", "kB", th["rss_slope_max_kb_per_min"], 1),
+            row("asyncio tasks", "tasks", "tasks", th["task_slope_max_per_min"]),
+            row("open fds", "fds", "fds", th["fd_slope_max_per_min"]),
+            row("Python objects", "objects", "", None, 0),
+        ],
+    )
+
+    def secs(value: float) -> str:
+        return num(round(value, 3) + 0.0)  # no "-0.000"
+
+    census = res.get("objects_after_gc")
+    if census:
+        warmup = p["warmup_s"]
+        own_rows = sum(1 for r in d["samples"]["rows"] if r[0] >= warmup)
+        resources += (
+            f"\nPython objects after a full collection (`gc.collect()`, so garbage not yet "
+            f"collected does not count): {census['after_warmup']} after warm-up, "
+            f"{census['end']} at the end, {census['growth']:+d}, of which {own_rows} are the "
+            "benchmark's own sample rows (a list each).\n"
+        )
+    back = ev["reconnected_after_server_back_ms"]
+    events = table(
+        [
+            "restarts (graceful / abort)",
+            "reconnected",
+            "interruptions (reached server)",
+            "reconnects",
+            "reconnected after server back, median / max ms",
+            "max downtime s",
+            "errors",
+        ],
+        [
+            [
+                f"{ev['restarts']} ({ev['graceful_restarts']} / {ev['abort_restarts']})",
+                num(ev["restarts_reconnected"]),
+                f"{ev['interruptions']} ({ev['interruptions_received_by_server']})",
+                num(ev["reconnects"]),
+                f"{num(back['median'], 1)} / {num(back['max'], 1)}",
+                num(ev["max_downtime_s"], 2),
+                num(len(ev["connection_errors"]) + len(ev["pipeline_errors"])),
+            ]
+        ],
+    )
+    accounting = table(
+        [
+            "produced s",
+            "received by server s",
+            "dropped s",
+            "interrupted s",
+            "lost in TCP at aborts s",
+            "lost at graceful restarts / end s",
+            "unaccounted s",
+            "client books s",
+        ],
+        [
+            [
+                secs(audio["produced_s"]),
+                secs(audio["received_by_server_s"]),
+                secs(audio["dropped_s"]),
+                secs(audio["interrupted_s"]),
+                secs(audio["lost_in_tcp_at_aborts_s"]),
+                f"{secs(audio['lost_after_send_at_graceful_restarts_s'])} / "
+                f"{secs(audio['lost_after_send_at_end_s'])}",
+                secs(audio["unaccounted_s"]),
+                secs(audio["client_unaccounted_s"]),
+            ]
+        ],
+    )
+    flat = {True: "yes", False: "**no**", None: "not judged (run too short)"}[v["flat"]]
+    code = ""
+    if d.get("code", {}).get("commit"):
+        modified = d["code"].get("modified") or []
+        code = f"; `pipecat_wsclient` at commit {d['code']['commit'][:7]}" + (
+            f" with {len(modified)} file(s) changed locally" if modified else ""
+        )
+    return (
+        "## Soak: one call through restarts and interruptions (`soak.py`, ours only)\n\n"
+        f"One call of {num(d['run_s'] / 60, 1)} min with our transport (default params but "
+        "`add_wav_header=False` and no end silence) against a server in the same process on "
+        "127.0.0.1, "
+        f"restarted every {num(p['restart_every_s'], 0)} s on the same port (graceful 1012 "
+        f"and TCP abort in turn, down for {p['outage_s'][0]}-{p['outage_s'][1]} s), an "
+        f"`InterruptionFrame` every {num(p['interrupt_every_s'], 0)} s (+/- 20 %), "
+        f"TTS-like audio the whole time ({p['feed']}), echoed back by the server; seed "
+        f"{p['seed']}{code}. Sampled every {num(p['sample_every_s'], 1)} s; slopes by least "
+        f"squares after {num(p['warmup_s'], 0)} s of warm-up (tasks and fds are the call's "
+        "and the server's, not the benchmark's own).\n\n"
+        + resources
+        + "\n"
+        + events
+        + "\nDowntime is the outage plus the wait for the next attempt of the backoff (50 ms, "
+        f"then doubling, capped at 1 s); audio produced meanwhile is held, up to "
+        f"{num(p['buffer_audio_secs'], 0)} s (`buffer_audio_secs`), and what does not fit "
+        f"is dropped and counted: {secs(audio['dropped_s'])} s in this run.\n\n"
+        + "Audio: the client's books (produced = sent + dropped + interrupted) and the wire "
+        "(sent but never read by the server, measured at each restart while both ends are "
+        "frozen). Bytes already in the kernel when the TCP connection is aborted are the one "
+        "loss the client cannot see (README, Reconnection): counted apart; unaccounted = "
+        "produced - received - dropped - interrupted - that.\n\n"
+        + accounting
+        + f"\nVerdict: flat {flat}; nothing uncounted "
+        f"{'yes' if v['nothing_uncounted'] else '**no**'} (within one "
+        f"{num(p['chunk_s'] * 1000, 0)} ms chunk); survived "
+        f"{'yes' if v['survived'] else '**no**'} (every restart reconnected, no error, "
+        "ended by the EndFrame).\n"
+    )
+
+
 def build(folder: Path) -> str:
     streams = load(folder, "streams")
     capacity = load(folder, "capacity")
@@ -463,6 +614,7 @@ def build(folder: Path) -> str:
     latency = load(folder, "inbound_latency")
     close = load(folder, "end_to_close")
     profile = load(folder, "profile")
+    soak = load(folder, "soak")
     machine = next(
         (
             d["machine"]
@@ -484,7 +636,7 @@ def build(folder: Path) -> str:
         "`pipecat_nodeflate` is the same client against a listener that declines it. Ours "
         "does not offer compression by default.\n"
     ]
-    goals, _ = goals_section(streams, capacity, pacing, latency)
+    goals, _ = goals_section(streams, capacity, pacing, latency, soak)
     parts.append(goals)
     parts.append(NOTES)
     if streams:
@@ -499,6 +651,8 @@ def build(folder: Path) -> str:
         parts.append(close_section(close))
     if profile:
         parts.append(profile_section(profile))
+    if soak:
+        parts.append(soak_section(soak))
     return "\n".join(parts)
 
 
