@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pipecat.frames.protobufs.frames_pb2 as frame_protos
 import pytest
 from google.protobuf.message import DecodeError
 from pipecat.frames.frames import (
@@ -64,3 +65,34 @@ def test_only_the_stock_serializer_takes_the_fast_path():
 
     assert is_stock_protobuf(ProtobufFrameSerializer())
     assert not is_stock_protobuf(Custom())
+
+
+def message_frame(data: str) -> bytes:
+    message = frame_protos.MessageFrame(data=data)  # type: ignore[attr-defined]
+    return frame_protos.Frame(message=message).SerializeToString()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x08\x01",
+        message_frame("not json"),
+        message_frame("[" * 100 + "]" * 100),
+        message_frame("[" * 3000 + "]" * 3000),
+    ],
+    ids=["empty", "unknown field", "message not JSON", "message 100 deep", "message 3000 deep"],
+)
+def test_decode_refuses_what_the_serializer_drops_with_an_error_line(data: bytes):
+    """Found by fuzzing the transport. Pipecat's serializer logs an ERROR line and
+    returns None for each of these, once per message, except the transport message
+    nested 100 deep, which it delivers (nested some 980 deep, such a frame cannot be
+    printed further down the pipeline). The fast path raises ValueError for all of
+    them: the input counts a decode error, logged at a limited rate."""
+    with pytest.raises(ValueError):
+        decode_audio(data)
+
+
+def test_decode_leaves_valid_transport_messages_to_the_serializer():
+    assert decode_audio(message_frame('{"a": [1, 2]}')) is None
+    assert decode_audio(message_frame("null")) is None

@@ -1,10 +1,16 @@
-"""Generated inputs for every protocol's ``deserialize`` (issue 12, fuzz-proofing groundwork).
+"""Generated inputs for every protocol's ``deserialize`` (issues 12 and 13).
 
-A malformed message must either be ignored (None) or raise ``ValueError``
-with a message (the input counts it as a decode error); no ``KeyError``,
-``TypeError``, ``AttributeError``... with a bare traceback. Valid media must
-become audio with a sample rate and whole 16-bit samples. Each defect these
-found is also kept as a plain regression test at the end of the file.
+Ours (raw PCM, the carriers, Asterisk): a malformed message must either be
+ignored (None) or raise ``ValueError`` with a message (the input counts it as
+a decode error); no ``KeyError``, ``TypeError``, ``AttributeError``,
+``RecursionError``... with a bare traceback. Valid media must become audio
+with a sample rate and whole 16-bit samples. Pipecat's
+``ProtobufFrameSerializer`` (the default) is not ours: these document what
+its ``deserialize`` raises and check that the input's fast path for it
+decodes the same frames, without its ERROR line per bad message. That the
+transport counts every outcome is ``tests/test_inbound_fuzz.py``. Each
+defect these found is also kept as a plain regression test at the end of
+the file. Strategies: ``tests/support/inbound_messages.py``.
 """
 
 from __future__ import annotations
@@ -16,26 +22,47 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import pipecat.frames.protobufs.frames_pb2 as frame_protos
 import pytest
+from google.protobuf.message import DecodeError
 from hypothesis import given
 from hypothesis import strategies as st
-from pipecat.frames.frames import Frame, InputAudioRawFrame
+from loguru import logger
+from pipecat.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    InputTransportMessageFrame,
+    InterruptionFrame,
+    TextFrame,
+)
+from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
 from budget import budget
+from pipecat_wsclient import peer_json
+from pipecat_wsclient.peer_json import MAX_DEPTH
+from pipecat_wsclient.protobuf_audio import decode_audio
 from pipecat_wsclient.protocols import (
     AsteriskSerializer,
     ExotelCarrierSerializer,
     PlivoCarrierSerializer,
+    RawPCMSerializer,
     TelnyxCarrierSerializer,
     TwilioCarrierSerializer,
     VonageCarrierSerializer,
 )
-from pipecat_wsclient.protocols.asterisk import EVENTS
 from pipecat_wsclient.protocols.carrier import CarrierSerializer
 from support.fake_asterisk import FakeAsterisk
+from support.inbound_messages import (
+    asterisk_messages,
+    deep_messages,
+    messages_any,
+    protobuf_messages,
+    raw_messages,
+)
 
 RATE = 16000
 FUZZ = budget(ci=200, long=20_000)
+RAW_FUZZ = budget(ci=200, long=10_000)
 
 CARRIERS: dict[str, Callable[[], CarrierSerializer]] = {
     "twilio": TwilioCarrierSerializer,
@@ -64,107 +91,6 @@ class FakeIO:
 
     def create_task(self, coroutine, name: str):
         coroutine.close()  # no background task: the tests look at the state directly
-
-
-# -- strategies ---------------------------------------------------------------------
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**40), max_value=2**40)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-base64_text = st.binary(max_size=400).map(lambda b: base64.b64encode(b).decode())
-payloads = base64_text | st.text(max_size=20) | json_values
-
-CARRIER_EVENTS = ["media", "mark", "clear", "playAudio", "checkpoint", "clearAudio", "stop"]
-carrier_json = st.fixed_dictionaries(
-    {"event": st.sampled_from(CARRIER_EVENTS) | json_values},
-    optional={
-        "media": st.fixed_dictionaries(
-            {},
-            optional={
-                "payload": payloads,
-                "contentType": st.sampled_from(["audio/x-mulaw", "audio/x-l16"]) | json_values,
-                "sampleRate": st.sampled_from([8000, 16000, "8000", "x", 0]) | json_values,
-            },
-        )
-        | json_values,
-        "mark": st.fixed_dictionaries({}, optional={"name": json_values}) | json_values,
-        "name": json_values,
-        "streamSid": json_values,
-    },
-)
-vonage_json = st.fixed_dictionaries(
-    {"action": st.sampled_from(["clear", "notify"]) | json_values},
-    optional={"payload": json_values},
-)
-
-ASTERISK_KEYS = [
-    "connection_id",
-    "channel",
-    "channel_id",
-    "format",
-    "optimal_frame_size",
-    "ptime",
-    "digit",
-    "xon_level",
-    "queue_length",
-    "error_text",
-    "correlation_id",
-    "channel_variables",
-]
-asterisk_values = (
-    st.sampled_from(["ulaw", "alaw", "slin16", "slin", "opus", "0", "-160", "160", "1e9", ""])
-    | st.integers(min_value=-(10**12), max_value=10**12).map(str)
-    | st.text(max_size=12).filter(lambda t: not any(c.isspace() for c in t))
-)
-asterisk_plain = st.builds(
-    lambda name, pairs: " ".join([name, *(f"{k}:{v}" for k, v in pairs)]),
-    st.sampled_from(sorted(EVENTS)) | st.text(max_size=12),
-    st.lists(st.tuples(st.sampled_from(ASTERISK_KEYS), asterisk_values), max_size=6),
-)
-asterisk_json = st.builds(
-    lambda name, fields: json.dumps({"event": name, **fields}),
-    st.sampled_from(sorted(EVENTS)) | json_values,
-    st.dictionaries(st.sampled_from(ASTERISK_KEYS), json_values | asterisk_values, max_size=6),
-)
-
-media_start_numbers = (
-    st.integers(min_value=-(10**6), max_value=10**6)
-    | st.sampled_from([0, 160, 320, 640, 65501, 10**9])
-    | json_values
-)
-asterisk_media_start = st.builds(
-    lambda fmt, size, ptime, extra: json.dumps(
-        {"event": "MEDIA_START", "format": fmt, "optimal_frame_size": size, "ptime": ptime, **extra}
-    ),
-    st.sampled_from(["ulaw", "alaw", "slin16", "slin48", "opus"]) | json_values,
-    media_start_numbers,
-    media_start_numbers,
-    st.dictionaries(st.sampled_from(ASTERISK_KEYS), json_values, max_size=2),
-) | st.builds(
-    lambda fmt, size, ptime: f"MEDIA_START format:{fmt} optimal_frame_size:{size} ptime:{ptime}",
-    st.sampled_from(["ulaw", "slin16", "opus"]) | asterisk_values,
-    asterisk_values,
-    asterisk_values,
-)
-
-messages_any = (
-    st.text(max_size=60)
-    | st.binary(max_size=700)
-    | json_values.map(json.dumps)
-    | carrier_json.map(json.dumps)
-    | vonage_json.map(json.dumps)
-)
 
 
 # -- running ------------------------------------------------------------------------
@@ -219,7 +145,7 @@ def run(coroutine) -> None:
 @pytest.mark.generated
 @pytest.mark.parametrize("name", list(CARRIERS))
 @FUZZ
-@given(messages=st.lists(messages_any, min_size=1, max_size=5))
+@given(messages=st.lists(messages_any | deep_messages, min_size=1, max_size=5))
 def test_carrier_deserialize_raises_only_value_error(name, messages):
     async def body():
         await feed(await started_carrier(name), messages)
@@ -231,17 +157,7 @@ def test_carrier_deserialize_raises_only_value_error(name, messages):
 @pytest.mark.parametrize("control", ["plain-text", "json"])
 @pytest.mark.parametrize("start", [False, True], ids=["before MEDIA_START", "after MEDIA_START"])
 @FUZZ
-@given(
-    messages=st.lists(
-        asterisk_media_start
-        | asterisk_plain
-        | asterisk_json
-        | st.binary(max_size=700)
-        | messages_any,
-        min_size=1,
-        max_size=5,
-    )
-)
+@given(messages=st.lists(asterisk_messages, min_size=1, max_size=5))
 def test_asterisk_deserialize_raises_only_value_error(control, start, messages):
     async def body():
         await feed(await started_asterisk(control, start), messages)
@@ -289,6 +205,108 @@ def test_asterisk_valid_media_becomes_whole_samples(fmt, audio):
             assert isinstance(frame, InputAudioRawFrame) and frame.sample_rate == RATE
 
     run(body())
+
+
+PIPECAT_PROTOBUF_RAISES = (DecodeError, TypeError, ZeroDivisionError)
+"""What Pipecat's ``ProtobufFrameSerializer.deserialize`` raises (pipecat-ai 1.14):
+``DecodeError`` for bytes that are not a ``Frame`` message, ``TypeError`` for a
+text message (it takes bytes only), ``ZeroDivisionError`` for audio with
+``num_channels=0`` (``AudioRawFrame.__post_init__`` divides by it). It returns
+None, after an ERROR log line, for a message with no frame in it (an empty
+message, unknown fields only) and for a transport message whose data is not
+JSON. Not ours to change: the transport counts each of these as a decode error
+and logs at a limited rate (``tests/test_inbound_fuzz.py``)."""
+
+PIPECAT_FRAMES = (InputAudioRawFrame, TextFrame, InputTransportMessageFrame, InterruptionFrame)
+
+
+def pipecat_deserialize(message: str | bytes) -> tuple[Frame | None, list[str]]:
+    """Pipecat's protobuf ``deserialize`` and the ERROR lines it logged."""
+    errors: list[str] = []
+    sink = logger.add(lambda m: errors.append(str(m)), level="ERROR")
+    try:
+        return asyncio.run(ProtobufFrameSerializer().deserialize(message)), errors
+    finally:
+        logger.remove(sink)
+
+
+@pytest.mark.generated
+@given(message=protobuf_messages)
+@budget(ci=400, long=10_000)
+def test_pipecat_protobuf_deserialize_raises_only_what_is_documented(message):
+    try:
+        frame, errors = pipecat_deserialize(message)
+    except PIPECAT_PROTOBUF_RAISES:
+        return
+    assert frame is None or isinstance(frame, PIPECAT_FRAMES), frame
+    if frame is None:
+        assert errors  # It says why, in an ERROR line per message.
+
+
+@pytest.mark.generated
+@given(message=protobuf_messages)
+@budget(ci=400, long=10_000)
+def test_protobuf_fast_path_decodes_as_pipecat_without_its_error_lines(message):
+    """``decode_audio`` (the input's path for the stock serializer) agrees with Pipecat.
+
+    Audio: the same frame. What Pipecat cannot decode: the same exception.
+    What Pipecat drops with an ERROR line, and transport messages nested deeper
+    than ``peer_json.MAX_DEPTH``: a ``ValueError`` (a counted decode error).
+    Everything else is left to Pipecat, which decodes it without an ERROR line
+    (or raises ``TypeError`` for text).
+    """
+    try:
+        ours = decode_audio(message)
+    except ValueError as e:
+        theirs, errors = pipecat_deserialize(message)
+        if "nested deeper" in str(e) and theirs is not None:
+            assert isinstance(theirs, InputTransportMessageFrame)  # printing it may fail
+        else:
+            assert theirs is None and errors
+        return
+    except (DecodeError, ZeroDivisionError) as e:
+        with pytest.raises(type(e)):
+            pipecat_deserialize(message)
+        return
+    if isinstance(message, str):
+        assert ours is None
+        with pytest.raises(TypeError):
+            pipecat_deserialize(message)
+        return
+    theirs, errors = pipecat_deserialize(message)
+    assert not errors
+    assert isinstance(theirs, PIPECAT_FRAMES)
+    if ours is None:
+        assert not isinstance(theirs, InputAudioRawFrame)
+        return
+    assert isinstance(theirs, InputAudioRawFrame)
+    for field in ("audio", "sample_rate", "num_channels", "num_frames", "pts"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    sent = frame_protos.Frame.FromString(message).audio  # type: ignore[attr-defined]
+    if sent.id:  # else each frame has a fresh one
+        assert ours.id == theirs.id == sent.id
+    if sent.name:
+        assert ours.name == theirs.name == sent.name
+
+
+@pytest.mark.generated
+@pytest.mark.parametrize("channels", [1, 2])
+@given(messages=st.lists(raw_messages, min_size=1, max_size=5))
+@RAW_FUZZ
+def test_raw_deserialize_raises_only_value_error(channels, messages):
+    serializer = RawPCMSerializer(sample_rate=RATE, num_channels=channels)
+    for message in messages:
+        try:
+            frame = asyncio.run(serializer.deserialize(message))
+        except ValueError as e:
+            assert str(e), f"ValueError without a message for {message!r}"
+            continue
+        if isinstance(message, bytes):
+            assert isinstance(frame, InputAudioRawFrame)
+            assert frame.sample_rate == RATE and frame.num_channels == channels
+            assert len(frame.audio) % (2 * channels) == 0
+        else:
+            assert isinstance(frame, InputTransportMessageFrame)
 
 
 # -- the defects found, as plain regression tests -------------------------------------
@@ -380,3 +398,68 @@ async def test_asterisk_media_start_with_framing_we_cannot_send_is_unsupported(t
     assert serializer.codec is None
     with pytest.raises(ValueError, match=r"optimal_frame_size|ptime"):
         await serializer.deserialize(b"\x00" * 160)
+
+
+@pytest.mark.parametrize("depth", [65, 500, 5000])
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("raw", "{deep}"),
+        *((name, "{deep}") for name in CARRIERS),
+        *((name, '{{"event":"media","media":{deep}}}') for name in JSON_CARRIERS),
+        ("vonage", '{{"action":"notify","payload":{deep}}}'),
+        ("asterisk", '{{"event":"STATUS","queue_length":{deep}}}'),
+    ],
+)
+async def test_json_nested_too_deeply_is_a_value_error(name, text, depth):
+    """Found by the fuzzing: JSON deeper than Python's parser recurses (5000) raised
+    ``RecursionError`` from every JSON protocol's ``deserialize``; less deep, it parsed,
+    and a transport message nested about 980 deep could not be printed further down
+    the pipeline (``test_inbound_fuzz``). Now deeper than ``peer_json.MAX_DEPTH`` is
+    refused."""
+    text = text.format(deep="[" * depth + "]" * depth)
+    if name == "raw":
+        serializer: Any = RawPCMSerializer(sample_rate=RATE)
+    elif name == "asterisk":
+        serializer = await started_asterisk("json", True)
+    else:
+        serializer = await started_carrier(name)
+    with pytest.raises(ValueError, match="nested deeper than 64"):
+        await serializer.deserialize(text)
+
+
+def test_peer_json_accepts_nesting_up_to_its_bound():
+    def objects(depth: int) -> str:
+        return '{"a":' * depth + "1" + "}" * depth
+
+    deepest = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert peer_json.loads(deepest)
+    assert peer_json.loads(objects(MAX_DEPTH))
+    with pytest.raises(ValueError, match="nested deeper"):
+        peer_json.loads("[" + deepest + "]")
+    with pytest.raises(ValueError, match="nested deeper"):
+        peer_json.loads(objects(MAX_DEPTH + 1))
+
+
+async def test_asterisk_events_about_bad_input_are_logged_at_a_limited_rate():
+    """Found by the fuzzing: each unsupported ``MEDIA_START`` logged an ERROR line, each
+    ``ERROR`` event and each DTMF digit Pipecat has no key for a WARNING line: a peer
+    sending many flooded the log. Now one line per kind per 5 s; all are counted."""
+    serializer = await started_asterisk("plain-text", True)
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING")
+    try:
+        for _ in range(20):
+            await serializer.deserialize("MEDIA_START format:opus optimal_frame_size:160")
+            await serializer.deserialize("MEDIA_START format:slin16 optimal_frame_size:3")
+            await serializer.deserialize("ERROR channel_id:1 error_text:oops")
+            await serializer.deserialize("DTMF_END digit:X")
+    finally:
+        logger.remove(sink)
+    assert len([line for line in lines if "unsupported" in line or "not whole" in line]) == 1
+    assert len([line for line in lines if "reported an error" in line]) == 1
+    assert len([line for line in lines if "DTMF" in line]) == 1
+    assert len(lines) == 3
+    assert serializer.stats.dtmf_ignored == 20
+    assert serializer.stats.media_starts == 1 + 40
+    assert len(serializer.stats.errors) == 20

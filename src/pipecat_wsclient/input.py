@@ -223,7 +223,8 @@ class WebsocketClientInputTransport(BaseInputTransport):
                 f"bytes with {serializer}: {e!r}"
             )
             return
-        if frame is None:
+        if frame is None or (isinstance(frame, InputAudioRawFrame) and not frame.audio):
+            # Nothing to deliver (audio without samples is skipped, as Pipecat's input does).
             self._stats.messages_ignored += 1
             return
         await self.deliver(frame)

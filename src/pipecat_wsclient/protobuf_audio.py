@@ -24,7 +24,7 @@ from pipecat.frames.frames import InputAudioRawFrame
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
-from pipecat_wsclient import upstream
+from pipecat_wsclient import peer_json, upstream
 
 
 def is_stock_protobuf(serializer: FrameSerializer) -> bool:
@@ -86,11 +86,20 @@ def decode_audio(data: str | bytes) -> InputAudioRawFrame | None:
 
     Raises:
         google.protobuf.message.DecodeError: ``data`` is not a protobuf message.
+        ValueError: ``data`` is a message the serializer would drop with an
+            ERROR log line each time: no frame it can deserialize in it (an
+            empty message, unknown fields only), or a transport message whose
+            data is not JSON; or one nested deeper than
+            :data:`~pipecat_wsclient.peer_json.MAX_DEPTH`, which it would
+            deliver, but a frame the pipeline cannot print (``RecursionError``).
+            The input counts these as decode errors, logged at a limited rate.
     """
     if not isinstance(data, bytes):
         return None
     message = frame_protos.Frame.FromString(data)  # type: ignore[attr-defined]
-    if message.WhichOneof("frame") != "audio":
+    which = message.WhichOneof("frame")
+    if which != "audio":
+        _check_deserializable(message, which)
         return None
     fields = message.audio
     frame = InputAudioRawFrame(
@@ -103,3 +112,14 @@ def decode_audio(data: str | bytes) -> InputAudioRawFrame | None:
     if fields.pts:
         frame.pts = fields.pts
     return frame
+
+
+def _check_deserializable(message, which: str | None) -> None:
+    """Raise ValueError for what ``ProtobufFrameSerializer.deserialize`` logs an ERROR for."""
+    if which not in ProtobufFrameSerializer.DESERIALIZABLE_FIELDS:
+        raise ValueError(f"no frame Pipecat's protobuf serializer can deserialize ({which})")
+    if which == "message":
+        try:
+            peer_json.loads(message.message.data)
+        except ValueError as e:
+            raise ValueError(f"transport message data: {e}") from None

@@ -29,7 +29,8 @@ class WebsocketClientStats:
         audio_secs_received: Seconds of audio received and pushed.
         audio_frames_sent: Audio chunks sent.
         decode_errors: Received messages the serializer could not decode.
-        messages_ignored: Received messages the serializer returned no frame for.
+        messages_ignored: Received messages the serializer returned no frame
+            for, or audio with no samples in it.
         dropped_frames: Outbound frames (audio chunks or messages) that could
             not be sent because there was no open connection.
         dropped_audio_secs: Seconds of audio in ``dropped_frames``.

@@ -55,7 +55,7 @@ What it does, and on what it is based:
   [WS-SRC ``set_channel_variables``], some a dialplan typically sets or the
   channel inherits (caller id, account code...) and ``channel_variables``.
 - ``send_dtmf()``, ``send_status()``, ``send_event()`` and ``caller_hangup()``
-  act as Asterisk would on its own.
+  act as Asterisk would on its own; ``send_message()`` sends anything as it is.
 
 Everything is recorded for assertions (see the attributes of
 :class:`FakeAsterisk`). Run it standalone for the example bot::
@@ -658,6 +658,12 @@ class FakeAsterisk:
         if self._ws is not None:
             with contextlib.suppress(ConnectionClosed):
                 await self._ws.send(text)
+
+    async def send_message(self, message: str | bytes) -> None:
+        """Send any TEXT or BINARY message as it is (junk an app must survive)."""
+        if self._ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._ws.send(message)
 
     async def send_dtmf(self, digit: str) -> None:
         """The caller pressed ``digit`` (``DTMF_END``)."""

@@ -21,6 +21,7 @@ import json
 from abc import abstractmethod
 from typing import Any, ClassVar
 
+from pipecat_wsclient import peer_json
 from pipecat_wsclient.protocols.audio import mulaw_to_pcm, pcm_to_mulaw
 from pipecat_wsclient.protocols.carrier import BotEvent, CarrierSerializer, Clear, Mark, Media
 
@@ -126,10 +127,11 @@ class JsonCarrierSerializer(CarrierSerializer):
         """The bot's audio, marks and clears (None for anything else).
 
         Raises:
-            ValueError: If the message is not a JSON object, or its media has
-                no base64 ``payload``.
+            ValueError: If the message is not a JSON object (or nests deeper
+                than :data:`~pipecat_wsclient.peer_json.MAX_DEPTH`), or its
+                media has no base64 ``payload``.
         """
-        message = json.loads(data)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        message = peer_json.loads(data)
         if not isinstance(message, dict):
             raise ValueError(f"not a JSON object: {type(message).__name__}")
         event = message.get("event")

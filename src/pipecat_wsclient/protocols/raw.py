@@ -21,6 +21,8 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
 
+from pipecat_wsclient import peer_json
+
 
 class RawPCMSerializer(FrameSerializer):
     """The simplest voice protocol: 16-bit PCM in binary messages, JSON in text ones.
@@ -62,10 +64,12 @@ class RawPCMSerializer(FrameSerializer):
         """Bytes as audio, text as a JSON transport message.
 
         Raises:
-            ValueError: If a text message is not JSON, or audio is not whole samples.
+            ValueError: If a text message is not JSON (or nests deeper than
+                :data:`~pipecat_wsclient.peer_json.MAX_DEPTH`), or audio is not
+                whole samples.
         """
         if isinstance(data, bytes):
             if len(data) % (2 * self._num_channels):
                 raise ValueError(f"{len(data)} bytes is not whole 16-bit samples")
             return InputAudioRawFrame(data, self._sample_rate, self._num_channels)
-        return InputTransportMessageFrame(message=json.loads(data))
+        return InputTransportMessageFrame(message=peer_json.loads(data))

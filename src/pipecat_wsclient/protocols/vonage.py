@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipecat_wsclient import peer_json
 from pipecat_wsclient.protocols.carrier import (
     BotEvent,
     CarrierSerializer,
@@ -110,10 +111,15 @@ class VonageCarrierSerializer(CarrierSerializer):
         return pcm
 
     async def decode(self, data: str | bytes) -> BotEvent | None:
-        """Binary audio, ``clear`` and ``notify`` from the bot."""
+        """Binary audio, ``clear`` and ``notify`` from the bot.
+
+        Raises:
+            ValueError: If a text message is not JSON (or nests deeper than
+                :data:`~pipecat_wsclient.peer_json.MAX_DEPTH`).
+        """
         if isinstance(data, bytes):
             return Media(data, self.sample_rate) if data else None
-        message = json.loads(data)
+        message = peer_json.loads(data)
         if not isinstance(message, dict):
             return None
         action = message.get("action")

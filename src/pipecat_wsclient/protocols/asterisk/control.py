@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pipecat_wsclient import peer_json
+
 ControlFormat = Literal["plain-text", "json"]
 """The two control message formats [WS-DOC "Control Commands and Events"; WS-CONF]."""
 
@@ -128,15 +130,16 @@ def parse_control(text: str) -> ControlMessage:
     carry their id bare.
 
     Raises:
-        ValueError: If the text is empty, not valid JSON, or names nothing.
+        ValueError: If the text is empty, not valid JSON (or nests deeper
+            than :data:`~pipecat_wsclient.peer_json.MAX_DEPTH`), or names nothing.
     """
     stripped = text.strip()
     if not stripped:
         raise ValueError("empty control message")
     if stripped.startswith("{"):
         try:
-            obj = json.loads(stripped)
-        except json.JSONDecodeError as e:
+            obj = peer_json.loads(stripped)
+        except ValueError as e:
             raise ValueError(f"invalid JSON control message: {e}") from e
         if not isinstance(obj, dict):
             raise ValueError("JSON control message is not an object")

@@ -139,6 +139,7 @@ class AsteriskSerializer(AsteriskOutbound):
         self._generation = 0
         self.stats = AsteriskStats()
         self._pre_start_log = LogThrottle()
+        self._event_logs: dict[str, LogThrottle] = {}
         self.events: deque[ControlMessage] = deque(maxlen=200)
         self._reset_stream()
 
@@ -295,7 +296,7 @@ class AsteriskSerializer(AsteriskOutbound):
         elif name == "ERROR":
             text = str(message.get("error_text", ""))
             self.stats.add_error(text)
-            logger.warning(f"{self}: Asterisk reported an error: {text}")
+            self._log_limited("error", "WARNING", f"Asterisk reported an error: {text}")
         elif name in ("MEDIA_BUFFERING_COMPLETED", "MEDIA_MARK_PROCESSED", "QUEUE_DRAINED"):
             logger.debug(f"{self}: {name} {message.params}")
         else:
@@ -315,8 +316,10 @@ class AsteriskSerializer(AsteriskOutbound):
         codec = CODECS.get(start.format)
         if codec is None:
             self._unsupported = f"unsupported chan_websocket format {start.format!r}"
-            logger.error(
-                f"{self}: {self._unsupported}; use one of {', '.join(CODECS)} in the dial string"
+            self._log_limited(
+                "unsupported",
+                "ERROR",
+                f"{self._unsupported}; use one of {', '.join(CODECS)} in the dial string",
             )
             self._drop_held(self._unsupported)
             return
@@ -326,12 +329,12 @@ class AsteriskSerializer(AsteriskOutbound):
                 f"optimal_frame_size {frame_bytes} is not whole samples "
                 f"of at most {MAX_MESSAGE_BYTES} bytes"
             )
-            logger.error(f"{self}: {self._unsupported}")
+            self._log_limited("unsupported", "ERROR", self._unsupported)
             return
         ptime_ms = start.ptime or 1000 * frame_bytes / (codec.sample_rate * codec.sample_width)
         if not 0 < ptime_ms <= MAX_PTIME_MS:
             self._unsupported = f"ptime {ptime_ms:g} ms is not in (0, {MAX_PTIME_MS}]"
-            logger.error(f"{self}: {self._unsupported}")
+            self._log_limited("unsupported", "ERROR", self._unsupported)
             return
         self._unsupported = None
         # Asterisk sends no media while the caller is silent: flush what the
@@ -379,7 +382,9 @@ class AsteriskSerializer(AsteriskOutbound):
             button = KeypadEntry(digit)
         except ValueError:
             self.stats.dtmf_ignored += 1
-            logger.warning(f"{self}: ignoring DTMF digit {digit!r} (no Pipecat key for it)")
+            self._log_limited(
+                "dtmf", "WARNING", f"ignoring DTMF digit {digit!r} (no Pipecat key for it)"
+            )
             return None
         self.stats.dtmf += 1
         return InputDTMFFrame(button)
@@ -390,3 +395,14 @@ class AsteriskSerializer(AsteriskOutbound):
         if isinstance(xon, int) and 0 < xon <= QUEUE_LENGTH_MAX:
             self._flow.xon_level = xon  # Where MEDIA_XON re-anchors our queue estimate.
         logger.info(f"{self}: STATUS {message.params}")
+
+    def _log_limited(self, kind: str, level: str, what: str) -> None:
+        """Log about a received event at most every 5 s per ``kind``, not once per event.
+
+        For Asterisk's ERROR events, ignored DTMF and an unsupported ``MEDIA_START``:
+        a peer that sends many must not flood the log.
+        """
+        suppressed = self._event_logs.setdefault(kind, LogThrottle()).allow(time.monotonic())
+        if suppressed is not None:
+            more = f" ({suppressed} more since the last report)" if suppressed else ""
+            logger.log(level, f"{self}: {what}{more}")
