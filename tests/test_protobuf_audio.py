@@ -13,7 +13,12 @@ from pipecat.frames.frames import (
 )
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
-from pipecat_wsclient.protobuf_audio import decode_audio, encode_audio, is_stock_protobuf
+from pipecat_wsclient.protobuf_audio import (
+    decode_audio,
+    decodes_as_stock_protobuf,
+    encode_audio,
+    is_stock_protobuf,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +70,23 @@ def test_only_the_stock_serializer_takes_the_fast_path():
 
     assert is_stock_protobuf(ProtobufFrameSerializer())
     assert not is_stock_protobuf(Custom())
+
+
+def test_a_subclass_that_keeps_deserialize_decodes_on_the_fast_path():
+    """Found by the generated calls: a subclass that only adds outgoing messages got
+    Pipecat's ERROR line for every empty or unknown message it received."""
+
+    class Outgoing(ProtobufFrameSerializer):
+        async def serialize(self, frame):
+            return await super().serialize(frame)
+
+    class Incoming(ProtobufFrameSerializer):
+        async def deserialize(self, data):
+            return await super().deserialize(data)
+
+    assert decodes_as_stock_protobuf(ProtobufFrameSerializer())
+    assert decodes_as_stock_protobuf(Outgoing())
+    assert not decodes_as_stock_protobuf(Incoming())
 
 
 def message_frame(data: str) -> bytes:

@@ -35,7 +35,7 @@ from websockets.asyncio.client import ClientConnection
 from pipecat_wsclient import upstream
 from pipecat_wsclient.pacing import pcm_duration
 from pipecat_wsclient.params import CANCEL_CLOSE_TIMEOUT_SECS, WebsocketClientParams
-from pipecat_wsclient.protobuf_audio import decode_audio, is_stock_protobuf
+from pipecat_wsclient.protobuf_audio import decode_audio, decodes_as_stock_protobuf
 from pipecat_wsclient.session import WebsocketClientSession
 from pipecat_wsclient.throttle import LogThrottle
 
@@ -212,7 +212,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
         serializer = self._transport.serializer
         try:
             frame: Frame | None = None
-            if is_stock_protobuf(serializer):
+            if decodes_as_stock_protobuf(serializer):
                 frame = decode_audio(message)
             if frame is None:
                 frame = await serializer.deserialize(message)

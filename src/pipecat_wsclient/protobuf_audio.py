@@ -41,6 +41,26 @@ def is_stock_protobuf(serializer: FrameSerializer) -> bool:
     return type(serializer) is ProtobufFrameSerializer and upstream.fits("protobuf")
 
 
+def decodes_as_stock_protobuf(serializer: FrameSerializer) -> bool:
+    """Whether ``serializer`` deserializes as Pipecat's protobuf serializer does.
+
+    True for Pipecat's class and for subclasses that do not override
+    ``deserialize`` (e.g. one that only adds outgoing messages), so
+    :func:`decode_audio` applies to what they receive.
+
+    Args:
+        serializer: The transport's serializer.
+
+    Returns:
+        True when :func:`decode_audio` gives what its ``deserialize`` would.
+    """
+    return (
+        isinstance(serializer, ProtobufFrameSerializer)
+        and type(serializer).deserialize is ProtobufFrameSerializer.deserialize
+        and upstream.fits("protobuf")
+    )
+
+
 def encode_audio(
     audio: bytes,
     sample_rate: int,
