@@ -477,7 +477,7 @@ async def _play(
             pending = record.produced_secs - (
                 stats.audio_secs_sent + stats.dropped_audio_secs + stats.interrupted_audio_secs
             )
-            record.ended_by_far_end = task.done()
+            record.ended_by_far_end |= task.done()
             began = time.monotonic()
             if cancel:
                 record.end_bound = CANCEL_BOUND_SECS + MARGIN_SECS
@@ -540,6 +540,8 @@ async def _step(
         await asyncio.sleep(step.secs)
     elif isinstance(step, ServerClose):
         record.resets += 1  # the server drops what arrives after its close frame
+        # 1000 hangs up: the call ends (cleanly, but before the audio still to come)
+        record.ended_by_far_end |= step.code == 1000
         await peer.close(step.code)
         await asyncio.sleep(0.1)
     elif isinstance(step, ResetTcp):
@@ -641,7 +643,12 @@ def check_call(record: CallRecord) -> None:
 
     # 3. nothing uncounted
     accounted = s.audio_secs_sent + s.dropped_audio_secs + s.interrupted_audio_secs
-    clean_end = not record.cancel and not record.ended_by_far_end and not fatal
+    clean_end = (
+        not record.cancel
+        and not record.ended_by_far_end
+        and not fatal
+        and not record.connection_errors
+    )
     possible = {0.0}
     for tone in record.tones:
         possible |= {p + tone for p in possible}
