@@ -24,6 +24,9 @@ MARKERS = {
     "first_response": ("first response audio", "tab:green", "-"),
     "interruption": ("interruption", "tab:red", ":"),
     "reconnect": ("reconnect", "tab:purple", "-."),
+    "barge_in": ("barge-in (our onset)", "tab:orange", "-"),
+    "dtmf": ("DTMF", "tab:brown", "-."),
+    "clear": ("bot's clear", "tab:red", ":"),
 }
 
 

@@ -27,9 +27,11 @@ import asyncio
 import json
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -118,6 +120,10 @@ class CarrierSerializer(CallSerializer):
         self._clock = PlaybackClock(bytes_per_sec=2 * self._pipeline_in_rate)
         self._out_resampler = Resampler()
         self._out_chunks = Chunker()
+        self.on_bot_event: Callable[[Mark | Clear, float], None] | None = None
+        """Called with each mark and clear the bot sends, and ``time.monotonic()``
+        when it arrived (scripted calls time the bot's clear with it). It must
+        not block; an exception from it is logged and ignored."""
 
     # -- what subclasses describe -------------------------------------------
 
@@ -199,6 +205,11 @@ class CarrierSerializer(CallSerializer):
             ValueError: If the message is not valid for the protocol.
         """
         event = await self.decode(data)
+        if isinstance(event, (Mark, Clear)) and self.on_bot_event is not None:
+            try:
+                self.on_bot_event(event, time.monotonic())
+            except Exception as e:
+                logger.warning(f"{self}: on_bot_event raised {type(e).__name__}: {e}")
         if isinstance(event, Media):
             if len(event.pcm) % 2:
                 raise ValueError(f"{len(event.pcm)} bytes of PCM is not whole 16-bit samples")

@@ -1,0 +1,824 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""One scripted call, turn by turn: :class:`VoiceCall`.
+
+The pipeline is ``transport.input() -> Listener -> Microphone ->
+transport.output() -> Sent``:
+
+- the ``Microphone`` sends audio all the time, as a phone line does: our
+  speech when there is some, silence otherwise, 20 ms at a time on an
+  absolute schedule (a bot's VAD needs the silence after speech to notice
+  its end);
+- the ``Listener`` keeps the bot's audio at its playback time (a carrier
+  protocol already plays it out in real time and drops what a ``clear``
+  cancels) and finds speech in it (:class:`~.timeline.VoiceActivity`);
+- ``Sent`` notes when each chunk of ours went out, so the end of our speech
+  is known at the far end's playback time.
+
+Each turn method waits for what it needs (our speech sent, the answer's
+start, its end) by polling those timelines every 20 ms, and returns a
+:class:`TurnResult`. Transcripts are made on demand (:meth:`VoiceCall.transcribe`).
+
+Example::
+
+    async with VoiceCall("ws://127.0.0.1:8765/ws", protocol="twilio") as call:
+        answer = await call.say("What are your opening hours?")
+        print(answer.response_ms, await call.transcribe(answer))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pipecat.audio.dtmf.types import KeypadEntry
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputDTMFUrgentFrame,
+    StartFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.workers.runner import WorkerRunner
+
+from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
+from pipecat_wsclient.cli.audio import Track, count_underruns, float_to_pcm, read_wav, write_wav
+from pipecat_wsclient.cli.protocols import get_protocol
+from pipecat_wsclient.cli.result import EXIT_CODES, EXIT_LOST
+from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
+from pipecat_wsclient.scenario.matching import contains, matches
+from pipecat_wsclient.scenario.speech import Synthesizer, Transcriber
+from pipecat_wsclient.scenario.timeline import (
+    RUN_GAP_SECS,
+    SentTimes,
+    Utterance,
+    VoiceActivity,
+    voiced_span,
+)
+
+FRAME_SECS = 0.02
+"""The microphone sends 20 ms at a time."""
+
+MIC_LEAD_SECS = 0.06
+"""How far ahead of real time the microphone hands audio to the output (it paces)."""
+
+POLL_SECS = 0.02
+"""How often a waiting turn looks at the timelines."""
+
+DTMF_GAP_SECS = 0.15
+"""Time between two keys of one ``dtmf`` turn."""
+
+
+class CallFailed(RuntimeError):
+    """The call could not be made or was lost; ``exit_code`` is the ``call`` command's."""
+
+    def __init__(self, message: str, exit_code: int, failure: ConnectionFailure | None = None):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.failure = failure
+
+
+@dataclass
+class TurnResult:
+    """What one turn measured. Times are seconds from the start of the call (``_s``).
+
+    ``None`` where nothing was measured (no answer, no barge-in...).
+    """
+
+    label: str
+    kind: str
+    started_s: float = 0.0
+    speech_start_s: float | None = None
+    """Our speech's first voiced window, at the far end's playback time."""
+    speech_end_s: float | None = None
+    """Our speech's end (its last voiced window)."""
+    dtmf_sent: str = ""
+    """Keys sent in this turn."""
+    response_ms: float | None = None
+    """From the end of our speech (last DTMF key, start of a listen) to the answer's first audio."""
+    answer_start_s: float | None = None
+    answer_end_s: float | None = None
+    answer_secs: float | None = None
+    """How long the answer lasted (to its last voiced window, or until it was cut off)."""
+    barge_in_ms: float | None = None
+    """barge_in: from our speech onset to the bot's audio stopping."""
+    clear_ms: float | None = None
+    """barge_in with a carrier: from our speech onset to the bot's ``clear``."""
+    transcript: str | None = None
+    """What the bot said in its answer (None: not transcribed)."""
+    underruns: int = 0
+    """Gaps of 20-250 ms inside the answer's audio."""
+    marks: int = 0
+    """Carrier marks the bot sent during the turn."""
+    clears: int = 0
+    """Carrier clears the bot sent during the turn."""
+    bot_hung_up: bool = False
+    """The bot ended the call during (or right after) this turn."""
+    notes: list[str] = field(default_factory=list)
+    """What went differently from the script (no answer, the call ended...)."""
+    failures: list[str] = field(default_factory=list)
+    """Expectations that did not hold (filled by the checks)."""
+
+    @property
+    def passed(self) -> bool:
+        """Whether every expectation held."""
+        return not self.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for ``--json``)."""
+        return {**asdict(self), "passed": self.passed}
+
+
+class Transcript(str):
+    """What the bot said; ``in`` forgives case, punctuation and numerals.
+
+    ``"nine to five" in Transcript("Open 9 to 5.")`` is true, as
+    ``transcript_contains`` in a scenario; :meth:`matches` is
+    ``transcript_matches``.
+    """
+
+    def __contains__(self, phrase: object) -> bool:
+        return isinstance(phrase, str) and contains(str(self), phrase)
+
+    def matches(self, pattern: str) -> bool:
+        """Whether the regular expression matches the raw or the normalized text."""
+        return matches(str(self), pattern)
+
+
+Answer = TurnResult
+"""What ``say``/``play``/``dtmf``/``listen`` return: the turn and the bot's answer."""
+
+
+class _Listener(FrameProcessor):
+    """Keeps the bot's audio (not passed on) on the playback timeline; swallows interruptions."""
+
+    def __init__(self, call: VoiceCall):
+        super().__init__()
+        self._call = call
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self._call._heard_audio(frame.audio)
+            return
+        if isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
+            # The bot's interruption must not cut our own speech short.
+            return
+        await self.push_frame(frame, direction)
+
+
+class _Microphone(FrameProcessor):
+    """Sends our speech, or silence, 20 ms at a time in real time."""
+
+    def __init__(self, rate: int):
+        super().__init__()
+        self._rate = rate
+        self._frame_bytes = 2 * round(rate * FRAME_SECS)
+        self._speech = bytearray()
+        self._task: asyncio.Task | None = None
+        self.pushed_bytes = 0
+
+    def enqueue(self, pcm: bytes) -> int:
+        """Queue speech; return its byte offset in everything the microphone sends."""
+        offset = self.pushed_bytes + len(self._speech)
+        self._speech += pcm
+        # Keep the stream frame-aligned: pad the speech to whole 20 ms frames.
+        self._speech += bytes(-len(self._speech) % self._frame_bytes)
+        return offset
+
+    @property
+    def queued_bytes(self) -> int:
+        """Speech not sent yet."""
+        return len(self._speech)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._task = self.create_task(self._run(), "microphone")
+            return
+        if isinstance(frame, (EndFrame, CancelFrame)) and self._task is not None:
+            await self.cancel_task(self._task)
+            self._task = None
+        await self.push_frame(frame, direction)
+
+    async def _run(self):
+        start = time.monotonic()
+        n = 0
+        while True:
+            due = start + n * FRAME_SECS - MIC_LEAD_SECS
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self._speech:
+                chunk = bytes(self._speech[: self._frame_bytes])
+                del self._speech[: self._frame_bytes]
+            else:
+                chunk = bytes(self._frame_bytes)
+            self.pushed_bytes += len(chunk)
+            await self.push_frame(OutputAudioRawFrame(chunk, self._rate, 1))
+            n += 1
+
+
+class _Sent(FrameProcessor):
+    """After the output: notes when each chunk of ours was sent (not passed on)."""
+
+    def __init__(self, call: VoiceCall):
+        super().__init__()
+        self._call = call
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, OutputAudioRawFrame):
+            self._call._sent_audio(frame.audio)
+        else:
+            await self.push_frame(frame, direction)
+
+
+class VoiceCall:
+    """A call to a voice bot, driven turn by turn, measuring each turn.
+
+    Use it as an async context manager (it connects on entry and hangs up on
+    exit), or call :meth:`start` and :meth:`close`.
+
+    Parameters of timing (seconds unless named ``_ms``): ``answer_timeout``
+    for an answer to begin, ``answer_silence_ms`` of silence that ends an
+    answer, ``max_answer_secs`` after which an answer is cut off.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        protocol: str = "pipecat",
+        headers: dict[str, str] | None = None,
+        sample_rate: int = 16000,
+        synthesizer: Synthesizer | None = None,
+        transcriber: Transcriber | None = None,
+        answer_timeout: float = 10.0,
+        answer_silence_ms: float = 800.0,
+        max_answer_secs: float = 60.0,
+        open_timeout: float = 5.0,
+        cafile: Path | None = None,
+        insecure: bool = False,
+        transcribe_answers: bool = False,
+    ):
+        """Prepare the call (nothing is dialed until :meth:`start`).
+
+        Args:
+            uri: The bot's WebSocket endpoint.
+            protocol: A ``--protocol`` of ``call``: ``pipecat``, ``raw``, ``twilio``...
+            headers: Handshake headers.
+            sample_rate: The pipeline's sample rate.
+            synthesizer: Speaks ``say`` text (default: eSpeak NG, cached).
+            transcriber: Transcribes answers (default: Whisper, see :class:`Transcriber`).
+            answer_timeout: Seconds allowed for an answer to begin.
+            answer_silence_ms: Silence that ends an answer.
+            max_answer_secs: An answer longer than this is cut off.
+            open_timeout: Seconds allowed to connect.
+            cafile: CA bundle to verify a ``wss://`` server with.
+            insecure: Skip certificate verification.
+            transcribe_answers: Transcribe each answer as its turn ends (so
+                ``result.transcript`` is there when a turn returns); otherwise
+                call :meth:`transcribe` when needed.
+
+        Raises:
+            ValueError: For an unknown protocol.
+        """
+        self.uri = uri
+        self.rate = sample_rate
+        self.answer_timeout = answer_timeout
+        self.answer_silence = answer_silence_ms / 1000
+        self.max_answer_secs = max_answer_secs
+        self.synthesizer = synthesizer
+        self.transcriber = transcriber
+        self.transcribe_answers = transcribe_answers
+        serializer = get_protocol(protocol).serializer(sample_rate)
+        self.carrier_events: list[tuple[float, str]] = []
+        if isinstance(serializer, CarrierSerializer):
+            serializer.on_bot_event = self._bot_event
+        tls: ssl.SSLContext | bool | None = None
+        if insecure:
+            tls = False
+        elif cafile is not None:
+            tls = ssl.create_default_context(cafile=str(cafile))
+        self.transport = WebsocketClientTransport(
+            uri,
+            WebsocketClientParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                audio_out_end_silence_secs=0,
+                audio_out_downstream_secs=0,
+                additional_headers=headers or None,
+                serializer=serializer,
+                open_timeout=open_timeout,
+                ssl=tls,
+            ),
+        )
+        self.sent_track, self.heard_track = Track(sample_rate), Track(sample_rate)
+        self.heard = VoiceActivity(sample_rate)
+        self.sent_times = SentTimes()
+        self.failures: list[ConnectionFailure] = []
+        self.results: list[TurnResult] = []
+        self.t0 = time.monotonic()
+        self.connected_at: float | None = None
+        self.ended_at: float | None = None
+        self._hung_up = False
+        self._mic = _Microphone(sample_rate)
+        self._connected = asyncio.Event()
+        self._failed = asyncio.Event()
+        self._worker = PipelineWorker(
+            Pipeline(
+                [
+                    self.transport.input(),
+                    _Listener(self),
+                    self._mic,
+                    self.transport.output(),
+                    _Sent(self),
+                ]
+            ),
+            params=PipelineParams(
+                audio_in_sample_rate=sample_rate, audio_out_sample_rate=sample_rate
+            ),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+        )
+        self._run: asyncio.Task | None = None
+        self._pending_answer: TurnResult | None = None
+        self._last_text: str | None = None
+
+        @self.transport.event_handler("on_connected")
+        async def on_connected(_transport, _websocket):
+            self.connected_at = time.monotonic()
+            self._connected.set()
+
+        @self.transport.event_handler("on_connection_error")
+        async def on_connection_error(_transport, error):
+            self.failures.append(error)
+            self._failed.set()
+
+    # -- timelines (called by the processors) ---------------------------------
+
+    def _heard_audio(self, pcm: bytes) -> None:
+        start = self.heard_track.add(time.monotonic(), pcm)
+        self.heard.add(pcm, start)
+
+    def _sent_audio(self, pcm: bytes) -> None:
+        start = self.sent_track.add(time.monotonic(), pcm)
+        self.sent_times.add(len(pcm), start)
+
+    def _bot_event(self, event: Mark | Clear, at: float) -> None:
+        self.carrier_events.append((at, "clear" if isinstance(event, Clear) else "mark"))
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` has dialed."""
+        return self._run is not None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the call is over (hung up by either side, or lost)."""
+        return self._run is not None and self._run.done()
+
+    async def start(self) -> None:
+        """Dial and wait until connected.
+
+        Raises:
+            CallFailed: If the connection cannot be made (``exit_code`` as ``call``'s).
+        """
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(self._worker)
+        self.t0 = time.monotonic()
+        self._run = asyncio.create_task(runner.run())
+        self._run.add_done_callback(self._note_end)
+        waits = [asyncio.create_task(e.wait()) for e in (self._connected, self._failed)]
+        try:
+            await asyncio.wait([*waits, self._run], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        if not self._connected.is_set():
+            await self.close()
+            raise self._failure_error("the call could not be made")
+
+    def _note_end(self, _task: asyncio.Task) -> None:
+        self.ended_at = time.monotonic()
+
+    def _failure_error(self, fallback: str) -> CallFailed:
+        if self.failures:
+            failure = self.failures[-1]
+            code = EXIT_CODES.get(failure.kind, EXIT_LOST) if failure.during_connect else EXIT_LOST
+            return CallFailed(str(failure), code, failure)
+        return CallFailed(fallback, EXIT_LOST)
+
+    async def close(self) -> None:
+        """Hang up (if the bot has not) and wait for the pipeline to end (15 s at most)."""
+        if self._run is None:
+            return
+        if not self._run.done():
+            self._hung_up = True
+            await self._worker.queue_frame(EndFrame())
+            try:
+                await asyncio.wait_for(asyncio.shield(self._run), 15)
+            except TimeoutError:
+                await self._worker.cancel()
+        await asyncio.gather(self._run, return_exceptions=True)
+
+    async def __aenter__(self) -> VoiceCall:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- clock helpers --------------------------------------------------------
+
+    def _rel(self, t: float | None) -> float | None:
+        return None if t is None else round(t - self.t0, 3)
+
+    async def _until(self, deadline: float) -> None:
+        """Sleep until ``deadline`` or the end of the call."""
+        while not self.ended:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(POLL_SECS, left))
+
+    async def _speak(self, pcm: bytes) -> tuple[Utterance, float | None, float | None]:
+        """Queue speech; wait until its voiced part is sent; return its playback start and end."""
+        span = voiced_span(pcm, self.rate) or (0, len(pcm))
+        offset = self._mic.enqueue(pcm)
+        utterance = Utterance(offset, offset + span[0], offset + span[1])
+        limit = time.monotonic() + self._mic.queued_bytes / (2 * self.rate) + 5.0
+        start = end = None
+        while not self.ended and time.monotonic() < limit:
+            start = start or self.sent_times.time_of(utterance.voice_start, self.rate)
+            end = self.sent_times.time_of(utterance.voice_end, self.rate)
+            if end is not None:
+                break
+            await asyncio.sleep(POLL_SECS)
+        return utterance, start, end
+
+    async def _audio(self, text: str | None, audio: Path | bytes | None) -> bytes:
+        if text is not None:
+            if self.synthesizer is None:
+                self.synthesizer = Synthesizer()
+            return await self.synthesizer.synthesize(text, self.rate)
+        if isinstance(audio, bytes):
+            return audio
+        if audio is None:
+            raise ValueError("nothing to say: give text or audio")
+        return await asyncio.to_thread(read_wav, audio, self.rate)
+
+    # -- answers --------------------------------------------------------------
+
+    async def _await_onset(self, after: float, timeout: float) -> float | None:
+        """The first voiced audio of the bot at or after ``after``, waiting up to ``timeout``."""
+        deadline = max(after, time.monotonic()) + timeout
+        while True:
+            onset = self.heard.onset_after(after)
+            if onset is not None or self.ended or time.monotonic() >= deadline:
+                return onset
+            await asyncio.sleep(POLL_SECS)
+
+    async def _await_end(self, onset: float) -> tuple[float, bool]:
+        """Where the answer that began at ``onset`` ends; True if it was cut off."""
+        limit = onset + self.max_answer_secs
+        while True:
+            now = time.monotonic()
+            end = self.heard.end_of_run(onset, self.answer_silence, now)
+            if end is not None:
+                return end, False
+            if self.ended:
+                return self.heard.end_of_run(
+                    onset, self.answer_silence, float("inf")
+                ) or onset, False
+            if now >= limit:
+                return now, True
+            await asyncio.sleep(POLL_SECS)
+
+    def _events_between(self, result: TurnResult, start: float, end: float) -> None:
+        kinds = [k for t, k in self.carrier_events if start <= t < end]
+        result.marks, result.clears = kinds.count("mark"), kinds.count("clear")
+
+    def _finish_answer(self, result: TurnResult, onset: float, end: float) -> None:
+        result.answer_start_s = self._rel(onset)
+        result.answer_end_s = self._rel(end)
+        result.answer_secs = round(end - onset, 3)
+        result.underruns = _underruns(self.heard_track, onset, end)
+
+    async def _answer(
+        self, result: TurnResult, after: float, timeout: float | None, until: str
+    ) -> TurnResult:
+        onset = await self._await_onset(after, self.answer_timeout if timeout is None else timeout)
+        if onset is None:
+            result.notes.append(
+                "the call ended before an answer"
+                if self.ended
+                else f"no answer within {self.answer_timeout if timeout is None else timeout:g} s"
+            )
+            return result
+        result.response_ms = round((onset - after) * 1000, 1)
+        result.answer_start_s = self._rel(onset)
+        if until == "start":
+            self._pending_answer = result
+            return result
+        end, cut = await self._await_end(onset)
+        if cut:
+            result.notes.append(f"the answer was cut off after {self.max_answer_secs:g} s")
+        self._finish_answer(result, onset, end)
+        return result
+
+    def _begin(self, label: str, kind: str) -> tuple[TurnResult, float]:
+        now = time.monotonic()
+        result = TurnResult(label=label, kind=kind, started_s=round(now - self.t0, 3))
+        self.results.append(result)
+        if self.ended:
+            why = str(self.failures[-1]) if self.failures else "the bot hung up"
+            result.notes.append(f"the call had already ended ({why})")
+        return result, now
+
+    async def _done(self, result: TurnResult, started: float) -> TurnResult:
+        self._events_between(result, started, time.monotonic())
+        if self.ended and not self._hung_up and not self.failures:
+            result.bot_hung_up = True
+        if self.transcribe_answers and result.answer_end_s is not None:
+            await self.transcribe(result)
+        return result
+
+    # -- turns ----------------------------------------------------------------
+
+    async def say(
+        self,
+        text: str,
+        *,
+        timeout: float | None = None,
+        until: Literal["end", "start"] = "end",
+        label: str | None = None,
+    ) -> TurnResult:
+        """Say ``text`` (offline TTS) and wait for the bot's answer.
+
+        Args:
+            text: What to say.
+            timeout: Seconds allowed for the answer to begin (default ``answer_timeout``).
+            until: ``"end"``: return once the answer has ended; ``"start"``:
+                return once it has begun (to :meth:`barge_in` on it).
+            label: The turn's name in reports.
+
+        Returns:
+            The turn: ``response_ms``, the answer's times, and so on.
+        """
+        return await self._utter("say", label or text, text, None, timeout, until)
+
+    async def play(
+        self,
+        audio: Path | bytes,
+        *,
+        timeout: float | None = None,
+        until: Literal["end", "start"] = "end",
+        label: str | None = None,
+    ) -> TurnResult:
+        """Play a WAV file (any rate) or PCM at the call's rate; wait for the answer.
+
+        Args and returns as :meth:`say`.
+        """
+        name = label or (audio.name if isinstance(audio, Path) else f"{len(audio)} bytes")
+        return await self._utter("play", name, None, audio, timeout, until)
+
+    async def _utter(
+        self,
+        kind: str,
+        label: str,
+        text: str | None,
+        audio: Path | bytes | None,
+        timeout: float | None,
+        until: str,
+    ) -> TurnResult:
+        pcm = await self._audio(text, audio)
+        if text is not None:
+            self._last_text = text
+        await self._settle_pending()
+        result, started = self._begin(label, kind)
+        _, start, end = await self._speak(pcm)
+        result.speech_start_s, result.speech_end_s = self._rel(start), self._rel(end)
+        if end is None:
+            result.notes.append("our speech was not sent" if not self.ended else "the call ended")
+            return await self._done(result, started)
+        await self._answer(result, end, timeout, until)
+        return await self._done(result, started)
+
+    async def _settle_pending(self) -> None:
+        """Before a turn that is not a barge-in: let an answer left running finish."""
+        pending, self._pending_answer = self._pending_answer, None
+        if pending is not None and pending.answer_start_s is not None:
+            onset = self.t0 + pending.answer_start_s
+            end, _ = await self._await_end(onset)
+            self._finish_answer(pending, onset, end)
+
+    async def barge_in(
+        self,
+        after_ms: float,
+        *,
+        say: str | None = None,
+        play: Path | bytes | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+        reask: bool = True,
+    ) -> TurnResult:
+        """Talk over the bot's current answer, ``after_ms`` after it began.
+
+        The answer talked over is the one a ``say``/``play``/``dtmf``/``listen``
+        with ``until="start"`` left running. If the last answer has already
+        ended (the turn before waited for its end) and ``reask`` is true, the
+        last ``say`` text is said again and the barge-in talks over its new
+        answer (that turn is in :attr:`results` too).
+
+        Args:
+            after_ms: When to start talking, from the answer's first audio.
+            say: Text to say (offline TTS).
+            play: Or a WAV file or PCM to play.
+            timeout: Seconds allowed for the answer to what we said.
+            label: The turn's name in reports.
+            reask: Say the last text again when no answer is going on.
+
+        Returns:
+            The turn: ``barge_in_ms`` (our onset to the bot's audio stopping),
+            ``clear_ms`` (carriers), then the answer to what we said.
+        """
+        pcm = await self._audio(say, play)
+        target = self._pending_answer
+        if target is None and reask:
+            target = await self._reask()
+        label = label or ("barge in: " + (say or "audio"))
+        result, started = self._begin(label, "barge_in")
+        self._pending_answer = None
+        if target is None or target.answer_start_s is None:
+            result.notes.append("there was no answer to talk over")
+            return await self._done(result, started)
+        onset = self.t0 + target.answer_start_s
+        await self._until(onset + after_ms / 1000)
+        ended = self.heard.end_of_run(onset, RUN_GAP_SECS, time.monotonic())
+        if ended is not None:
+            self._finish_answer(target, onset, ended)
+            result.notes.append(
+                f"the answer ended before the barge-in (it lasted {(ended - onset) * 1000:.0f} ms,"
+                f" the barge-in was due after {after_ms:g} ms)"
+            )
+        _, ours, end = await self._speak(pcm)
+        result.speech_start_s, result.speech_end_s = self._rel(ours), self._rel(end)
+        if ours is not None and ended is None:
+            stop = await self._await_stop(ours, end)
+            result.barge_in_ms = round((stop - ours) * 1000, 1)
+            clear = next(
+                (t for t, k in self.carrier_events if k == "clear" and t >= ours - 0.05), None
+            )
+            if clear is not None:
+                result.clear_ms = round((clear - ours) * 1000, 1)
+            self._finish_answer(target, onset, stop)
+        if end is not None:
+            await self._answer(result, end, timeout, "end")
+        return await self._done(result, started)
+
+    async def _await_stop(self, ours: float, our_end: float | None) -> float:
+        """When the bot's audio going on at our onset ``ours`` stopped."""
+        limit = ours + self.max_answer_secs
+        while True:
+            now = time.monotonic()
+            stop = self.heard.end_of_run(ours, RUN_GAP_SECS, now)
+            if stop is not None:
+                return max(stop, ours)
+            if self.ended or now >= limit:
+                return now
+            await asyncio.sleep(POLL_SECS)
+
+    async def _reask(self) -> TurnResult | None:
+        """Say the last utterance again and return when its answer has begun."""
+        if self._last_text is None:
+            return None
+        text = self._last_text
+        return await self.say(text, until="start", label=f"{text} (again)")
+
+    async def dtmf(
+        self,
+        digits: str,
+        *,
+        timeout: float | None = None,
+        until: Literal["end", "start"] = "end",
+        label: str | None = None,
+    ) -> TurnResult:
+        """Press keys (0-9, *, #, A-D), 150 ms apart, and wait for the answer.
+
+        ``response_ms`` is counted from the last key.
+        """
+        await self._settle_pending()
+        result, started = self._begin(label or f"dtmf {digits}", "dtmf")
+        for i, digit in enumerate(digits):
+            if i:
+                await asyncio.sleep(DTMF_GAP_SECS)
+            await self._worker.queue_frame(OutputDTMFUrgentFrame(button=KeypadEntry(digit)))
+            result.dtmf_sent += digit
+        last = time.monotonic()
+        await self._answer(result, last, timeout, until)
+        return await self._done(result, started)
+
+    async def listen(
+        self,
+        timeout: float,
+        *,
+        until: Literal["end", "start"] = "end",
+        label: str | None = None,
+    ) -> TurnResult:
+        """Say nothing and wait up to ``timeout`` for the bot to speak (a greeting)."""
+        await self._settle_pending()
+        result, started = self._begin(label or f"listen {timeout:g} s", "listen")
+        await self._answer(result, started, timeout, until)
+        return await self._done(result, started)
+
+    async def wait(self, seconds: float, *, label: str | None = None) -> TurnResult:
+        """Stay silent for ``seconds``; whatever the bot says meanwhile is the answer."""
+        await self._settle_pending()
+        result, started = self._begin(label or f"wait {seconds:g} s", "wait")
+        await self._until(started + seconds)
+        onset = self.heard.onset_after(started, until=started + seconds)
+        if onset is not None:
+            result.response_ms = round((onset - started) * 1000, 1)
+            end, _ = await self._await_end(onset)
+            self._finish_answer(result, onset, end)
+        return await self._done(result, started)
+
+    async def wait_for_hangup(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the bot to end the call; whether it did."""
+        await self._until(time.monotonic() + timeout)
+        return self.ended and not self._hung_up and not self.failures
+
+    async def hangup(self) -> TurnResult:
+        """End the call from our side (the carrier's stop, then a normal close)."""
+        await self._settle_pending()
+        result, started = self._begin("hangup", "hangup")
+        await self.close()
+        return await self._done(result, started)
+
+    # -- after the fact -------------------------------------------------------
+
+    def answer_audio(self, result: TurnResult) -> bytes:
+        """The bot's answer in a turn, as heard (PCM at the call's rate), b"" if none."""
+        if result.answer_start_s is None:
+            return b""
+        start = self.t0 + result.answer_start_s - 0.1
+        end = self.t0 + (result.answer_end_s or result.answer_start_s) + 0.1
+        return float_to_pcm(self.heard_track.render(start, max(0.0, end - start)))
+
+    async def transcribe(self, result: TurnResult) -> str:
+        """What the bot said in a turn's answer (also stored in ``result.transcript``)."""
+        if result.transcript is None:
+            pcm = self.answer_audio(result)
+            if self.transcriber is None:
+                self.transcriber = Transcriber()
+            text = await self.transcriber.transcribe(pcm, self.rate) if pcm else ""
+            result.transcript = Transcript(text)
+        return result.transcript
+
+    def write_recording(self, path: Path) -> bool:
+        """Write the call as a stereo WAV (left: us, right: the bot); False if no audio."""
+        tracks = [t for t in (self.sent_track, self.heard_track) if t.chunks]
+        if not tracks:
+            return False
+        t0 = min(track.chunks[0][0] for track in tracks)
+        end = max(track.end for track in tracks)
+        left = self.sent_track.render(t0, end - t0)
+        right = self.heard_track.render(t0, end - t0)
+        stereo = np.stack([left, right], axis=1).reshape(-1)
+        write_wav(path, float_to_pcm(stereo), self.rate, channels=2)
+        return True
+
+    def failure(self) -> CallFailed | None:
+        """The connection failure that ended the call, if any."""
+        return self._failure_error("lost") if self.failures else None
+
+
+def _underruns(track: Track, start: float, end: float) -> int:
+    """Underruns among the chunks of ``track`` that play within ``[start, end]``."""
+    part = Track(track.rate)
+    for arrival, (play, pcm) in zip(track.arrivals, track.chunks, strict=True):
+        if start - 0.05 <= play <= end:
+            part.arrivals.append(arrival)
+            part.chunks.append((play, pcm))
+    return count_underruns(part)

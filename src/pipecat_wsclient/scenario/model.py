@@ -1,0 +1,453 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Scenario files: what a test call does and expects, read from YAML and checked (pure).
+
+A scenario is one call: a name, where to call and how, and a list of turns.
+Every turn does one thing (``say``, ``play``, ``barge_in``, ``dtmf``,
+``wait``, ``listen`` or ``hangup``) and may carry an ``expect`` mapping.
+``${VAR}`` (or ``${VAR:-default}``) anywhere in a string is replaced from the
+environment. Every mistake is a :class:`ScenarioError` naming the file, the
+turn and the key.
+
+Example::
+
+    scenario = load_scenario(Path("opening-hours.yaml"))
+    for turn in scenario.turns:
+        print(turn.kind, turn.expect)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipecat_wsclient.scenario.matching import check_pattern
+
+ACTIONS = ("say", "play", "barge_in", "dtmf", "wait", "listen", "hangup")
+"""The turn kinds: each turn has exactly one of these keys."""
+
+DTMF_DIGITS = set("0123456789*#ABCD")
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run, with the place and the reason."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a turn expects; None (or empty) checks nothing.
+
+    Parameters:
+        response_ms_max: Most milliseconds from the end of our speech (or the
+            last DTMF key, or the start of a ``listen``) to the answer's first audio.
+        response_ms_min: Fewest such milliseconds (a bot that talks too soon).
+        transcript_contains: Phrases the answer's transcript must contain
+            (case, punctuation and numerals forgiven: "nine" matches "9").
+        transcript_not_contains: Phrases it must not contain.
+        transcript_matches: A regular expression the transcript must match.
+        barge_in_ms_max: Most milliseconds from our speech onset (talking over
+            the bot) to the bot's audio stopping.
+        clear_ms_max: Most milliseconds from our speech onset to the bot's
+            ``clear`` (carriers only).
+        silent: True: the bot says nothing in this turn; False: it must answer.
+        bot_hangs_up: True: the bot ends the call after this turn.
+        max_underruns: Most playback gaps (20-250 ms) inside the answer.
+        answer_secs_max: Longest answer, in seconds.
+    """
+
+    response_ms_max: float | None = None
+    response_ms_min: float | None = None
+    transcript_contains: tuple[str, ...] = ()
+    transcript_not_contains: tuple[str, ...] = ()
+    transcript_matches: str | None = None
+    barge_in_ms_max: float | None = None
+    clear_ms_max: float | None = None
+    silent: bool | None = None
+    bot_hangs_up: bool | None = None
+    max_underruns: int | None = None
+    answer_secs_max: float | None = None
+
+    @property
+    def needs_transcript(self) -> bool:
+        """Whether checking needs what the bot said."""
+        return bool(
+            self.transcript_contains or self.transcript_not_contains or self.transcript_matches
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One step of a call.
+
+    Parameters:
+        kind: One of :data:`ACTIONS`.
+        text: What to say (``say``, or ``barge_in`` with ``say``).
+        audio: WAV file to play (``play``, or ``barge_in`` with ``play``).
+        after_ms: ``barge_in``: start talking this long after the answer began.
+        digits: ``dtmf``: the keys, in order.
+        seconds: ``wait``: how long to stay silent; ``listen``: how long to
+            wait for the bot to begin speaking.
+        name: A label for reports (default: the kind and its argument).
+        expect: What must hold.
+        answer_timeout: Seconds allowed for the answer to begin (None: the scenario's).
+    """
+
+    kind: str
+    text: str | None = None
+    audio: Path | None = None
+    after_ms: float = 0.0
+    digits: str = ""
+    seconds: float = 0.0
+    name: str = ""
+    expect: Expect = field(default_factory=Expect)
+    answer_timeout: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The turn's name, or a short description of it."""
+        if self.name:
+            return self.name
+        if self.kind in ("say", "barge_in") and self.text is not None:
+            prefix = "barge in: " if self.kind == "barge_in" else ""
+            return prefix + _short(self.text)
+        if self.audio is not None:
+            return f"{self.kind}: {self.audio.name}"
+        if self.kind == "dtmf":
+            return f"dtmf {self.digits}"
+        if self.kind in ("wait", "listen"):
+            return f"{self.kind} {self.seconds:g} s"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scripted call.
+
+    Parameters:
+        name: Its name in reports.
+        turns: What the caller does, in order.
+        uri: The bot's WebSocket endpoint (``--uri`` overrides it).
+        protocol: A ``--protocol`` of ``call`` (default ``pipecat``).
+        headers: Handshake headers (``${VAR}`` for secrets).
+        sample_rate: The pipeline's sample rate.
+        voice: eSpeak NG voice for ``say`` (when the default TTS is used).
+        answer_timeout: Seconds allowed for an answer to begin.
+        answer_silence_ms: Silence that ends the bot's answer.
+        max_answer_secs: An answer longer than this is cut off (the turn goes on).
+        open_timeout: Seconds allowed to connect.
+        path: The file it was read from.
+    """
+
+    name: str
+    turns: tuple[Turn, ...]
+    uri: str | None = None
+    protocol: str = "pipecat"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    sample_rate: int = 16000
+    voice: str | None = None
+    answer_timeout: float = 10.0
+    answer_silence_ms: float = 800.0
+    max_answer_secs: float = 60.0
+    open_timeout: float = 5.0
+    path: Path | None = None
+
+
+def expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``.
+
+    Raises:
+        ScenarioError: If a variable is not set and has no default.
+    """
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ScenarioError(f"{where}: ${{{name}}} is not set in the environment")
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, list):
+        return [expand_env(v, env, where) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, env, where) for k, v in value.items()}
+    return value
+
+
+def load_scenario(path: Path, env: Mapping[str, str] | None = None) -> Scenario:
+    """Read and check a scenario file.
+
+    Args:
+        path: The YAML file.
+        env: Variables for ``${VAR}`` (default: the process environment).
+
+    Returns:
+        The scenario; ``play`` paths are resolved against the file's folder.
+
+    Raises:
+        ScenarioError: If the file cannot be read or is not a valid scenario.
+    """
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScenarioError(f"{path}: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{path}: not valid YAML: {e}") from e
+    return parse_scenario(data, path=path, env=os.environ if env is None else env)
+
+
+_SCENARIO_KEYS = {
+    "name",
+    "protocol",
+    "uri",
+    "headers",
+    "turns",
+    "sample_rate",
+    "voice",
+    "answer_timeout",
+    "answer_silence_ms",
+    "max_answer_secs",
+    "open_timeout",
+}
+_EXPECT_TYPES: dict[str, type] = {
+    "response_ms_max": float,
+    "response_ms_min": float,
+    "transcript_contains": tuple,
+    "transcript_not_contains": tuple,
+    "transcript_matches": str,
+    "barge_in_ms_max": float,
+    "clear_ms_max": float,
+    "silent": bool,
+    "bot_hangs_up": bool,
+    "max_underruns": int,
+    "answer_secs_max": float,
+}
+
+
+def parse_scenario(
+    data: Any, *, path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Scenario:
+    """Check parsed YAML (or any plain data) and build a :class:`Scenario`.
+
+    Args:
+        data: The document: a mapping with ``turns``.
+        path: Where it came from (for messages and relative ``play`` paths).
+        env: Variables for ``${VAR}`` (default: none set).
+
+    Raises:
+        ScenarioError: Naming the file, the turn and the key at fault.
+    """
+    where = str(path) if path is not None else "scenario"
+    data = expand_env(data, env or {}, where)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: a scenario is a mapping with 'turns', not {_kind(data)}")
+    _unknown(data, _SCENARIO_KEYS, where)
+    raw_turns = data.get("turns")
+    if not isinstance(raw_turns, list) or not raw_turns:
+        raise ScenarioError(f"{where}: 'turns' must be a non-empty list")
+    base = path.parent if path is not None else Path(".")
+    turns = tuple(
+        _turn(item, base, f"{where}: turn {i}") for i, item in enumerate(raw_turns, start=1)
+    )
+    for i, turn in enumerate(turns):
+        if turn.kind == "barge_in" and (
+            i == 0 or turns[i - 1].kind not in ("say", "play", "dtmf", "listen")
+        ):
+            raise ScenarioError(
+                f"{where}: turn {i + 1}: barge_in talks over the answer to the turn before it, "
+                "which must be say, play, dtmf or listen"
+            )
+        if turn.kind == "hangup" and i != len(turns) - 1:
+            raise ScenarioError(f"{where}: turn {i + 1}: hangup must be the last turn")
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) for k in headers):
+        raise ScenarioError(f"{where}: 'headers' must be a mapping of names to values")
+    uri = data.get("uri")
+    if uri is not None and not isinstance(uri, str):
+        raise ScenarioError(f"{where}: 'uri' must be a string")
+    protocol = data.get("protocol", "pipecat")
+    from pipecat_wsclient.cli.protocols import get_protocol
+
+    try:
+        get_protocol(str(protocol))
+    except ValueError as e:
+        raise ScenarioError(f"{where}: protocol: {e}") from None
+    voice = data.get("voice")
+    return Scenario(
+        name=str(data.get("name") or (path.stem if path is not None else "scenario")),
+        turns=turns,
+        uri=uri,
+        protocol=str(protocol),
+        headers={str(k): str(v) for k, v in headers.items()},
+        sample_rate=_number(data, "sample_rate", where, int, 16000, low=8000),
+        voice=None if voice is None else str(voice),
+        answer_timeout=_number(data, "answer_timeout", where, float, 10.0, low=0.1),
+        answer_silence_ms=_number(data, "answer_silence_ms", where, float, 800.0, low=100),
+        max_answer_secs=_number(data, "max_answer_secs", where, float, 60.0, low=1),
+        open_timeout=_number(data, "open_timeout", where, float, 5.0, low=0.1),
+        path=path,
+    )
+
+
+def _turn(item: Any, base: Path, where: str) -> Turn:
+    if not isinstance(item, dict):
+        raise ScenarioError(f"{where}: a turn is a mapping such as {{say: ...}}, not {_kind(item)}")
+    actions = [k for k in ACTIONS if k in item]
+    if len(actions) != 1:
+        found = ", ".join(actions) or "none"
+        raise ScenarioError(
+            f"{where}: a turn has exactly one of {', '.join(ACTIONS)} (found: {found})"
+        )
+    kind = actions[0]
+    _unknown(item, {kind, "name", "expect", "answer_timeout"}, where)
+    value = item[kind]
+    expect = _expect(item.get("expect"), f"{where}: expect")
+    common: dict[str, Any] = {
+        "kind": kind,
+        "name": str(item.get("name") or ""),
+        "expect": expect,
+        "answer_timeout": (
+            None
+            if item.get("answer_timeout") is None
+            else _number(item, "answer_timeout", where, float, 0.0, low=0.1)
+        ),
+    }
+    if kind == "say":
+        return Turn(text=_text(value, f"{where}: say"), **common)
+    if kind == "play":
+        return Turn(audio=_wav(value, base, f"{where}: play"), **common)
+    if kind == "barge_in":
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{where}: barge_in is a mapping: {{after_ms: 600, say: ...}}")
+        _unknown(value, {"after_ms", "say", "play"}, f"{where}: barge_in")
+        if ("say" in value) == ("play" in value):
+            raise ScenarioError(f"{where}: barge_in needs one of 'say' or 'play'")
+        after = _number(value, "after_ms", f"{where}: barge_in", float, 0.0, low=0)
+        if "say" in value:
+            return Turn(
+                text=_text(value["say"], f"{where}: barge_in: say"), after_ms=after, **common
+            )
+        audio = _wav(value["play"], base, f"{where}: barge_in: play")
+        return Turn(audio=audio, after_ms=after, **common)
+    if kind == "dtmf":
+        digits = str(value).replace(" ", "").upper()
+        bad = sorted(set(digits) - DTMF_DIGITS)
+        if not digits or bad:
+            raise ScenarioError(f"{where}: dtmf takes keys 0-9, *, #, A-D (got {str(value)!r})")
+        return Turn(digits=digits, **common)
+    if kind in ("wait", "listen"):
+        seconds = _number(item, kind, where, float, 0.0, low=0.0)
+        return Turn(seconds=seconds, **common)
+    if value is not True:
+        raise ScenarioError(f"{where}: write 'hangup: true'")
+    if expect != Expect():
+        raise ScenarioError(f"{where}: hangup takes no expect (put bot_hangs_up on a turn)")
+    return Turn(**common)
+
+
+def _expect(value: Any, where: str) -> Expect:
+    if value is None:
+        return Expect()
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: expect is a mapping such as {{response_ms_max: 1500}}")
+    _unknown(value, set(_EXPECT_TYPES), where)
+    fields: dict[str, Any] = {}
+    for key, raw in value.items():
+        kind = _EXPECT_TYPES[key]
+        if kind is tuple:
+            items = [raw] if isinstance(raw, str) else raw
+            if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+                raise ScenarioError(f"{where}: {key} is a phrase or a list of phrases")
+            fields[key] = tuple(items)
+        elif kind is bool:
+            if not isinstance(raw, bool):
+                raise ScenarioError(f"{where}: {key} is true or false")
+            fields[key] = raw
+        elif kind is str:
+            try:
+                check_pattern(str(raw))
+            except ValueError as e:
+                raise ScenarioError(f"{where}: {key}: {e}") from None
+            fields[key] = str(raw)
+        else:
+            fields[key] = _number(value, key, where, kind, 0, low=0)
+    return Expect(**fields)
+
+
+def _number(data: dict, key: str, where: str, kind: type, default: Any, *, low: float) -> Any:
+    raw = data.get(key, default)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ScenarioError(f"{where}: {key} must be a number, not {raw!r}")
+    if kind is int and raw != int(raw):
+        raise ScenarioError(f"{where}: {key} must be a whole number, not {raw!r}")
+    if raw < low:
+        raise ScenarioError(f"{where}: {key} must be at least {low:g}, not {raw!r}")
+    return kind(raw)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioError(f"{where}: the text to say must be a non-empty string")
+    return value
+
+
+def _wav(value: Any, base: Path, where: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ScenarioError(f"{where}: a WAV file's path")
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise ScenarioError(f"{where}: no such file: {path}")
+    return path
+
+
+def _unknown(data: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(allowed))})"
+        )
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def find_scenarios(paths: list[Path]) -> list[Path]:
+    """The scenario files named: files as given, folders' ``*.yaml``/``*.yml`` sorted.
+
+    Raises:
+        ScenarioError: If a path does not exist or a folder has no scenario.
+    """
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            if not files:
+                raise ScenarioError(f"{path}: no .yaml scenario in this folder")
+            found += files
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ScenarioError(f"{path}: no such file or folder")
+    return found

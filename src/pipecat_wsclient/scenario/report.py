@@ -1,0 +1,158 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Scenario results for people and for CI: a table per scenario, JSON, JUnit XML.
+
+JUnit: one ``<testsuite>`` per scenario, one ``<testcase>`` per turn (a
+``<failure>`` per failed expectation, the measured values in
+``<system-out>``); a call that could not be made is one ``<testcase>`` with
+an ``<error>``. CI systems (GitHub, GitLab, Jenkins) show it as tests.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.table import Table
+
+from pipecat_wsclient.scenario.call import TurnResult
+from pipecat_wsclient.scenario.run import ScenarioResult
+
+MEASURES = (
+    ("response_ms", "response ms"),
+    ("barge_in_ms", "barge-in ms"),
+    ("clear_ms", "clear ms"),
+    ("answer_secs", "answer s"),
+    ("underruns", "underruns"),
+)
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)
+
+
+def _events(turn: TurnResult) -> str:
+    parts = []
+    if turn.dtmf_sent:
+        parts.append(f"dtmf {turn.dtmf_sent}")
+    if turn.marks:
+        parts.append(f"{turn.marks} mark{'s' if turn.marks > 1 else ''}")
+    if turn.clears:
+        parts.append(f"{turn.clears} clear{'s' if turn.clears > 1 else ''}")
+    if turn.bot_hung_up:
+        parts.append("bot hung up")
+    return ", ".join(parts) or "-"
+
+
+def scenario_table(result: ScenarioResult) -> Table:
+    """A table with a row per turn: measured values, transcript, pass or fail."""
+    verdict = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
+    table = Table(title=f"{verdict} {result.name} ({result.protocol}, {result.uri})")
+    table.add_column("#", justify="right")
+    table.add_column("turn")
+    for _, title in MEASURES:
+        table.add_column(title, justify="right")
+    table.add_column("events")
+    table.add_column("transcript")
+    table.add_column("result")
+    for i, turn in enumerate(result.turns, start=1):
+        lines = ["[green]pass[/]"] if turn.passed else [f"[red]{f}[/]" for f in turn.failures]
+        lines += [f"[yellow]{note}[/]" for note in turn.notes]
+        table.add_row(
+            str(i),
+            turn.label,
+            *(_value(getattr(turn, name)) for name, _ in MEASURES),
+            _events(turn),
+            "-" if turn.transcript is None else (turn.transcript or "(nothing)"),
+            "\n".join(lines),
+        )
+    if result.error:
+        table.caption = f"[red]error:[/] {result.error}"
+    elif result.record:
+        table.caption = f"recording {result.record}, timeline {result.plot}"
+    return table
+
+
+def suite_summary(results: list[ScenarioResult]) -> str:
+    """One line: how many scenarios and turns passed."""
+    turns = [t for r in results for t in r.turns]
+    passed = sum(1 for r in results if r.passed)
+    return (
+        f"{passed}/{len(results)} scenarios passed, "
+        f"{sum(1 for t in turns if t.passed)}/{len(turns)} turns passed"
+    )
+
+
+def suite_json(results: list[ScenarioResult]) -> str:
+    """The results as JSON (``--json``)."""
+    return json.dumps(
+        {
+            "passed": all(r.passed for r in results),
+            "summary": suite_summary(results),
+            "scenarios": [r.as_dict() for r in results],
+        },
+        indent=2,
+    )
+
+
+def junit_xml(results: list[ScenarioResult]) -> ET.ElementTree:
+    """The results as a JUnit XML document."""
+    root = ET.Element("testsuites", name="pipecat-wsclient test")
+    total = failures = errors = 0
+    for result in results:
+        suite = ET.SubElement(root, "testsuite", name=result.name)
+        suite_failures = suite_errors = 0
+        cases = 0
+        if result.error and not result.turns:
+            case = ET.SubElement(suite, "testcase", classname=result.name, name="call", time="0")
+            ET.SubElement(case, "error", message=result.error).text = result.error
+            suite_errors += 1
+            cases += 1
+        for i, turn in enumerate(result.turns, start=1):
+            cases += 1
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=result.name,
+                name=f"{i:02d} {turn.label}",
+                time=f"{turn.answer_secs or 0:.3f}",
+            )
+            if turn.failures:
+                suite_failures += 1
+                ET.SubElement(case, "failure", message=turn.failures[0]).text = "\n".join(
+                    turn.failures + turn.notes
+                )
+            ET.SubElement(case, "system-out").text = json.dumps(turn.as_dict(), indent=1)
+        if result.error and result.turns:
+            cases += 1
+            case = ET.SubElement(suite, "testcase", classname=result.name, name="call", time="0")
+            ET.SubElement(case, "error", message=result.error).text = result.error
+            suite_errors += 1
+        suite.set("tests", str(cases))
+        suite.set("failures", str(suite_failures))
+        suite.set("errors", str(suite_errors))
+        suite.set("time", f"{result.duration_secs:.3f}")
+        total += cases
+        failures += suite_failures
+        errors += suite_errors
+    root.set("tests", str(total))
+    root.set("failures", str(failures))
+    root.set("errors", str(errors))
+    return ET.ElementTree(root)
+
+
+def write_junit(path: Path, results: list[ScenarioResult]) -> None:
+    """Write the JUnit XML report to ``path``."""
+    tree = junit_xml(results)
+    ET.indent(tree)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,319 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Run scenarios: one call per scenario, turn by turn, checked, recorded.
+
+:func:`run_scenario` plays one :class:`~.model.Scenario` through a
+:class:`~.call.VoiceCall`, transcribes the answers, checks every turn
+(:func:`~.checks.check_turn`) and writes the stereo recording and the
+timeline. :func:`run_suite` runs several, ``concurrency`` at a time.
+
+Exit codes (:attr:`ScenarioResult.exit_code`): 0 every expectation held,
+1 one failed, and the ``call`` command's codes (3-7) when the call could not
+be made or was lost.
+
+Example::
+
+    result = await run_scenario(load_scenario(Path("hours.yaml")), out_dir=Path("out"))
+    print(result.passed, [t.response_ms for t in result.turns])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipecat_wsclient.cli.result import EXIT_OK
+from pipecat_wsclient.scenario.call import CallFailed, TurnResult, VoiceCall
+from pipecat_wsclient.scenario.checks import check_turn
+from pipecat_wsclient.scenario.model import Scenario, Turn
+from pipecat_wsclient.scenario.speech import SpeechError, Synthesizer, Transcriber
+
+EXIT_EXPECTATION = 1
+"""A scenario ran but an expectation did not hold."""
+
+
+@dataclass
+class ScenarioResult:
+    """What one scenario's call did and whether it passed."""
+
+    name: str
+    uri: str
+    protocol: str
+    path: str | None = None
+    exit_code: int = EXIT_OK
+    """0 passed, 1 an expectation failed, 3-7 the call failed (as ``call``)."""
+    error: str | None = None
+    """Why the call failed, if it did."""
+    turns: list[TurnResult] = field(default_factory=list)
+    connect_ms: float | None = None
+    duration_secs: float = 0.0
+    record: str | None = None
+    """The stereo WAV (left: us, right: the bot), if written."""
+    plot: str | None = None
+    """The PNG timeline, if written."""
+
+    @property
+    def passed(self) -> bool:
+        """Whether the call was made and every expectation held."""
+        return self.exit_code == EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for ``--json``)."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "uri": self.uri,
+            "protocol": self.protocol,
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "connect_ms": self.connect_ms,
+            "duration_secs": round(self.duration_secs, 3),
+            "record": self.record,
+            "plot": self.plot,
+            "turns": [t.as_dict() for t in self.turns],
+        }
+
+
+@dataclass
+class RunOptions:
+    """How to run scenarios (what the command line sets).
+
+    Parameters:
+        uri: Overrides every scenario's ``uri``.
+        protocol: Overrides every scenario's ``protocol``.
+        headers: Added to (and overriding) every scenario's headers.
+        out_dir: Where recordings and timelines go (None: not written).
+        transcripts: Transcribe every answer (False: only where an
+            expectation needs it).
+        synthesizer: Speaks ``say`` turns (default eSpeak NG with the scenario's voice).
+        transcriber: Transcribes answers (default Whisper).
+        cafile: CA bundle for ``wss://``.
+        insecure: Skip certificate verification.
+    """
+
+    uri: str | None = None
+    protocol: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    out_dir: Path | None = None
+    transcripts: bool = True
+    synthesizer: Synthesizer | None = None
+    transcriber: Transcriber | None = None
+    cafile: Path | None = None
+    insecure: bool = False
+
+
+async def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> ScenarioResult:
+    """Make the scenario's call, check each turn, write its recording.
+
+    Args:
+        scenario: The call to make.
+        options: Overrides and outputs.
+
+    Returns:
+        The result; it never raises for a failing bot (a failed call is
+        ``exit_code`` 3-7 with ``error``).
+
+    Raises:
+        ValueError: If neither the scenario nor the options give a URI.
+    """
+    options = options or RunOptions()
+    uri = options.uri or scenario.uri
+    if not uri:
+        raise ValueError(f"{scenario.name}: no uri (set 'uri:' in the file or pass --uri)")
+    protocol = options.protocol or scenario.protocol
+    synthesizer = options.synthesizer or _default_synthesizer(scenario)
+    call = VoiceCall(
+        uri,
+        protocol=protocol,
+        headers={**scenario.headers, **options.headers},
+        sample_rate=scenario.sample_rate,
+        synthesizer=synthesizer,
+        transcriber=options.transcriber,
+        answer_timeout=scenario.answer_timeout,
+        answer_silence_ms=scenario.answer_silence_ms,
+        max_answer_secs=scenario.max_answer_secs,
+        open_timeout=scenario.open_timeout,
+        cafile=options.cafile,
+        insecure=options.insecure,
+    )
+    result = ScenarioResult(
+        name=scenario.name,
+        uri=call.transport.session.uri,
+        protocol=protocol,
+        path=None if scenario.path is None else str(scenario.path),
+    )
+    started = time.monotonic()
+    pairs: list[tuple[Turn, TurnResult]] = []
+    try:
+        await call.start()
+        if call.connected_at is not None:
+            result.connect_ms = round((call.connected_at - call.t0) * 1000, 1)
+        pairs = await _play_turns(call, scenario)
+    except CallFailed as e:
+        result.exit_code, result.error = e.exit_code, str(e)
+    except SpeechError as e:
+        result.exit_code, result.error = EXIT_EXPECTATION, str(e)
+    finally:
+        await call.close()
+    failure = call.failure()
+    if failure is not None and result.error is None:
+        result.exit_code, result.error = failure.exit_code, str(failure)
+    await _transcribe(call, pairs, options.transcripts)
+    for turn, turn_result in pairs:
+        turn_result.failures = check_turn(turn.expect, turn_result, kind=turn.kind)
+    result.turns = [r for _, r in pairs]
+    if result.exit_code == EXIT_OK and not all(r.passed for r in result.turns):
+        result.exit_code = EXIT_EXPECTATION
+    result.duration_secs = time.monotonic() - started
+    if options.out_dir is not None and (call.sent_track.chunks or call.heard_track.chunks):
+        _write_outputs(call, result, options.out_dir)
+    return result
+
+
+def _default_synthesizer(scenario: Scenario) -> Synthesizer | None:
+    if scenario.voice is None:
+        return None
+    voice = scenario.voice
+
+    def espeak():
+        from pipecat_wsclient.scenario.espeak import EspeakTTSService
+
+        return EspeakTTSService(voice=voice)
+
+    return Synthesizer(espeak, cache_key=f"espeak:{voice}")
+
+
+async def _play_turns(call: VoiceCall, scenario: Scenario) -> list[tuple[Turn, TurnResult]]:
+    pairs: list[tuple[Turn, TurnResult]] = []
+    turns = scenario.turns
+    for i, turn in enumerate(turns):
+        following = turns[i + 1] if i + 1 < len(turns) else None
+        until = "start" if following is not None and following.kind == "barge_in" else "end"
+        result = await _play(call, turn, until)
+        if turn.expect.bot_hangs_up is not None and not result.bot_hung_up:
+            result.bot_hung_up = await call.wait_for_hangup(
+                turn.answer_timeout or scenario.answer_timeout
+            )
+        pairs.append((turn, result))
+        if call.ended:
+            rest = [t for t in turns[i + 1 :] if t.kind != "hangup"]
+            for skipped in rest:
+                why = call.failure() or "the bot hung up"
+                pairs.append(
+                    (skipped, TurnResult(skipped.label, skipped.kind, notes=[f"not played: {why}"]))
+                )
+            break
+    return pairs
+
+
+async def _play(call: VoiceCall, turn: Turn, until: Any) -> TurnResult:
+    label = turn.label
+    timeout = turn.answer_timeout
+    if turn.kind == "say":
+        assert turn.text is not None
+        return await call.say(turn.text, timeout=timeout, until=until, label=label)
+    if turn.kind == "play":
+        assert turn.audio is not None
+        return await call.play(turn.audio, timeout=timeout, until=until, label=label)
+    if turn.kind == "barge_in":
+        return await call.barge_in(
+            turn.after_ms, say=turn.text, play=turn.audio, timeout=timeout, label=label, reask=False
+        )
+    if turn.kind == "dtmf":
+        return await call.dtmf(turn.digits, timeout=timeout, until=until, label=label)
+    if turn.kind == "listen":
+        return await call.listen(turn.seconds, until=until, label=label)
+    if turn.kind == "wait":
+        return await call.wait(turn.seconds, label=label)
+    return await call.hangup()
+
+
+async def _transcribe(call: VoiceCall, pairs: list[tuple[Turn, TurnResult]], every: bool) -> None:
+    for turn, result in pairs:
+        if result.answer_start_s is None or not (every or turn.expect.needs_transcript):
+            continue
+        try:
+            await call.transcribe(result)
+        except SpeechError as e:
+            result.notes.append(f"no transcript: {e}")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "scenario"
+
+
+def _write_outputs(call: VoiceCall, result: ScenarioResult, out_dir: Path) -> None:
+    from pipecat_wsclient.cli.plot import plot_call
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tracks = [t for t in (call.sent_track, call.heard_track) if t.chunks]
+    t0 = min(track.chunks[0][0] for track in tracks)
+    end = max(track.end for track in tracks)
+    left = call.sent_track.render(t0, end - t0)
+    right = call.heard_track.render(t0, end - t0)
+    stem = out_dir / _slug(result.name)
+    wav, png = stem.with_suffix(".wav"), stem.with_suffix(".png")
+    call.write_recording(wav)
+    offset = call.t0 - t0  # turn times are from call.t0; the plot's from t0
+
+    def times(pick: Callable[[TurnResult], float | None]) -> list[float]:
+        return [v + offset for v in map(pick, result.turns) if v is not None]
+
+    markers = {
+        "speech_end": times(lambda r: r.speech_end_s if r.kind != "barge_in" else None),
+        "first_response": times(lambda r: r.answer_start_s),
+        "barge_in": times(lambda r: r.speech_start_s if r.kind == "barge_in" else None),
+        "dtmf": times(lambda r: r.started_s if r.kind == "dtmf" else None),
+        "clear": [t - t0 for t, kind in call.carrier_events if kind == "clear"],
+    }
+    plot_call(png, left, right, call.rate, markers)
+    result.record, result.plot = str(wav), str(png)
+
+
+async def run_suite(
+    scenarios: list[Scenario],
+    options: RunOptions | None = None,
+    *,
+    concurrency: int = 1,
+    on_result: Callable[[ScenarioResult], None] | None = None,
+) -> list[ScenarioResult]:
+    """Run scenarios, ``concurrency`` calls at a time; results in the scenarios' order.
+
+    One synthesizer and one transcriber serve them all (transcriptions run
+    one at a time).
+    """
+    options = options or RunOptions()
+    if options.transcriber is None:
+        options.transcriber = Transcriber()
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(scenario: Scenario) -> ScenarioResult:
+        async with gate:
+            try:
+                result = await run_scenario(scenario, options)
+            except ValueError as e:
+                result = ScenarioResult(scenario.name, "", scenario.protocol, exit_code=2)
+                result.error = str(e)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return list(await asyncio.gather(*(one(s) for s in scenarios)))
+
+
+def suite_exit_code(results: list[ScenarioResult]) -> int:
+    """0 if all passed; a call failure's code if one could not call; else 1."""
+    codes = [r.exit_code for r in results if r.exit_code not in (EXIT_OK, EXIT_EXPECTATION)]
+    if codes:
+        return codes[0]
+    return EXIT_EXPECTATION if any(not r.passed for r in results) else EXIT_OK
