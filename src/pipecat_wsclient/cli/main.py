@@ -401,7 +401,7 @@ def test_command(
         raise _usage_error(e) from None
     if insecure:
         err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
-    console = Console()
+    console = Console() if Console().is_terminal else Console(width=150)
 
     def show(result):
         if not as_json:

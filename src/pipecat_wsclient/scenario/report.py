@@ -23,34 +23,28 @@ from rich.table import Table
 from pipecat_wsclient.scenario.call import TurnResult
 from pipecat_wsclient.scenario.run import ScenarioResult
 
-MEASURES = (
-    ("response_ms", "response ms"),
-    ("barge_in_ms", "barge-in ms"),
-    ("clear_ms", "clear ms"),
-    ("answer_secs", "answer s"),
-    ("underruns", "underruns"),
-)
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
 
 
-def _value(value: object) -> str:
-    if value is None:
+def _barge_in(turn: TurnResult) -> str:
+    if turn.barge_in_ms is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2f}"
-    return str(value)
+    clear = "" if turn.clear_ms is None else f"\n(clear {turn.clear_ms:.0f} ms)"
+    return f"{turn.barge_in_ms:.0f} ms{clear}"
 
 
 def _events(turn: TurnResult) -> str:
     parts = []
     if turn.dtmf_sent:
         parts.append(f"dtmf {turn.dtmf_sent}")
-    if turn.marks:
-        parts.append(f"{turn.marks} mark{'s' if turn.marks > 1 else ''}")
-    if turn.clears:
-        parts.append(f"{turn.clears} clear{'s' if turn.clears > 1 else ''}")
+    for count, name in ((turn.marks, "mark"), (turn.clears, "clear"), (turn.underruns, "underrun")):
+        if count:
+            parts.append(f"{count} {name}{'s' if count > 1 else ''}")
     if turn.bot_hung_up:
         parts.append("bot hung up")
-    return ", ".join(parts) or "-"
+    return "\n".join(parts) or "-"
 
 
 def scenario_table(result: ScenarioResult) -> Table:
@@ -58,21 +52,24 @@ def scenario_table(result: ScenarioResult) -> Table:
     verdict = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
     table = Table(title=f"{verdict} {result.name} ({result.protocol}, {result.uri})")
     table.add_column("#", justify="right")
-    table.add_column("turn")
-    for _, title in MEASURES:
-        table.add_column(title, justify="right")
+    table.add_column("turn", max_width=28)
+    table.add_column("response", justify="right")
+    table.add_column("barge-in", justify="right")
+    table.add_column("answer", justify="right")
     table.add_column("events")
-    table.add_column("transcript")
-    table.add_column("result")
+    table.add_column("transcript", max_width=40)
+    table.add_column("result", max_width=40)
     for i, turn in enumerate(result.turns, start=1):
         lines = ["[green]pass[/]"] if turn.passed else [f"[red]{f}[/]" for f in turn.failures]
         lines += [f"[yellow]{note}[/]" for note in turn.notes]
         table.add_row(
             str(i),
             turn.label,
-            *(_value(getattr(turn, name)) for name, _ in MEASURES),
+            _ms(turn.response_ms),
+            _barge_in(turn),
+            "-" if turn.answer_secs is None else f"{turn.answer_secs:.2f} s",
             _events(turn),
-            "-" if turn.transcript is None else (turn.transcript or "(nothing)"),
+            "-" if turn.transcript is None else (turn.transcript.strip() or "(nothing)"),
             "\n".join(lines),
         )
     if result.error:
