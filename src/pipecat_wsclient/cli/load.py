@@ -23,14 +23,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipecat_wsclient.cli.audio import percentile, read_wav
 from pipecat_wsclient.cli.call import CallOptions, bundled_clip, run_call
 from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
 
+if TYPE_CHECKING:
+    from pipecat_wsclient.scenario.model import Scenario
+    from pipecat_wsclient.scenario.run import ScenarioResult
+
 PERCENTILES = (50, 90, 95, 99)
-METRICS = ("connect_ms", "first_answer_ms", "response_ms", "underruns", "reconnects")
+METRICS = (
+    "connect_ms",
+    "first_answer_ms",
+    "response_ms",
+    "barge_in_ms",
+    "underruns",
+    "reconnects",
+)
 
 
 @dataclass
@@ -50,6 +61,9 @@ class LoadOptions:
         headers: Extra handshake headers.
         sample_rate: Pipeline sample rate.
         open_timeout: Seconds allowed to connect.
+        scenario: Run this scenario for every caller instead of clips and
+            turns (its turns are checked; ``protocol`` overrides the
+            scenario's unless it is ``None``).
     """
 
     uris: list[str]
@@ -64,6 +78,7 @@ class LoadOptions:
     headers: dict[str, str] = field(default_factory=dict)
     sample_rate: int = 16000
     open_timeout: float = 5.0
+    scenario: Scenario | None = None
 
 
 def error_class(result: CallResult) -> str | None:
@@ -93,11 +108,22 @@ class LoadReport:
     duration_secs: float = 0.0
     active_over_time: list[tuple[float, int]] = field(default_factory=list)
     response_ms: list[float] = field(default_factory=list)
+    scenarios_passed: int | None = None
+    """With a scenario: calls whose every expectation held (None without one)."""
+    expectations_failed: dict[str, int] = field(default_factory=dict)
+    """With a scenario: how often each expectation failed, by turn and key."""
 
     @property
     def error_rate(self) -> float:
         """Failed calls over all calls."""
         return self.failed / self.calls if self.calls else 0.0
+
+    @property
+    def pass_rate(self) -> float | None:
+        """With a scenario: calls that passed over all calls."""
+        if self.scenarios_passed is None:
+            return None
+        return self.scenarios_passed / self.calls if self.calls else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
@@ -107,6 +133,8 @@ class LoadReport:
             "failed": self.failed,
             "error_rate": self.error_rate,
             "errors": self.errors,
+            "pass_rate": self.pass_rate,
+            "expectations_failed": self.expectations_failed,
             "metrics": self.metrics,
             "duration_secs": self.duration_secs,
         }
@@ -115,6 +143,8 @@ class LoadReport:
         """A metric by its ``--fail-if`` name: ``error_rate``, ``p95_response_ms``, ..."""
         if name == "error_rate":
             return self.error_rate
+        if name == "pass_rate":
+            return self.pass_rate
         if name in ("calls", "completed", "failed"):
             return float(getattr(self, name))
         stat, _, metric = name.partition("_")
@@ -131,6 +161,9 @@ def summarize(results: list[CallResult]) -> dict[str, dict[str, float | None]]:
             samples["first_answer_ms"].append(r.first_answer_ms)
         samples["response_ms"].extend(
             t["latency_ms"] for t in r.turns if t["latency_ms"] is not None
+        )
+        samples["barge_in_ms"].extend(
+            t["barge_in_ms"] for t in r.turns if t.get("barge_in_ms") is not None
         )
         if r.connect_ms is not None:
             samples["underruns"].append(float(r.underruns))
@@ -186,7 +219,15 @@ class LoadRun:
     def __init__(self, options: LoadOptions):
         """Initialize the run; reads the clips (ValueError if one cannot be read)."""
         self.options = options
+        self.scenario_results: list[ScenarioResult] = []
         rate = options.sample_rate
+        if options.scenario is not None:
+            self._scripts = []
+            self.results: list[CallResult] = []
+            self.active = self.started = 0
+            self.timeline: list[tuple[float, int]] = []
+            self._t0 = 0.0
+            return
         clips = [read_wav(p, rate) for p in (options.clips or [bundled_clip()])]
         think = bytes(2 * int(rate * options.think))
         self._scripts = [
@@ -216,13 +257,31 @@ class LoadRun:
         self.active += 1
         self.timeline.append((time.monotonic() - self._t0, self.active))
         try:
-            result = await run_call(self.call_options(n), stop=stop)
+            if self.options.scenario is not None:
+                result = await self._scenario_call(n, stop)
+            else:
+                result = await run_call(self.call_options(n), stop=stop)
         except Exception as e:  # a caller must not take the run down
             result = CallResult(uri=self.options.uris[n % len(self.options.uris)])
             result.exit_code, result.error = 1, f"{type(e).__name__}: {e}"
         self.results.append(result)
         self.active -= 1
         self.timeline.append((time.monotonic() - self._t0, self.active))
+
+    async def _scenario_call(self, n: int, stop: asyncio.Event) -> CallResult:
+        from pipecat_wsclient.scenario.run import RunOptions, run_scenario
+
+        o = self.options
+        assert o.scenario is not None
+        options = RunOptions(
+            uri=o.uris[n % len(o.uris)],
+            protocol=o.protocol,
+            headers=dict(o.headers),
+            transcripts=False,  # only where an expectation needs one: CPU is for the callers
+        )
+        scenario_result = await run_scenario(o.scenario, options, stop=stop)
+        self.scenario_results.append(scenario_result)
+        return scenario_call_result(scenario_result)
 
     async def run(self, stop: asyncio.Event | None = None) -> LoadReport:
         """Run until the calls are made (or ``duration`` has passed, or ``stop``)."""
@@ -270,4 +329,34 @@ class LoadRun:
         report.response_ms = [
             t["latency_ms"] for r in done for t in r.turns if t["latency_ms"] is not None
         ]
+        if self.options.scenario is not None:
+            scenarios = list(self.scenario_results)
+            report.scenarios_passed = sum(1 for r in scenarios if r.passed)
+            failed = Counter(
+                f"turn {i} {line.split(' ')[0].rstrip(':')}"
+                for r in scenarios
+                for i, turn in enumerate(r.turns, 1)
+                for line in turn.failures
+            )
+            report.expectations_failed = dict(failed.most_common())
         return report
+
+
+def scenario_call_result(result: ScenarioResult) -> CallResult:
+    """A scenario's call as a ``load`` call: connection, per-turn response and barge-in.
+
+    A failed expectation is not a call error (it shows in the pass rate); a
+    call that could not be made or was lost is.
+    """
+    from pipecat_wsclient.scenario.run import EXIT_EXPECTATION
+
+    call = CallResult(uri=result.uri)
+    if result.exit_code not in (EXIT_OK, EXIT_EXPECTATION):
+        call.exit_code, call.error = result.exit_code, result.error
+    call.connect_ms = result.connect_ms
+    call.duration_secs = result.duration_secs
+    call.turns = [{"latency_ms": t.response_ms, "barge_in_ms": t.barge_in_ms} for t in result.turns]
+    call.underruns = sum(t.underruns for t in result.turns)
+    first = next((t for t in result.turns if t.response_ms is not None), None)
+    call.first_answer_ms = None if first is None else first.response_ms
+    return call

@@ -238,7 +238,9 @@ def demo(
 @app.command()
 def load(
     uri: Annotated[list[str], typer.Argument(help="Endpoint(s), used round robin.")],
-    protocol: ProtocolOption = "pipecat",
+    protocol: Annotated[
+        str | None, typer.Option(help=f"Wire protocol: {', '.join(protocol_names())}.")
+    ] = None,
     clip: Annotated[
         list[Path] | None,
         typer.Option(help="WAV to play per turn (repeatable, round robin). Default: bundled."),
@@ -262,6 +264,13 @@ def load(
         Path | None, typer.Option(help="Write a PNG: latency histogram, active calls over time.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report instead.")] = False,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run this scenario file for every caller (its turns are checked; "
+            "the report adds pass rate and barge-in percentiles)."
+        ),
+    ] = None,
 ) -> None:
     """Run many simulated callers against a WebSocket voice endpoint and report percentiles.
 
@@ -269,7 +278,9 @@ def load(
     (per turn), underruns (gaps of 20 ms or more in answer audio), reconnects;
     errors by class (refused, http_NNN, timeout, tls, dropped). Thresholds
     name a statistic and a metric, e.g. p95_response_ms, p99_connect_ms,
-    max_underruns, or error_rate. Exit codes: 0 ok, 1 a --fail-if threshold
+    max_underruns, error_rate, or with --scenario pass_rate and
+    p95_barge_in_ms. With --scenario, --protocol overrides the scenario's
+    protocol only when given. Exit codes: 0 ok, 1 a --fail-if threshold
     crossed, 2 usage.
     """
     from pipecat_wsclient.cli.load import LoadOptions, LoadRun, crossed, parse_threshold
@@ -277,11 +288,18 @@ def load(
 
     _quiet_logs(False)
     try:
+        loaded = None
+        if scenario is not None:
+            from pipecat_wsclient.scenario.model import load_scenario
+
+            loaded = load_scenario(scenario)
+        protocol = protocol or (loaded.protocol if loaded is not None else "pipecat")
         get_protocol(protocol)
         for text in fail_if or []:
             parse_threshold(text)
         options = LoadOptions(
             uris=uri,
+            scenario=loaded,
             protocol=protocol,
             clips=list(clip or []),
             calls=None if duration and calls == 10 else calls,

@@ -90,6 +90,12 @@ def load_table(report: LoadReport) -> Table:
         f"{report.calls} calls, {report.completed} completed, {report.failed} failed "
         f"(error rate {report.error_rate:.1%}: {errors}) in {report.duration_secs:.1f} s"
     )
+    if report.pass_rate is not None:
+        failed = ", ".join(f"{k} x{v}" for k, v in report.expectations_failed.items()) or "none"
+        table.caption += (
+            f"\nscenario passed in {report.scenarios_passed}/{report.calls} calls "
+            f"(pass rate {report.pass_rate:.1%}); failed expectations: {failed}"
+        )
     return table
 
 

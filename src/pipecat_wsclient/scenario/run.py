@@ -112,12 +112,16 @@ class RunOptions:
     insecure: bool = False
 
 
-async def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> ScenarioResult:
+async def run_scenario(
+    scenario: Scenario, options: RunOptions | None = None, *, stop: asyncio.Event | None = None
+) -> ScenarioResult:
     """Make the scenario's call, check each turn, write its recording.
 
     Args:
         scenario: The call to make.
         options: Overrides and outputs.
+        stop: Set it to hang up early (Ctrl-C, a Locust user stopped); the
+            turns not played are reported as such.
 
     Returns:
         The result; it never raises for a failing bot (a failed call is
@@ -154,6 +158,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions | None = None) ->
     )
     started = time.monotonic()
     pairs: list[tuple[Turn, TurnResult]] = []
+    stopper = asyncio.create_task(_hang_up_on(stop, call)) if stop is not None else None
     try:
         await call.start()
         if call.connected_at is not None:
@@ -164,6 +169,8 @@ async def run_scenario(scenario: Scenario, options: RunOptions | None = None) ->
     except SpeechError as e:
         result.exit_code, result.error = EXIT_EXPECTATION, str(e)
     finally:
+        if stopper is not None:
+            stopper.cancel()
         await call.close()
     failure = call.failure()
     if failure is not None and result.error is None:
@@ -178,6 +185,12 @@ async def run_scenario(scenario: Scenario, options: RunOptions | None = None) ->
     if options.out_dir is not None and (call.sent_track.chunks or call.heard_track.chunks):
         _write_outputs(call, result, options.out_dir)
     return result
+
+
+async def _hang_up_on(stop: asyncio.Event, call: VoiceCall) -> None:
+    await stop.wait()
+    if call.started:
+        await call.close()
 
 
 def _default_synthesizer(scenario: Scenario) -> Synthesizer | None:
