@@ -163,7 +163,7 @@ def summarize(results: list[CallResult]) -> dict[str, dict[str, float | None]]:
             t["latency_ms"] for t in r.turns if t["latency_ms"] is not None
         )
         samples["barge_in_ms"].extend(
-            t["barge_in_ms"] for t in r.turns if t.get("barge_in_ms") is not None
+            ms for t in r.turns if (ms := t.get("barge_in_ms")) is not None
         )
         if r.connect_ms is not None:
             samples["underruns"].append(float(r.underruns))
@@ -221,19 +221,14 @@ class LoadRun:
         self.options = options
         self.scenario_results: list[ScenarioResult] = []
         rate = options.sample_rate
-        if options.scenario is not None:
-            self._scripts = []
-            self.results: list[CallResult] = []
-            self.active = self.started = 0
-            self.timeline: list[tuple[float, int]] = []
-            self._t0 = 0.0
-            return
-        clips = [read_wav(p, rate) for p in (options.clips or [bundled_clip()])]
-        think = bytes(2 * int(rate * options.think))
-        self._scripts = [
-            b"".join(clips[(start + t) % len(clips)] + think for t in range(options.turns))
-            for start in range(len(clips))
-        ]
+        self._scripts: list[bytes] = []
+        if options.scenario is None:  # a scenario says what to play itself
+            clips = [read_wav(p, rate) for p in (options.clips or [bundled_clip()])]
+            think = bytes(2 * int(rate * options.think))
+            self._scripts = [
+                b"".join(clips[(start + t) % len(clips)] + think for t in range(options.turns))
+                for start in range(len(clips))
+            ]
         self.results: list[CallResult] = []
         self.active = 0
         self.started = 0

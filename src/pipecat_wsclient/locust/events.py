@@ -7,16 +7,21 @@
 """What one call reports to Locust: its requests, pure (no gevent, no I/O).
 
 :func:`call_events` turns a :class:`~pipecat_wsclient.cli.result.CallResult`
-into the ``request`` events :class:`~pipecat_wsclient.locust.VoiceCallUser`
-fires (see the package docs for what each one means).
+(and :func:`scenario_events` a scenario's result) into the ``request``
+events :class:`~pipecat_wsclient.locust.VoiceCallUser` fires (see the
+package docs for what each one means).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipecat_wsclient.cli.load import error_class
 from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
+
+if TYPE_CHECKING:
+    from pipecat_wsclient.scenario.run import ScenarioResult
 
 REQUEST_TYPE = "WS"
 """The ``request_type`` of every event fired."""
@@ -27,7 +32,7 @@ class CallFailed(Exception):
 
     Attributes:
         kind: The error class (``refused``, ``http_401``, ``timeout``, ``tls``,
-            ``network``, ``dropped``, ``no_answer``, ``error``).
+            ``network``, ``dropped``, ``no_answer``, ``expectation``, ``error``).
         reason: The one-line reason.
     """
 
@@ -94,4 +99,41 @@ def call_events(result: CallResult) -> list[CallEvent]:
     events.append(
         CallEvent("call", result.duration_secs * 1e3, length=result.bytes_in, exception=ended_early)
     )
+    return events
+
+
+def scenario_events(result: ScenarioResult) -> list[CallEvent]:
+    """The events of a scenario call: ``connect``, one per turn, then ``call``.
+
+    A turn's event is named ``turn N: label``; its response time is the
+    turn's ``barge_in_ms`` for a barge-in, else its ``response_ms`` (0 when
+    not measured); it fails with kind ``expectation`` and the failed
+    expectations as the reason. ``call`` fails only when the call could not
+    be made or was lost.
+
+    Args:
+        result: The finished scenario.
+
+    Returns:
+        The events, in the order they are fired; nothing for an interrupted run.
+    """
+    from pipecat_wsclient.scenario.run import EXIT_EXPECTATION
+
+    if result.exit_code == EXIT_INTERRUPTED:
+        return []
+    reason = (result.error or "").replace("\n", " ")
+    if result.connect_ms is None:
+        failure = CallFailed("connect", reason or "did not connect")
+        return [CallEvent("connect", result.duration_secs * 1e3, exception=failure)]
+    events = [CallEvent("connect", result.connect_ms)]
+    for n, turn in enumerate(result.turns, 1):
+        ms = turn.barge_in_ms if turn.kind == "barge_in" else turn.response_ms
+        failed = None
+        if turn.failures:
+            failed = CallFailed("expectation", "; ".join(turn.failures))
+        events.append(CallEvent(f"turn {n}: {turn.label}", ms or 0.0, exception=failed))
+    lost = None
+    if result.exit_code not in (EXIT_OK, EXIT_EXPECTATION):
+        lost = CallFailed("dropped", reason or "the call ended early")
+    events.append(CallEvent("call", result.duration_secs * 1e3, exception=lost))
     return events

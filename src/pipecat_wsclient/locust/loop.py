@@ -28,7 +28,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import gevent
@@ -285,12 +285,30 @@ def call_in_greenlet(options: CallOptions) -> CallResult:
         Exception: Whatever :func:`~pipecat_wsclient.cli.call.run_call` raised
             (e.g. ``ValueError`` for an invalid URI).
     """
+    return run_in_greenlet(lambda stop: run_call(options, stop=stop))
+
+
+def run_in_greenlet(work: Callable[[asyncio.Event], Coroutine[Any, Any, _T]]) -> _T:
+    """Run ``work(stop)`` on this process's asyncio thread; wait for it cooperatively.
+
+    ``stop`` is set if the greenlet is killed while waiting (a Locust user
+    stopped): ``work`` should then end soon (a call hangs up normally).
+
+    Args:
+        work: Makes the coroutine to run, given its stop event.
+
+    Returns:
+        What the coroutine returned.
+
+    Raises:
+        Exception: Whatever the coroutine raised.
+    """
     loop = _THREAD.loop()
     hub = gevent.get_hub()
     done = AsyncResult()
     stop = asyncio.Event()  # bound to the loop on first use, in the loop's thread
 
-    def finished(future: asyncio.Future[CallResult]) -> None:
+    def finished(future: asyncio.Future[_T]) -> None:
         _THREAD.calls.discard(stop)
         if future.cancelled():
             _notify(hub, done.set_exception, CallFailed("error", "the call was cancelled"))
@@ -301,12 +319,12 @@ def call_in_greenlet(options: CallOptions) -> CallResult:
 
     def start() -> None:
         _THREAD.calls.add(stop)
-        task_ = loop.create_task(run_call(options, stop=stop))
+        task_ = loop.create_task(work(stop))
         task_.add_done_callback(finished)
 
     loop.call_soon_threadsafe(start)
     try:
-        result: CallResult = done.get()
+        result: _T = done.get()
     except BaseException:
         if not done.ready():
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to stop

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import gevent
 from locust import User, constant, task
@@ -22,8 +22,16 @@ from pipecat_wsclient.cli.call import CallOptions
 from pipecat_wsclient.cli.load import LoadOptions, LoadRun
 from pipecat_wsclient.cli.protocols import get_protocol
 from pipecat_wsclient.cli.result import EXIT_OK, CallResult
-from pipecat_wsclient.locust.events import REQUEST_TYPE, CallFailed, call_events
-from pipecat_wsclient.locust.loop import call_in_greenlet
+from pipecat_wsclient.locust.events import (
+    REQUEST_TYPE,
+    CallFailed,
+    call_events,
+    scenario_events,
+)
+from pipecat_wsclient.locust.loop import call_in_greenlet, run_in_greenlet
+
+if TYPE_CHECKING:
+    from pipecat_wsclient.scenario.model import Scenario
 
 
 class VoiceCallUser(User):
@@ -47,6 +55,10 @@ class VoiceCallUser(User):
         insecure: Skip certificate verification.
         failure_pause: Seconds to wait after a call that failed to connect,
             so that a down endpoint is not dialled in a tight loop.
+        scenario: A scenario file (YAML, as ``pipecat-wsclient test`` runs):
+            each call plays it instead of clips and turns, each turn is a
+            Locust request (``turn N: label``, failed with the expectation
+            that failed). Needs the ``test`` extra.
         log_level: Level of Pipecat's and this package's (loguru) log output
             in Locust's processes. ``CRITICAL`` by default, as the CLI: failures
             are reported as Locust failures; ``None`` leaves logging as it is.
@@ -66,9 +78,11 @@ class VoiceCallUser(User):
     cafile: ClassVar[str | Path | None] = None
     insecure: ClassVar[bool] = False
     failure_pause: ClassVar[float] = 1.0
+    scenario: ClassVar[str | Path | None] = None
     log_level: ClassVar[str | None] = "CRITICAL"
 
     _runs: ClassVar[dict[tuple[type, str], tuple[LoadRun, itertools.count]]] = {}
+    _scenarios: ClassVar[dict[tuple[type, str], Scenario]] = {}
     _logging_set: ClassVar[bool] = False
 
     @property
@@ -87,7 +101,10 @@ class VoiceCallUser(User):
             get_protocol(self.protocol)
         except ValueError as e:
             raise ValueError(f"{type(self).__name__}: {e}") from None
-        self._script_source()
+        if self.scenario is not None:
+            self._scenario()
+        else:
+            self._script_source()
         self._set_logging()
 
     def call_options(self) -> CallOptions:
@@ -101,6 +118,9 @@ class VoiceCallUser(User):
     @task
     def call(self) -> None:
         """Make one call and report it to Locust."""
+        if self.scenario is not None:
+            self._call_scenario()
+            return
         options = self.call_options()
         started = time.perf_counter()
         try:
@@ -131,6 +151,42 @@ class VoiceCallUser(User):
             exception=exception,
             context=self.context(),
         )
+
+    def _scenario(self) -> Scenario:
+        """The scenario file, read once per class (a ScenarioError names the mistake)."""
+        from pipecat_wsclient.scenario.model import load_scenario
+
+        assert self.scenario is not None
+        key = (type(self), str(self.scenario))
+        loaded = VoiceCallUser._scenarios.get(key)
+        if loaded is None:
+            loaded = VoiceCallUser._scenarios[key] = load_scenario(Path(self.scenario))
+        return loaded
+
+    def _call_scenario(self) -> None:
+        from pipecat_wsclient.scenario.run import RunOptions, run_scenario
+
+        scenario = self._scenario()
+        options = RunOptions(
+            uri=self.host or self.uri or None,
+            protocol=None if self.protocol == "pipecat" else self.protocol,
+            headers=dict(self.headers),
+            transcripts=False,
+            cafile=None if self.cafile is None else Path(self.cafile),
+            insecure=self.insecure,
+        )
+        started = time.perf_counter()
+        try:
+            result = run_in_greenlet(lambda stop: run_scenario(scenario, options, stop=stop))
+        except Exception as e:
+            elapsed = (time.perf_counter() - started) * 1e3
+            self.fire("call", elapsed, exception=CallFailed("error", f"{type(e).__name__}: {e}"))
+            gevent.sleep(self.failure_pause)
+            return
+        for event in scenario_events(result):
+            self.fire(event.name, event.ms, length=event.length, exception=event.exception)
+        if result.connect_ms is None:
+            gevent.sleep(self.failure_pause)
 
     def _script_source(self) -> tuple[LoadRun, itertools.count]:
         """The ``LoadRun`` that builds this class's scripts (clips read once)."""

@@ -113,8 +113,14 @@ class _Espeak:
             self._chunks = []
             data = text.encode() + b"\0"
             status = self._lib.espeak_Synth(
-                data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8 | _ESPEAK_ENDPAUSE,
-                None, None,
+                data,
+                len(data),
+                0,
+                _POS_CHARACTER,
+                0,
+                _ESPEAK_CHARS_UTF8 | _ESPEAK_ENDPAUSE,
+                None,
+                None,
             )
             if status != 0:
                 raise RuntimeError(f"espeak_Synth failed ({status})")
@@ -162,14 +168,14 @@ class EspeakTTSService(TTSService):
     """
 
     Settings = EspeakTTSSettings
-    _settings: Settings
+    _settings: EspeakTTSSettings
 
     def __init__(
         self,
         *,
         voice: str = DEFAULT_VOICE,
         words_per_minute: int = DEFAULT_WORDS_PER_MINUTE,
-        settings: Settings | None = None,
+        settings: EspeakTTSSettings | None = None,
         **kwargs,
     ):
         """Initialize the service (loads eSpeak NG once per process).
@@ -183,7 +189,7 @@ class EspeakTTSService(TTSService):
         Raises:
             EspeakUnavailable: If the library cannot be loaded.
         """
-        default_settings = self.Settings(
+        default_settings = EspeakTTSSettings(
             model=None, voice=voice, language=None, words_per_minute=words_per_minute
         )
         if settings is not None:
