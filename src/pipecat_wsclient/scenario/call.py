@@ -674,7 +674,7 @@ class VoiceCall:
             result.notes.append("there was no answer to talk over")
             return await self._done(result, started)
         onset = self.t0 + target.answer_start_s
-        await self._until(onset + after_ms / 1000)
+        await self._until_onset(onset + after_ms / 1000, pcm)
         ended = self.heard.end_of_run(onset, RUN_GAP_SECS, time.monotonic())
         if ended is not None:
             self._finish_answer(target, onset, ended)
@@ -696,6 +696,28 @@ class VoiceCall:
         if end is not None:
             await self._answer(result, end, timeout, "end")
         return await self._done(result, started)
+
+    def _onset_delay(self, pcm: bytes) -> float:
+        """Seconds from now until speech queued now would start playing at the far end.
+
+        The line runs ahead of real time: what the microphone has handed on and
+        not yet sent, what has been sent and not yet played, then any silence
+        at the start of ``pcm``.
+        """
+        now = time.monotonic()
+        bps = 2 * self.rate
+        in_flight = (self._mic.pushed_bytes - self.sent_times.total) / bps
+        ahead = max(0.0, self.sent_track.end - now)
+        span = voiced_span(pcm, self.rate)
+        return ahead + max(0.0, in_flight) + (span[0] / bps if span else 0.0)
+
+    async def _until_onset(self, when: float, pcm: bytes) -> None:
+        """Wait so that speech queued on return starts playing at ``when`` (or soon after)."""
+        while not self.ended:
+            left = when - time.monotonic() - self._onset_delay(pcm)
+            if left <= 0:
+                return
+            await asyncio.sleep(min(POLL_SECS, left))
 
     async def _await_stop(self, ours: float, our_end: float | None) -> float:
         """When the bot's audio going on at our onset ``ours`` stopped."""
