@@ -235,3 +235,31 @@ turns:
     assert report["calls"] == 3 and report["pass_rate"] == 1.0
     assert report["metrics"]["barge_in_ms"]["count"] == 3
     assert report["metrics"]["response_ms"]["count"] == 6
+
+
+PLUGIN_TESTS = '''
+URI = {uri!r}
+
+
+async def test_opening_hours(voice_call):
+    async with voice_call(URI, protocol="twilio") as call:
+        answer = await call.say("What are your opening hours?")
+        assert answer.response_ms < 2500 and "nine" in answer.transcript
+        interrupted = await call.barge_in(after_ms=600, say="Sorry, one more thing")
+        assert interrupted.barge_in_ms < 2000
+
+
+async def test_saturday(voice_call):
+    async with voice_call(URI, protocol="twilio") as call:
+        answer = await call.say("Are you open on Saturday?")
+        assert "saturday" in answer.transcript
+'''
+
+
+def test_the_pytest_plugin_passes_a_good_test_and_fails_a_wrong_one(bot, pytester):
+    pytester.makepyfile(test_bot=PLUGIN_TESTS.format(uri=answer_uri(bot)))
+    result = pytester.runpytest_subprocess(
+        "-o", "asyncio_mode=auto", "--voice-stt-model", MODEL, "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_saturday*", "*assert 'saturday' in *"])
