@@ -237,7 +237,7 @@ turns:
     assert report["metrics"]["response_ms"]["count"] == 6
 
 
-PLUGIN_TESTS = '''
+PLUGIN_TESTS = """
 URI = {uri!r}
 
 
@@ -253,7 +253,7 @@ async def test_saturday(voice_call):
     async with voice_call(URI, protocol="twilio") as call:
         answer = await call.say("Are you open on Saturday?")
         assert "saturday" in answer.transcript
-'''
+"""
 
 
 def test_the_pytest_plugin_passes_a_good_test_and_fails_a_wrong_one(bot, pytester):
@@ -263,3 +263,43 @@ def test_the_pytest_plugin_passes_a_good_test_and_fails_a_wrong_one(bot, pyteste
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*test_saturday*", "*assert 'saturday' in *"])
+
+
+def test_call_reports_a_barge_in_when_it_happens(bot, tmp_path, capsys):
+    """The clip asks, pauses 2 s (the answer begins) and talks over the answer."""
+    from pipecat_wsclient.cli.audio import write_wav
+    from pipecat_wsclient.scenario.espeak import espeak_synthesize
+
+    def speech(text: str) -> bytes:
+        import numpy as np
+        import soxr
+
+        pcm, rate = espeak_synthesize(text)
+        return soxr.resample(np.frombuffer(pcm, "<i2"), rate, 16000).astype("<i2").tobytes()
+
+    clip = tmp_path / "overlap.wav"
+    pause = bytes(2 * 16000 * 2)
+    write_wav(
+        clip,
+        speech("What are your opening hours?") + pause + speech("Sorry, one more thing"),
+        16000,
+    )
+    code = main(
+        [
+            "call",
+            answer_uri(bot),
+            "--protocol",
+            "twilio",
+            "--play",
+            str(clip),
+            "--listen",
+            "4",
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    (barge,) = report["barge_ins"]
+    assert START_SECS * 1000 <= barge["barge_in_ms"] < 2000
+    assert barge["clear_ms"] is not None and abs(barge["clear_ms"] - barge["barge_in_ms"]) < 150
+    assert report["clears"] == 1

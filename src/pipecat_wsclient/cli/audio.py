@@ -330,6 +330,25 @@ def turns(sent: np.ndarray, heard: np.ndarray, rate: int, t0: float = 0.0) -> li
     return result
 
 
+def barge_ins(sent: np.ndarray, heard: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """Where we started talking while the far end was talking, and when it stopped.
+
+    Both arrays are rendered tracks on the same timeline. For each of our
+    utterances that starts inside an answer (a stretch of the far end's
+    speech, pauses under 0.1 s joined), the pair is our onset and the end of
+    that answer, in seconds from the start of the arrays: the far end's
+    reaction is the difference.
+    """
+    ours = speech_segments(sent, rate)
+    answers = speech_segments(heard, rate, min_silence=0.1)
+    found = []
+    for u in ours:
+        talked_over = next((a for a in answers if a.start < u.start < a.end), None)
+        if talked_over is not None:
+            found.append((u.start, talked_over.end))
+    return found
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """The ``q``-th percentile (0-100) by linear interpolation, None if empty."""
     if not values:

@@ -50,6 +50,7 @@ from pipecat_wsclient.cli.result import (
     CallResult,
     measure_call,
 )
+from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear
 
 __all__ = [
     "EXIT_CODES",
@@ -200,7 +201,13 @@ async def run_call(
         if options.audio is not None
         else read_wav(options.play or bundled_clip(), rate)
     )
-    transport = WebsocketClientTransport(options.uri, _client_params(options))
+    params = _client_params(options)
+    clears: list[float] = []
+    if isinstance(params.serializer, CarrierSerializer):
+        params.serializer.on_bot_event = lambda event, at: (
+            clears.append(at) if isinstance(event, Clear) else None
+        )
+    transport = WebsocketClientTransport(options.uri, params)
     sent, heard = Track(rate), Track(rate)
     interruptions: list[float] = []
     reconnects: list[float] = []
@@ -308,6 +315,7 @@ async def run_call(
         started=started,
         record=options.record,
         plot=options.plot,
+        clears=clears,
     )
     if interrupted and result.exit_code == EXIT_OK:
         result.exit_code = EXIT_INTERRUPTED

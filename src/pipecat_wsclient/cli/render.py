@@ -54,6 +54,12 @@ def summary_table(result: CallResult) -> Table:
     table.add_row("connect time", _ms(result.connect_ms))
     for i, turn in enumerate(result.turns, 1):
         table.add_row(f"turn {i} response latency", _ms(turn["latency_ms"]))
+    for b in result.barge_ins:
+        clear = "" if b["clear_ms"] is None else f" (clear after {_ms(b['clear_ms'])})"
+        table.add_row(
+            f"barge-in at {b['onset_s']:.2f} s",
+            f"far end stopped after {_ms(b['barge_in_ms'])}{clear}",
+        )
     table.add_row(
         "response latency p50 / p95",
         f"{_ms(result.latency_p50_ms)} / {_ms(result.latency_p95_ms)}",

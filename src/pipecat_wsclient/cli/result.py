@@ -23,6 +23,7 @@ import numpy as np
 from pipecat_wsclient.cli.audio import (
     Track,
     Turn,
+    barge_ins,
     count_underruns,
     float_to_pcm,
     percentile,
@@ -97,6 +98,12 @@ class CallResult:
     """From the first audio sent to the first audio heard."""
     underruns: int = 0
     """Gaps of 20 ms or more inside answer audio."""
+    barge_ins: list[dict[str, float | None]] = field(default_factory=list)
+    """Each time we talked over the far end: ``onset_s`` (our speech onset),
+    ``barge_in_ms`` (until its audio stopped) and, with a carrier protocol,
+    ``clear_ms`` (until its ``clear`` arrived)."""
+    clears: int = 0
+    """Carrier ``clear`` messages the far end sent."""
     markers: dict[str, list[float]] = field(default_factory=dict)
     """Event times in seconds from the start of the timeline, for the plot."""
     record: str | None = None
@@ -121,6 +128,7 @@ def measure_call(
     started: float,
     record: Path | None = None,
     plot: Path | None = None,
+    clears: list[float] | None = None,
 ) -> CallResult:
     """Work out a finished call's result; write its recording and plot if asked.
 
@@ -135,6 +143,7 @@ def measure_call(
         started: When the call started (``time.monotonic()``).
         record: Where to write the stereo WAV (left sent, right heard).
         plot: Where to write the PNG timeline.
+        clears: When each carrier ``clear`` arrived.
 
     Returns:
         The result; ``exit_code`` from the last failure, if any.
@@ -164,6 +173,8 @@ def measure_call(
     if heard.arrivals and sent.arrivals:
         result.first_answer_ms = (heard.arrivals[0] - sent.arrivals[0]) * 1e3
     result.underruns = count_underruns(heard)
+    clears = clears or []
+    result.clears = len(clears)
     if not sent.chunks and not heard.chunks:
         return result
 
@@ -177,11 +188,22 @@ def measure_call(
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     result.latency_p50_ms = None if p50 is None else p50 * 1e3
     result.latency_p95_ms = None if p95 is None else p95 * 1e3
+    for onset, stop in barge_ins(left, right, rate):
+        clear = next((t - t0 for t in clears if t - t0 >= onset - 0.05), None)
+        result.barge_ins.append(
+            {
+                "onset_s": round(onset, 3),
+                "barge_in_ms": round((stop - onset) * 1e3, 1),
+                "clear_ms": None if clear is None else round((clear - onset) * 1e3, 1),
+            }
+        )
     result.markers = {
         "speech_end": [t.utterance_end - t0 for t in call_turns],
         "first_response": [t.answer_start - t0 for t in call_turns if t.answer_start],
         "interruption": [t - t0 for t in interruptions],
         "reconnect": [t - t0 for t in reconnects],
+        "barge_in": [float(b["onset_s"] or 0.0) for b in result.barge_ins],
+        "clear": [t - t0 for t in clears],
     }
     if record is not None:
         stereo = np.stack([left, right], axis=1).reshape(-1)
