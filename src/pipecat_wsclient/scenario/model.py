@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -205,9 +206,14 @@ def load_scenario(path: Path, env: Mapping[str, str] | None = None) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ScenarioError(f"{path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+    except Exception as e:
+        # YAMLError, and what PyYAML lets slip: ValueError (a date such as 2026-02-30, an
+        # integer of 5,000 digits), AttributeError and IndexError (a bare "!!timestamp" or
+        # "!!int"), RecursionError (nesting too deep).
         raise ScenarioError(f"{path}: not valid YAML: {e}") from e
     return parse_scenario(data, path=path, env=os.environ if env is None else env)
 
@@ -254,7 +260,10 @@ def parse_scenario(
         ScenarioError: Naming the file, the turn and the key at fault.
     """
     where = str(path) if path is not None else "scenario"
-    data = expand_env(data, env or {}, where)
+    try:
+        data = _expand(data, env or {}, where)
+    except RecursionError:
+        raise ScenarioError(f"{where}: nested too deeply (or an alias contains itself)") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: a scenario is a mapping with 'turns', not {_kind(data)}")
     _unknown(data, _SCENARIO_KEYS, where)
@@ -303,6 +312,20 @@ def parse_scenario(
         open_timeout=_number(data, "open_timeout", where, float, 5.0, low=0.1),
         path=path,
     )
+
+
+def _expand(data: Any, env: Mapping[str, str], where: str) -> Any:
+    """:func:`expand_env`, naming the turn and the key of an unset variable."""
+
+    def keys(value: Any, where: str) -> Any:
+        if not isinstance(value, dict):
+            return expand_env(value, env, where)
+        return {k: expand_env(v, env, f"{where}: {k}") for k, v in value.items()}
+
+    if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
+        return keys(data, where)
+    turns = [keys(item, f"{where}: turn {i}") for i, item in enumerate(data["turns"], start=1)]
+    return {**keys({k: v for k, v in data.items() if k != "turns"}, where), "turns": turns}
 
 
 def _turn(item: Any, base: Path, where: str) -> Turn:
@@ -382,7 +405,7 @@ def _expect(value: Any, where: str) -> Expect:
         elif kind is str:
             try:
                 check_pattern(str(raw))
-            except ValueError as e:
+            except (ValueError, OverflowError, RecursionError) as e:  # "a{9999999999}", "((((...
                 raise ScenarioError(f"{where}: {key}: {e}") from None
             fields[key] = str(raw)
         else:
@@ -394,6 +417,12 @@ def _number(data: dict, key: str, where: str, kind: type, default: Any, *, low: 
     raw = data.get(key, default)
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise ScenarioError(f"{where}: {key} must be a number, not {raw!r}")
+    try:
+        finite = math.isfinite(raw)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        raise ScenarioError(f"{where}: {key} must be a finite number")
     if kind is int and raw != int(raw):
         raise ScenarioError(f"{where}: {key} must be a whole number, not {raw!r}")
     if raw < low:
@@ -410,9 +439,17 @@ def _text(value: Any, where: str) -> str:
 def _wav(value: Any, base: Path, where: str) -> Path:
     if not isinstance(value, str) or not value:
         raise ScenarioError(f"{where}: a WAV file's path")
-    path = Path(value).expanduser()
+    path = Path(value)
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # ~user with no such user: the path as written
+        pass
     path = path if path.is_absolute() else base / path
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # a name too long
+        found = False
+    if not found:
         raise ScenarioError(f"{where}: no such file: {path}")
     return path
 
