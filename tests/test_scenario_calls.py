@@ -70,9 +70,9 @@ async def test_response_and_barge_in_agree_with_the_bots_own_timeline(bot, trans
     assert "nine to five" in answer.transcript, answer.transcript
     assert "monday to friday" in answer.transcript
 
-    # Response: the bot's answer starts when it says it does (its output's
-    # BotStartedSpeaking), and after delay + stop_secs from the end of our speech.
-    started = bot_times(bot, conn, "bot-started-speaking")
+    # Response: the answer starts when the bot says its first audio went out (its
+    # answer-started report), and after delay + stop_secs from the end of our speech.
+    started = bot_times(bot, conn, "answer-started")
     assert abs(call.t0 + answer.answer_start_s - started[0]) < SAME_MOMENT
     assert DELAY + STOP_SECS <= answer.response_ms / 1000 < DELAY + STOP_SECS + 0.6
     assert 2.0 < answer.answer_secs < 5.0  # the whole canned answer (about 3.2 s)

@@ -267,7 +267,7 @@ class VoiceCall:
         *,
         protocol: str = "pipecat",
         headers: dict[str, str] | None = None,
-        sample_rate: int = 16000,
+        sample_rate: int | None = None,
         synthesizer: Synthesizer | None = None,
         transcriber: Transcriber | None = None,
         answer_timeout: float = 10.0,
@@ -284,7 +284,9 @@ class VoiceCall:
             uri: The bot's WebSocket endpoint.
             protocol: A ``--protocol`` of ``call``: ``pipecat``, ``raw``, ``twilio``...
             headers: Handshake headers.
-            sample_rate: The pipeline's sample rate.
+            sample_rate: The pipeline's sample rate. None: a carrier's own rate
+                (8000 for Twilio), so that no resampler delays what we hear
+                and send; 16000 for ``pipecat`` and ``raw``.
             synthesizer: Speaks ``say`` text (default: eSpeak NG, cached).
             transcriber: Transcribes answers (default: Whisper, see :class:`Transcriber`).
             answer_timeout: Seconds allowed for an answer to begin.
@@ -301,14 +303,18 @@ class VoiceCall:
             ValueError: For an unknown protocol.
         """
         self.uri = uri
-        self.rate = sample_rate
         self.answer_timeout = answer_timeout
         self.answer_silence = answer_silence_ms / 1000
         self.max_answer_secs = max_answer_secs
         self.synthesizer = synthesizer
         self.transcriber = transcriber
         self.transcribe_answers = transcribe_answers
-        serializer = get_protocol(protocol).serializer(sample_rate)
+        serializer = get_protocol(protocol).serializer(sample_rate or 16000)
+        if sample_rate is None:
+            sample_rate = (
+                serializer.carrier_rate if isinstance(serializer, CarrierSerializer) else 16000
+            )
+        self.rate = sample_rate
         self.carrier_events: list[tuple[float, str]] = []
         if isinstance(serializer, CarrierSerializer):
             serializer.on_bot_event = self._bot_event
@@ -801,12 +807,22 @@ class VoiceCall:
     # -- after the fact -------------------------------------------------------
 
     def answer_audio(self, result: TurnResult) -> bytes:
-        """The bot's answer in a turn, as heard (PCM at the call's rate), b"" if none."""
+        """The bot's answer in a turn as it sent it (PCM at the call's rate), b"" if none.
+
+        The chunks that played during the answer (from 0.1 s before it to 0.1 s
+        after it), joined without the gaps late chunks left in the playback:
+        what the bot said, for the transcript.
+        """
         if result.answer_start_s is None:
             return b""
         start = self.t0 + result.answer_start_s - 0.1
         end = self.t0 + (result.answer_end_s or result.answer_start_s) + 0.1
-        return float_to_pcm(self.heard_track.render(start, max(0.0, end - start)))
+        bps = 2 * self.rate
+        return b"".join(
+            pcm
+            for played, pcm in self.heard_track.chunks
+            if played + len(pcm) / bps > start and played < end
+        )
 
     async def transcribe(self, result: TurnResult) -> str:
         """What the bot said in a turn's answer (also stored in ``result.transcript``)."""

@@ -140,7 +140,8 @@ class Scenario:
         uri: The bot's WebSocket endpoint (``--uri`` overrides it).
         protocol: A ``--protocol`` of ``call`` (default ``pipecat``).
         headers: Handshake headers (``${VAR}`` for secrets).
-        sample_rate: The pipeline's sample rate.
+        sample_rate: The pipeline's sample rate (None: the carrier's own rate,
+            16000 for ``pipecat`` and ``raw``).
         voice: eSpeak NG voice for ``say`` (when the default TTS is used).
         answer_timeout: Seconds allowed for an answer to begin.
         answer_silence_ms: Silence that ends the bot's answer.
@@ -154,7 +155,7 @@ class Scenario:
     uri: str | None = None
     protocol: str = "pipecat"
     headers: Mapping[str, str] = field(default_factory=dict)
-    sample_rate: int = 16000
+    sample_rate: int | None = None
     voice: str | None = None
     answer_timeout: float = 10.0
     answer_silence_ms: float = 800.0
@@ -304,7 +305,11 @@ def parse_scenario(
         uri=uri,
         protocol=str(protocol),
         headers={str(k): str(v) for k, v in headers.items()},
-        sample_rate=_number(data, "sample_rate", where, int, 16000, low=8000),
+        sample_rate=(
+            None
+            if data.get("sample_rate") is None
+            else _number(data, "sample_rate", where, int, 16000, low=8000)
+        ),
         voice=None if voice is None else str(voice),
         answer_timeout=_number(data, "answer_timeout", where, float, 10.0, low=0.1),
         answer_silence_ms=_number(data, "answer_silence_ms", where, float, 800.0, low=100),
