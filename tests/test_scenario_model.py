@@ -384,7 +384,7 @@ def test_regressions_parse_scenario(data: dict, named: str) -> None:
         (b"!!float", "not valid YAML: "),
         (b"!!int", "not valid YAML: "),
         (b"turns: 0000-00-00", "not valid YAML: year 0 is out of range"),
-        (b"turns: &a [*a]\n", "nested too deeply (or an alias contains itself)"),
+        (b"turns: &a [*a]\n", "more than 100000 values (YAML aliases included)"),
         ("turns: [{say: 'caf\xe9'}]\n".encode("latin-1"), "not UTF-8 text"),
     ],
     ids=[
@@ -411,3 +411,22 @@ def test_env_values_are_expanded_once(folder: Path) -> None:
     # A value that looks like a variable is not expanded again.
     scenario = load_scenario(write(folder, "turns: [{say: '${A}'}]\n"), env={"A": "${B}"})
     assert scenario.turns[0].text == "${B}"
+
+
+def test_barge_in_expectations_only_on_a_barge_in_turn(tmp_path):
+    for key in ("barge_in_ms_max", "clear_ms_max"):
+        with pytest.raises(ScenarioError, match=f"turn 1: expect: .*{key[:8]}.*barge_in turn"):
+            parse_scenario(
+                {"turns": [{"say": "hi", "expect": {key: 500}}]}, path=tmp_path / "s.yaml"
+            )
+
+
+def test_a_yaml_alias_bomb_is_refused(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        levels.append(f"a{i}: &a{i} [{refs}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(levels) + "\nturns:\n  - say: *a8\n")
+    with pytest.raises(ScenarioError, match="more than 100000 values"):
+        load_scenario(path)

@@ -247,6 +247,24 @@ _EXPECT_TYPES: dict[str, type] = {
 }
 
 
+MAX_NODES = 100_000
+"""Most values (strings, numbers, list and mapping entries) a scenario may hold,
+aliases counted each time they are used (a YAML alias bomb stops here)."""
+
+
+def _check_size(data: Any, where: str) -> None:
+    stack, seen = [data], 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ScenarioError(f"{where}: more than {MAX_NODES} values (YAML aliases included)")
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
 def parse_scenario(
     data: Any, *, path: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Scenario:
@@ -261,6 +279,7 @@ def parse_scenario(
         ScenarioError: Naming the file, the turn and the key at fault.
     """
     where = str(path) if path is not None else "scenario"
+    _check_size(data, where)
     try:
         data = _expand(data, env or {}, where)
     except RecursionError:
@@ -356,6 +375,12 @@ def _turn(item: Any, base: Path, where: str) -> Turn:
             else _number(item, "answer_timeout", where, float, 0.0, low=0.1)
         ),
     }
+    if kind != "barge_in" and (
+        expect.barge_in_ms_max is not None or expect.clear_ms_max is not None
+    ):
+        raise ScenarioError(
+            f"{where}: expect: barge_in_ms_max and clear_ms_max belong on a barge_in turn"
+        )
     if kind == "say":
         return Turn(text=_text(value, f"{where}: say"), **common)
     if kind == "play":
