@@ -74,6 +74,10 @@ _CANCEL_TIMEOUT_SECS = 5.0  # for a cancelled pipeline to end
 _CACHE_FORMAT = "tts-cache-1"  # part of every cache key; bump it to orphan old files
 
 
+NO_SPEECH_PROB = 0.9
+"""Whisper segments whose no-speech probability is at least this are dropped."""
+
+
 class SpeechError(RuntimeError):
     """Speech could not be synthesized or transcribed; the message says what and why."""
 
@@ -280,7 +284,11 @@ class Transcriber:
             service_class,
             device=_WHISPER_DEVICE,
             compute_type=_WHISPER_COMPUTE_TYPE,
-            settings=service_class.Settings(model=model),
+            # What we transcribe is an answer already heard as speech, so
+            # Whisper's no-speech filter (Pipecat's default drops a segment at
+            # 0.4) only loses short answers: "You pressed 1 2." over 8 kHz
+            # scored 0.38-0.54 and came back empty.
+            settings=service_class.Settings(model=model, no_speech_prob=NO_SPEECH_PROB),
             # Pipecat's figure for local Whisper (``WHISPER_TTFS_P99``); given, so
             # that each service does not warn that it is missing.
             ttfs_p99_latency=1.0,
