@@ -283,7 +283,7 @@ def _write_outputs(call: VoiceCall, result: ScenarioResult, out_dir: Path) -> No
         return [v + offset for v in map(pick, result.turns) if v is not None]
 
     markers = {
-        "speech_end": times(lambda r: r.speech_end_s if r.kind != "barge_in" else None),
+        "speech_end": times(lambda r: r.speech_end_s),
         "first_response": times(lambda r: r.answer_start_s),
         "barge_in": times(lambda r: r.speech_start_s if r.kind == "barge_in" else None),
         "dtmf": times(lambda r: r.started_s if r.kind == "dtmf" else None),
