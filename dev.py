@@ -54,6 +54,12 @@ FAST_TESTS = (
     "tests/test_packaging.py",
     "tests/test_api.py",
     "tests/test_upstream.py",  # fingerprints (the same on every Python) and the fallbacks
+    # Scenario files, transcript matching, timelines, checks and reports (pure).
+    "tests/test_scenario_model.py",
+    "tests/test_scenario_matching.py",
+    "tests/test_scenario_timeline.py",
+    "tests/test_scenario_checks.py",
+    "tests/test_scenario_report.py",
     # The protocols, against their fake peers, and their generated inputs.
     "tests/test_asterisk_flow.py",
     "tests/test_carriers.py",

@@ -275,3 +275,50 @@ def test_connect_failures_are_reported_as_failed_requests(tmp_path, failure):
     else:
         assert error.startswith("CallFailed('http_401: "), error
         assert "401" in error
+
+
+SCENARIO_LOCUSTFILE = """
+from pipecat_wsclient.locust import VoiceCallUser
+
+
+class Caller(VoiceCallUser):
+    scenario = {scenario!r}
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_scenario_user_reports_each_turn_with_its_expectation(tmp_path):
+    """Two turns against the tone server (it answers 300 ms after our speech):
+    the first expects a response within 1500 ms, the second within 50 ms."""
+    scenario = tmp_path / "tone.yaml"
+    scenario.write_text(
+        "name: tone\n"
+        "turns:\n"
+        "  - say: What are your opening hours?\n"
+        "    expect: {response_ms_max: 1500}\n"
+        "  - say: And on Saturday?\n"
+        "    expect: {response_ms_max: 50}\n"
+    )
+    locustfile = tmp_path / "scenario_locustfile.py"
+    locustfile.write_text(SCENARIO_LOCUSTFILE.format(scenario=str(scenario)))
+    log = tmp_path / "locust.log"
+    with tone_server(tmp_path / "server.log") as uri:
+        proc = locust(
+            "-f", str(locustfile), "--headless", "-u", "2", "-r", "2", "-t", "12s",
+            "--csv", str(tmp_path / "run"), "--host", uri,
+            log=log,
+        )  # fmt: skip
+        rc = wait(proc, log, 90)
+    assert rc == 1, tail(log)  # the second turn fails its expectation
+    stats = rows(tmp_path / "run_stats.csv")
+    first = stats["turn 1: What are your opening hours?"]
+    second = stats["turn 2: And on Saturday?"]
+    assert int(first["Request Count"]) >= 2 and first["Failure Count"] == "0", stats
+    assert 250 <= float(first["Median Response Time"]) <= 600, first
+    assert second["Failure Count"] == second["Request Count"] != "0", stats
+    assert stats["call"]["Failure Count"] == "0" and stats["connect"]["Failure Count"] == "0"
+    with (tmp_path / "run_failures.csv").open(newline="") as f:
+        failures = list(csv.DictReader(f))
+    assert {row["Name"] for row in failures} == {"turn 2: And on Saturday?"}
+    assert "expectation: response_ms" in failures[0]["Error"]
+    assert "> 50" in failures[0]["Error"]
