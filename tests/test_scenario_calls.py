@@ -303,3 +303,54 @@ def test_call_reports_a_barge_in_when_it_happens(bot, tmp_path, capsys):
     assert START_SECS * 1000 <= barge["barge_in_ms"] < 2000
     assert barge["clear_ms"] is not None and abs(barge["clear_ms"] - barge["barge_in_ms"]) < 150
     assert report["clears"] == 1
+
+
+async def test_the_default_protocol_against_the_tone_server():
+    """Pipecat's protobuf frames: the tone server answers 300 ms after our speech ends."""
+    from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+
+    async with VoiceServer(ServeOptions(port=0, mode="tone", latency=0.3, tone_secs=0.6)) as server:
+        async with VoiceCall(server.uri) as call:
+            assert call.rate == 16000
+            first = await call.say("What are your opening hours?")
+            quiet = await call.wait(1.0)
+            second = await call.say("And on Saturday?")
+    for turn in (first, second):
+        assert 250 <= turn.response_ms <= 450, turn
+        assert turn.answer_secs == pytest.approx(0.6, abs=0.06)
+    assert quiet.answer_start_s is None
+    assert second.speech_start_s > first.answer_end_s
+
+
+def test_a_suite_runs_in_parallel_and_reports_each_scenario(bot, tmp_path, capsys):
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(
+        "name: answers\nprotocol: twilio\nturns:\n  - say: Hello there\n"
+        "    expect: {silent: false}\n"
+    )
+    (folder / "b.yml").write_text(
+        "name: stays silent\nprotocol: twilio\nturns:\n  - say: Hello there\n"
+        "    expect: {silent: true}\n"
+    )
+    (folder / "notes.txt").write_text("not a scenario")
+    junit = tmp_path / "junit.xml"
+    code = main(
+        ["test", str(folder), "--uri", answer_uri(bot), "--concurrency", "2",
+         "--junit", str(junit), "--no-transcripts", "--out-dir", str(tmp_path / "out"), "--json"]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [s["name"] for s in report["scenarios"]] == ["answers", "stays silent"]
+    assert [s["passed"] for s in report["scenarios"]] == [True, False]
+    assert report["scenarios"][0]["turns"][0]["transcript"] is None  # --no-transcripts
+    # Both calls overlapped: the bot saw the second connect before the first ended.
+    events = [(r["conn"], r["event"]) for r in bot.reports()]
+    last_two = sorted({c for c, e in events if e == "connected"})[-2:]
+    connected = max(events.index((c, "connected")) for c in last_two)
+    disconnected = min(events.index((c, "disconnected")) for c in last_two)
+    assert connected < disconnected
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["answers", "stays silent"]
+    assert [s.get("failures") for s in suites] == ["0", "1"]
+    assert sorted((tmp_path / "out").iterdir())[0].name == "answers.png"
