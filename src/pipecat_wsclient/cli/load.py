@@ -32,6 +32,7 @@ from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
 if TYPE_CHECKING:
     from pipecat_wsclient.scenario.model import Scenario
     from pipecat_wsclient.scenario.run import ScenarioResult
+    from pipecat_wsclient.scenario.speech import Transcriber
 
 PERCENTILES = (50, 90, 95, 99)
 METRICS = (
@@ -220,6 +221,7 @@ class LoadRun:
         """Initialize the run; reads the clips (ValueError if one cannot be read)."""
         self.options = options
         self.scenario_results: list[ScenarioResult] = []
+        self._transcriber: Transcriber | None = None
         rate = options.sample_rate
         self._scripts: list[bytes] = []
         if options.scenario is None:  # a scenario says what to play itself
@@ -268,11 +270,16 @@ class LoadRun:
 
         o = self.options
         assert o.scenario is not None
+        if self._transcriber is None:
+            from pipecat_wsclient.scenario.speech import Transcriber
+
+            self._transcriber = Transcriber()  # one model, one transcription at a time
         options = RunOptions(
             uri=o.uris[n % len(o.uris)],
             protocol=o.protocol,
             headers=dict(o.headers),
             transcripts=False,  # only where an expectation needs one: CPU is for the callers
+            transcriber=self._transcriber,
         )
         scenario_result = await run_scenario(o.scenario, options, stop=stop)
         self.scenario_results.append(scenario_result)

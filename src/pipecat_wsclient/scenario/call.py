@@ -638,6 +638,8 @@ class VoiceCall:
             onset = self.t0 + pending.answer_start_s
             end, _ = await self._await_end(onset)
             self._finish_answer(pending, onset, end)
+            if self.transcribe_answers:
+                await self.transcribe(pending)
 
     async def barge_in(
         self,
@@ -699,6 +701,8 @@ class VoiceCall:
             if clear is not None:
                 result.clear_ms = round((clear - ours) * 1000, 1)
             self._finish_answer(target, onset, stop)
+        if self.transcribe_answers and target.answer_end_s is not None:
+            await self.transcribe(target)
         if end is not None:
             await self._answer(result, end, timeout, "end")
         return await self._done(result, started)
