@@ -53,6 +53,10 @@ from pipecat_wsclient.cli.result import EXIT_USAGE, CallResult  # noqa: E402
 from pipecat_wsclient.cli.serve_modes import MODES  # noqa: E402
 from pipecat_wsclient.cli.signals import stop_on_signals  # noqa: E402
 
+# The banner is out of the way; importing this module must not silence
+# Pipecat for the rest of the process (each command sets up logging itself).
+logger.enable("pipecat")
+
 app = typer.Typer(
     help="Pipecat WebSocket client transport: demo, call a voice endpoint, serve a test one.",
     add_completion=False,
