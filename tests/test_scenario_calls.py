@@ -354,3 +354,28 @@ def test_a_suite_runs_in_parallel_and_reports_each_scenario(bot, tmp_path, capsy
     assert [s.get("name") for s in suites] == ["answers", "stays silent"]
     assert [s.get("failures") for s in suites] == ["0", "1"]
     assert sorted((tmp_path / "out").iterdir())[0].name == "answers.png"
+
+
+def test_a_bot_that_hangs_up_early_fails_the_turns_it_cut(bot, tmp_path, capsys):
+    early = write(
+        tmp_path,
+        "early.yaml",
+        "protocol: twilio\nturns:\n  - say: Hello there\n  - say: Are you still there?\n"
+        "  - wait: 1.0\n",
+    )
+    expected = write(
+        tmp_path,
+        "expected.yaml",
+        "protocol: twilio\nturns:\n  - say: Hello there\n    expect: {bot_hangs_up: true}\n",
+    )
+    code = main(
+        ["test", str(early), str(expected), "--uri", answer_uri(bot, hangup_after=1),
+         "--no-transcripts", "--out-dir", str(tmp_path / "out"), "--json"]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    cut, fine = report["scenarios"]
+    assert [t["passed"] for t in cut["turns"]] == [True, False, False]
+    assert cut["turns"][0]["bot_hung_up"] is True
+    assert cut["turns"][1]["failures"] == ["not played: the bot hung up"]
+    assert fine["passed"] and fine["turns"][0]["bot_hung_up"] is True

@@ -395,6 +395,11 @@ class VoiceCall:
     # -- lifecycle ------------------------------------------------------------
 
     @property
+    def hung_up_by_us(self) -> bool:
+        """Whether we ended the call (:meth:`close`, :meth:`hangup`, a stop)."""
+        return self._hung_up
+
+    @property
     def started(self) -> bool:
         """Whether :meth:`start` has dialed."""
         return self._run is not None
@@ -568,6 +573,8 @@ class VoiceCall:
             result.bot_hung_up = True
         if self.transcribe_answers and result.answer_end_s is not None:
             await self.transcribe(result)
+        elif self.transcribe_answers and result.answer_start_s is None:
+            result.transcript = Transcript("")  # no answer: nothing said
         return result
 
     # -- turns ----------------------------------------------------------------

@@ -40,6 +40,9 @@ from pipecat_wsclient.scenario.speech import SpeechError, Synthesizer, Transcrib
 EXIT_EXPECTATION = 1
 """A scenario ran but an expectation did not hold."""
 
+NOT_PLAYED = "not played"
+"""The note (and failure) of a turn the call ended before."""
+
 
 @dataclass
 class ScenarioResult:
@@ -178,6 +181,8 @@ async def run_scenario(
     await _transcribe(call, pairs, options.transcripts)
     for turn, turn_result in pairs:
         turn_result.failures = check_turn(turn.expect, turn_result, kind=turn.kind)
+        if turn_result.notes and turn_result.notes[0].startswith(NOT_PLAYED):
+            turn_result.failures.insert(0, turn_result.notes[0])
     result.turns = [r for _, r in pairs]
     if result.exit_code == EXIT_OK and not all(r.passed for r in result.turns):
         result.exit_code = EXIT_EXPECTATION
@@ -213,18 +218,18 @@ async def _play_turns(call: VoiceCall, scenario: Scenario) -> list[tuple[Turn, T
         following = turns[i + 1] if i + 1 < len(turns) else None
         until = "start" if following is not None and following.kind == "barge_in" else "end"
         result = await _play(call, turn, until)
-        if turn.expect.bot_hangs_up is not None and not result.bot_hung_up:
+        if turn.expect.bot_hangs_up and not result.bot_hung_up:
             result.bot_hung_up = await call.wait_for_hangup(
                 turn.answer_timeout or scenario.answer_timeout
             )
         pairs.append((turn, result))
         if call.ended:
             rest = [t for t in turns[i + 1 :] if t.kind != "hangup"]
+            why = call.failure() or ("we hung up" if call.hung_up_by_us else "the bot hung up")
             for skipped in rest:
-                why = call.failure() or "the bot hung up"
-                pairs.append(
-                    (skipped, TurnResult(skipped.label, skipped.kind, notes=[f"not played: {why}"]))
-                )
+                # A turn that could not be played fails, whatever it expected.
+                missed = TurnResult(skipped.label, skipped.kind, notes=[f"{NOT_PLAYED}: {why}"])
+                pairs.append((skipped, missed))
             break
     return pairs
 
