@@ -224,3 +224,14 @@ def test_chunking_never_changes_the_onsets(
         assert any(abs(onset - s) < WINDOW + 1e-6 for s in tone_starts), (onset, tone_starts)
     for onset in onsets:
         assert whole.onset_after(onset - 1e-6) == pytest.approx(onset)
+
+
+def test_run_start_is_the_start_of_the_speech_going_on():
+    activity = VoiceActivity(RATE)
+    # tone 1.00-1.50, 100 ms pause, tone 1.60-2.00, then silence
+    activity.add(silence(1000) + tone(500) + silence(100) + tone(400) + silence(500), 0.0)
+    assert activity.run_start(1.8) == pytest.approx(1.0, abs=0.021)
+    assert activity.run_start(1.2) == pytest.approx(1.0, abs=0.021)
+    assert activity.run_start(0.5) is None
+    assert activity.run_start(2.3) is None
+    assert activity.run_start(1.8, gap=0.05) == pytest.approx(1.6, abs=0.021)

@@ -335,6 +335,9 @@ class VoiceCall:
                 serializer=serializer,
                 open_timeout=open_timeout,
                 ssl=tls,
+                # A test call reports a dropped connection (exit 7) instead of
+                # redialing: a drop is something the bot did.
+                reconnect=None,
             ),
         )
         self.sent_track, self.heard_track = Track(sample_rate), Track(sample_rate)
@@ -537,9 +540,25 @@ class VoiceCall:
         result.underruns = _underruns(self.heard_track, onset, end)
 
     async def _answer(
-        self, result: TurnResult, after: float, timeout: float | None, until: str
+        self,
+        result: TurnResult,
+        after: float,
+        timeout: float | None,
+        until: str,
+        since: float | None = None,
     ) -> TurnResult:
-        onset = await self._await_onset(after, self.answer_timeout if timeout is None else timeout)
+        early = self.heard.run_start(after) if since is not None else None
+        if early is not None and since is not None and early >= since:
+            # The bot began while we were still talking: its answer counts from
+            # there, and response_ms is negative.
+            onset: float | None = early
+            result.notes.append(
+                f"the bot began answering {(after - early) * 1000:.0f} ms before our speech ended"
+            )
+        else:
+            onset = await self._await_onset(
+                after, self.answer_timeout if timeout is None else timeout
+            )
         if onset is None:
             result.notes.append(
                 "the call ended before an answer"
@@ -635,7 +654,7 @@ class VoiceCall:
         if end is None:
             result.notes.append("our speech was not sent" if not self.ended else "the call ended")
             return await self._done(result, started)
-        await self._answer(result, end, timeout, until)
+        await self._answer(result, end, timeout, until, since=start)
         return await self._done(result, started)
 
     async def _settle_pending(self) -> None:

@@ -117,6 +117,17 @@ class VoiceActivity:
             return True
         return i < len(self.starts) and self.starts[i] - before < gap
 
+    def run_start(self, t: float, gap: float = RUN_GAP_SECS) -> float | None:
+        """The start of the stretch of speech going on at ``t`` (None if silent at ``t``)."""
+        if not self.speaking_at(t, gap):
+            return None
+        i = bisect_right(self.starts, t) - 1
+        if i < 0:  # speech starts just after t, within the gap
+            return self.starts[0]
+        while i > 0 and self.starts[i] - (self.starts[i - 1] + self._window) < gap:
+            i -= 1
+        return self.starts[i]
+
     def end_of_run(self, t: float, silence: float, now: float) -> float | None:
         """Where the speech going on at (or starting after) ``t`` ends, once confirmed.
 
