@@ -65,6 +65,7 @@ __all__ = [
     "Sent",
     "bundled_clip",
     "run_call",
+    "tls_option",
 ]
 
 
@@ -155,12 +156,19 @@ class Sent(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
+def tls_option(cafile: Path | None, insecure: bool) -> ssl.SSLContext | bool | None:
+    """The ``ssl`` param for ``--cafile`` and ``--insecure``.
+
+    Returns:
+        A context trusting the CA bundle, False to skip verification, or None
+        for the system's defaults.
+    """
+    if insecure:
+        return False
+    return None if cafile is None else ssl.create_default_context(cafile=str(cafile))
+
+
 def _client_params(options: CallOptions) -> WebsocketClientParams:
-    tls: ssl.SSLContext | bool | None = None
-    if options.insecure:
-        tls = False
-    elif options.cafile is not None:
-        tls = ssl.create_default_context(cafile=str(options.cafile))
     return WebsocketClientParams(
         audio_in_enabled=True,
         audio_out_enabled=True,
@@ -172,7 +180,7 @@ def _client_params(options: CallOptions) -> WebsocketClientParams:
         additional_headers=options.headers or None,
         serializer=get_protocol(options.protocol).serializer(options.sample_rate),
         open_timeout=options.open_timeout,
-        ssl=tls,
+        ssl=tls_option(options.cafile, options.insecure),
     )
 
 

@@ -126,13 +126,18 @@ class VoiceCallUser(User):
         try:
             result = call_in_greenlet(options)
         except Exception as e:
-            elapsed = (time.perf_counter() - started) * 1e3
-            self.fire("call", elapsed, exception=CallFailed("error", f"{type(e).__name__}: {e}"))
-            gevent.sleep(self.failure_pause)
+            self._call_raised(started, e)
             return
         self.report(result)
         if result.connect_ms is None and result.exit_code != EXIT_OK:
             gevent.sleep(self.failure_pause)
+
+    def _call_raised(self, started: float, error: Exception) -> None:
+        """Report a call that raised as a failed ``call`` request, then pause."""
+        elapsed = (time.perf_counter() - started) * 1e3
+        failure = CallFailed("error", f"{type(error).__name__}: {error}")
+        self.fire("call", elapsed, exception=failure)
+        gevent.sleep(self.failure_pause)
 
     def report(self, result: CallResult) -> None:
         """Fire the call's Locust events (override to add your own)."""
@@ -179,9 +184,7 @@ class VoiceCallUser(User):
         try:
             result = run_in_greenlet(lambda stop: run_scenario(scenario, options, stop=stop))
         except Exception as e:
-            elapsed = (time.perf_counter() - started) * 1e3
-            self.fire("call", elapsed, exception=CallFailed("error", f"{type(e).__name__}: {e}"))
-            gevent.sleep(self.failure_pause)
+            self._call_raised(started, e)
             return
         for event in scenario_events(result):
             self.fire(event.name, event.ms, length=event.length, exception=event.exception)

@@ -33,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.cli.audio import Track, count_underruns, float_to_pcm, read_wav, write_wav
+from pipecat_wsclient.cli.call import tls_option
 from pipecat_wsclient.cli.protocols import get_protocol
 from pipecat_wsclient.cli.result import EXIT_CODES, EXIT_LOST
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
@@ -66,7 +66,6 @@ from pipecat_wsclient.scenario.speech import Synthesizer, Transcriber
 from pipecat_wsclient.scenario.timeline import (
     RUN_GAP_SECS,
     SentTimes,
-    Utterance,
     VoiceActivity,
     voiced_span,
 )
@@ -189,6 +188,7 @@ class _Microphone(FrameProcessor):
         super().__init__()
         self._rate = rate
         self._frame_bytes = 2 * round(rate * FRAME_SECS)
+        self._silence = bytes(self._frame_bytes)
         self._speech = bytearray()
         self._task: asyncio.Task | None = None
         self.pushed_bytes = 0
@@ -229,7 +229,7 @@ class _Microphone(FrameProcessor):
                 chunk = bytes(self._speech[: self._frame_bytes])
                 del self._speech[: self._frame_bytes]
             else:
-                chunk = bytes(self._frame_bytes)
+                chunk = self._silence
             self.pushed_bytes += len(chunk)
             await self.push_frame(OutputAudioRawFrame(chunk, self._rate, 1))
             n += 1
@@ -318,11 +318,6 @@ class VoiceCall:
         self.carrier_events: list[tuple[float, str]] = []
         if isinstance(serializer, CarrierSerializer):
             serializer.on_bot_event = self._bot_event
-        tls: ssl.SSLContext | bool | None = None
-        if insecure:
-            tls = False
-        elif cafile is not None:
-            tls = ssl.create_default_context(cafile=str(cafile))
         self.transport = WebsocketClientTransport(
             uri,
             WebsocketClientParams(
@@ -334,7 +329,7 @@ class VoiceCall:
                 additional_headers=headers or None,
                 serializer=serializer,
                 open_timeout=open_timeout,
-                ssl=tls,
+                ssl=tls_option(cafile, insecure),
                 # A test call reports a dropped connection (exit 7) instead of
                 # redialing: a drop is something the bot did.
                 reconnect=None,
@@ -476,20 +471,19 @@ class VoiceCall:
                 return
             await asyncio.sleep(min(POLL_SECS, left))
 
-    async def _speak(self, pcm: bytes) -> tuple[Utterance, float | None, float | None]:
+    async def _speak(self, pcm: bytes) -> tuple[float | None, float | None]:
         """Queue speech; wait until its voiced part is sent; return its playback start and end."""
-        span = voiced_span(pcm, self.rate) or (0, len(pcm))
+        first, last = voiced_span(pcm, self.rate) or (0, len(pcm))
         offset = self._mic.enqueue(pcm)
-        utterance = Utterance(offset, offset + span[0], offset + span[1])
         limit = time.monotonic() + self._mic.queued_bytes / (2 * self.rate) + 5.0
         start = end = None
         while not self.ended and time.monotonic() < limit:
-            start = start or self.sent_times.time_of(utterance.voice_start, self.rate)
-            end = self.sent_times.time_of(utterance.voice_end, self.rate)
+            start = start or self.sent_times.time_of(offset + first, self.rate)
+            end = self.sent_times.time_of(offset + last, self.rate)
             if end is not None:
                 break
             await asyncio.sleep(POLL_SECS)
-        return utterance, start, end
+        return start, end
 
     async def _audio(self, text: str | None, audio: Path | bytes | None) -> bytes:
         if text is not None:
@@ -649,7 +643,7 @@ class VoiceCall:
             self._last_text = text
         await self._settle_pending()
         result, started = self._begin(label, kind)
-        _, start, end = await self._speak(pcm)
+        start, end = await self._speak(pcm)
         result.speech_start_s, result.speech_end_s = self._rel(start), self._rel(end)
         if end is None:
             result.notes.append("our speech was not sent" if not self.ended else "the call ended")
@@ -716,10 +710,10 @@ class VoiceCall:
                 f"the answer ended before the barge-in (it lasted {(ended - onset) * 1000:.0f} ms,"
                 f" the barge-in was due after {after_ms:g} ms)"
             )
-        _, ours, end = await self._speak(pcm)
+        ours, end = await self._speak(pcm)
         result.speech_start_s, result.speech_end_s = self._rel(ours), self._rel(end)
         if ours is not None and ended is None:
-            stop = await self._await_stop(ours, end)
+            stop = await self._await_stop(ours)
             result.barge_in_ms = round((stop - ours) * 1000, 1)
             clear = next(
                 (t for t, k in self.carrier_events if k == "clear" and t >= ours - 0.05), None
@@ -733,29 +727,28 @@ class VoiceCall:
             await self._answer(result, end, timeout, "end")
         return await self._done(result, started)
 
-    def _onset_delay(self, pcm: bytes) -> float:
-        """Seconds from now until speech queued now would start playing at the far end.
+    def _line_delay(self) -> float:
+        """Seconds from now until audio queued now would start playing at the far end.
 
         The line runs ahead of real time: what the microphone has handed on and
-        not yet sent, what has been sent and not yet played, then any silence
-        at the start of ``pcm``.
+        not yet sent, then what has been sent and not yet played.
         """
-        now = time.monotonic()
         bps = 2 * self.rate
         in_flight = (self._mic.pushed_bytes - self.sent_times.total) / bps
-        ahead = max(0.0, self.sent_track.end - now)
-        span = voiced_span(pcm, self.rate)
-        return ahead + max(0.0, in_flight) + (span[0] / bps if span else 0.0)
+        ahead = max(0.0, self.sent_track.end - time.monotonic())
+        return ahead + max(0.0, in_flight)
 
     async def _until_onset(self, when: float, pcm: bytes) -> None:
-        """Wait so that speech queued on return starts playing at ``when`` (or soon after)."""
+        """Wait so that ``pcm``'s voice, queued on return, plays at ``when`` (or just after)."""
+        span = voiced_span(pcm, self.rate)
+        leading = span[0] / (2 * self.rate) if span else 0.0  # silence before the voice
         while not self.ended:
-            left = when - time.monotonic() - self._onset_delay(pcm)
+            left = when - time.monotonic() - self._line_delay() - leading
             if left <= 0:
                 return
             await asyncio.sleep(min(POLL_SECS, left))
 
-    async def _await_stop(self, ours: float, our_end: float | None) -> float:
+    async def _await_stop(self, ours: float) -> float:
         """When the bot's audio going on at our onset ``ours`` stopped."""
         limit = ours + self.max_answer_secs
         while True:
@@ -864,15 +857,28 @@ class VoiceCall:
             result.transcript = Transcript(text)
         return result.transcript
 
-    def write_recording(self, path: Path) -> bool:
-        """Write the call as a stereo WAV (left: us, right: the bot); False if no audio."""
+    def render(self) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """Both sides on one timeline: its start time, our audio, the bot's (None if no audio)."""
         tracks = [t for t in (self.sent_track, self.heard_track) if t.chunks]
         if not tracks:
-            return False
+            return None
         t0 = min(track.chunks[0][0] for track in tracks)
         end = max(track.end for track in tracks)
-        left = self.sent_track.render(t0, end - t0)
-        right = self.heard_track.render(t0, end - t0)
+        return t0, self.sent_track.render(t0, end - t0), self.heard_track.render(t0, end - t0)
+
+    def write_recording(
+        self, path: Path, rendered: tuple[float, np.ndarray, np.ndarray] | None = None
+    ) -> bool:
+        """Write the call as a stereo WAV (left: us, right: the bot); False if no audio.
+
+        Args:
+            path: The WAV file.
+            rendered: What :meth:`render` returned, if already at hand.
+        """
+        rendered = rendered or self.render()
+        if rendered is None:
+            return False
+        _, left, right = rendered
         stereo = np.stack([left, right], axis=1).reshape(-1)
         write_wav(path, float_to_pcm(stereo), self.rate, channels=2)
         return True

@@ -187,7 +187,7 @@ async def run_scenario(
     if result.exit_code == EXIT_OK and not all(r.passed for r in result.turns):
         result.exit_code = EXIT_EXPECTATION
     result.duration_secs = time.monotonic() - started
-    if options.out_dir is not None and (call.sent_track.chunks or call.heard_track.chunks):
+    if options.out_dir is not None:
         _write_outputs(call, result, options.out_dir)
     return result
 
@@ -273,15 +273,14 @@ def _slug(name: str) -> str:
 def _write_outputs(call: VoiceCall, result: ScenarioResult, out_dir: Path) -> None:
     from pipecat_wsclient.cli.plot import plot_call
 
+    rendered = call.render()
+    if rendered is None:
+        return
     out_dir.mkdir(parents=True, exist_ok=True)
-    tracks = [t for t in (call.sent_track, call.heard_track) if t.chunks]
-    t0 = min(track.chunks[0][0] for track in tracks)
-    end = max(track.end for track in tracks)
-    left = call.sent_track.render(t0, end - t0)
-    right = call.heard_track.render(t0, end - t0)
+    t0, left, right = rendered
     stem = out_dir / _slug(result.name)
     wav, png = stem.with_suffix(".wav"), stem.with_suffix(".png")
-    call.write_recording(wav)
+    call.write_recording(wav, rendered)
     offset = call.t0 - t0  # turn times are from call.t0; the plot's from t0
 
     def times(pick: Callable[[TurnResult], float | None]) -> list[float]:

@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 
 from pipecat_wsclient.cli.audio import SPEECH_THRESHOLD_DB, WINDOW_SECS, pcm_to_float, window_levels
 
@@ -157,21 +156,6 @@ class VoiceActivity:
     def voiced_secs(self, start: float, end: float) -> float:
         """Seconds of voiced windows that start in ``[start, end)``."""
         return (bisect_left(self.starts, end) - bisect_left(self.starts, start)) * self._window
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """Where one of our utterances sits in the stream we send (byte offsets, 16-bit PCM).
-
-    Parameters:
-        offset: Byte offset of its first sample in everything we sent.
-        voice_start: Offset of its first voiced window.
-        voice_end: Offset just after its last voiced window.
-    """
-
-    offset: int
-    voice_start: int
-    voice_end: int
 
 
 def voiced_span(pcm: bytes, rate: int) -> tuple[int, int] | None:
