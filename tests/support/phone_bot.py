@@ -18,6 +18,10 @@ serializer for the carrier, hang-up REST calls disabled (no network), at 16 kHz:
 - DTMF is reported, and ``9`` interrupts the bot (``InterruptionFrame``: the
   serializer sends the carrier's clear).
 
+With ``?record=PATH`` (either mode) the bot writes what its pipeline
+received (16 kHz mono WAV) to PATH when the caller hangs up, and reports
+each onset of the caller's voice (``voice-heard``).
+
 With ``?pace=off`` in the URL the bot sends its audio as fast as it makes it,
 without Pipecat's playback clock (like a bot whose TTS runs ahead of real
 time), so a caller that sends ahead of time gets a backlog to clear.
@@ -45,7 +49,10 @@ with ``conn`` (the connection's number) and ``event``:
   the pipeline;
 - ``mark-sent`` (``name``) and ``clear-sent``: what the echo bot asked for;
 - ``disconnected`` (``audio_in_secs``, ``audio_out_secs``): the carrier hung up;
-- ``finished``: the bot's pipeline has ended.
+- ``finished``: the bot's pipeline has ended;
+- with ``?record=PATH``: ``voice-heard`` (``time``, ``wall``: ``time.time()``)
+  when a 20 ms input frame is louder than -40 dBFS after at least 0.5 s
+  quieter, and ``recorded`` (``path``, ``secs``) once the WAV is written.
 
 When answering, also (``time`` is ``time.monotonic()``, system wide on Linux,
 so another process can compare it with its own clock):
@@ -77,6 +84,7 @@ import math
 import socket
 import sys
 import time
+import wave
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -221,6 +229,46 @@ def record_handshake(conn: int, websocket: WebSocket) -> None:
             yield text
 
     websocket.iter_text = recording  # type: ignore[method-assign]
+
+
+VOICE_DB = -40.0
+"""An input frame louder than this (dBFS) is the caller's voice."""
+VOICE_GAP_SECS = 0.5
+"""Quiet input frames for this long before a voice onset is reported again."""
+
+
+class Recorder(FrameProcessor):
+    """Keep the caller's audio as the pipeline receives it; report voice onsets."""
+
+    def __init__(self, conn: int, path: str):
+        super().__init__()
+        self._conn = conn
+        self._path = path
+        self._audio = bytearray()
+        self._quiet_secs = VOICE_GAP_SECS
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self._audio += frame.audio
+            samples = memoryview(frame.audio).cast("h")
+            rms = math.sqrt(sum(x * x for x in samples) / max(1, len(samples))) / 32768
+            if 20 * math.log10(max(rms, 1e-9)) > VOICE_DB:
+                if self._quiet_secs >= VOICE_GAP_SECS:
+                    report(self._conn, "voice-heard", time=time.monotonic(), wall=time.time())
+                self._quiet_secs = 0.0
+            else:
+                self._quiet_secs += len(samples) / frame.sample_rate
+        await self.push_frame(frame, direction)
+
+    def write(self) -> None:
+        """Write what was received as a 16 kHz mono WAV."""
+        with wave.open(self._path, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(RATE)
+            out.writeframes(bytes(self._audio))
+        report(self._conn, "recorded", path=self._path, secs=len(self._audio) / (2 * RATE))
 
 
 class UnpacedOutput(FastAPIWebsocketOutputTransport):
@@ -542,6 +590,9 @@ def create_app(provider: str) -> FastAPI:
                 transport.output(),
                 SentFrames(bot.sent),
             ]
+        recorder = Recorder(conn, query["record"]) if "record" in query else None
+        if recorder is not None:
+            processors.insert(1, recorder)
         worker = PipelineWorker(
             Pipeline(processors),
             params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
@@ -563,6 +614,8 @@ def create_app(provider: str) -> FastAPI:
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         await runner.run()
+        if recorder is not None:
+            recorder.write()
         report(conn, "finished")
 
     return app

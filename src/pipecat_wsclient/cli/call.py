@@ -40,7 +40,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.cli.audio import Track, read_wav
-from pipecat_wsclient.cli.protocols import get_protocol
+from pipecat_wsclient.cli.protocols import make_serializer
 from pipecat_wsclient.cli.result import (
     EXIT_CODES,
     EXIT_INTERRUPTED,
@@ -92,6 +92,8 @@ class CallOptions:
         insecure: Skip certificate verification.
         open_timeout: Seconds allowed for the connection.
         audio: PCM at ``sample_rate`` to play instead of ``play`` (load tests).
+        carrier: The carrier serializer's ids and options (``--carrier K=V``).
+        params: The call's custom parameters (``--param K=V``).
     """
 
     uri: str
@@ -107,6 +109,8 @@ class CallOptions:
     insecure: bool = False
     open_timeout: float = 5.0
     audio: bytes | None = None
+    carrier: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -178,7 +182,9 @@ def _client_params(options: CallOptions) -> WebsocketClientParams:
         # figures place our audio by when it was sent.
         audio_out_downstream_secs=0,
         additional_headers=options.headers or None,
-        serializer=get_protocol(options.protocol).serializer(options.sample_rate),
+        serializer=make_serializer(
+            options.protocol, options.sample_rate, carrier=options.carrier, params=options.params
+        ),
         open_timeout=options.open_timeout,
         ssl=tls_option(options.cafile, options.insecure),
     )

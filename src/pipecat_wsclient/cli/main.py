@@ -32,17 +32,25 @@ logger.disable("pipecat")
 from pipecat_wsclient.cli.call import CallOptions, Progress, run_call  # noqa: E402
 from pipecat_wsclient.cli.options import (  # noqa: E402
     CafileOption,
+    CarrierOption,
     HeaderOption,
     InsecureOption,
     JsonReportOption,
     OpenTimeoutOption,
+    ParamOption,
     ProtocolOption,
     SampleRateOption,
     ServedProtocolOption,
     VerboseOption,
     parse_headers,
+    parse_pairs,
 )
-from pipecat_wsclient.cli.protocols import get_protocol, or_list, protocol_names  # noqa: E402
+from pipecat_wsclient.cli.protocols import (  # noqa: E402
+    get_protocol,
+    make_serializer,
+    or_list,
+    protocol_names,
+)
 from pipecat_wsclient.cli.render import (  # noqa: E402
     load_progress,
     load_table,
@@ -118,6 +126,8 @@ def call(
         float, typer.Option(help="Seconds to keep listening after the clip ends.")
     ] = 2.0,
     header: HeaderOption = None,
+    carrier: CarrierOption = None,
+    param: ParamOption = None,
     sample_rate: SampleRateOption = 16000,
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
@@ -135,13 +145,16 @@ def call(
     """
     _quiet_logs(verbose)
     try:
-        get_protocol(protocol)
         headers = parse_headers(header)
+        carrier_options, params = parse_pairs(carrier, "--carrier"), parse_pairs(param, "--param")
+        make_serializer(protocol, sample_rate, carrier=carrier_options, params=params)
     except ValueError as e:
         raise _usage_error(e) from None
     if insecure:
         err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
     options = CallOptions(
+        carrier=carrier_options,
+        params=params,
         uri=uri,
         protocol=protocol,
         play=play,
@@ -201,6 +214,71 @@ def serve(
         asyncio.run(run_server(options))
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def phone(
+    uri: Annotated[str, typer.Argument(help="The bot's WebSocket endpoint, ws:// or wss://.")],
+    protocol: ProtocolOption = "twilio",
+    header: HeaderOption = None,
+    carrier: CarrierOption = None,
+    param: ParamOption = None,
+    sample_rate: Annotated[
+        int | None,
+        typer.Option(help="Audio rate of the page and pipeline. Default: the carrier's own."),
+    ] = None,
+    cafile: CafileOption = None,
+    insecure: InsecureOption = False,
+    open_timeout: OpenTimeoutOption = 5.0,
+    port: Annotated[int, typer.Option(help="Local port of the page (0 picks a free one).")] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Do not open the page in a browser.")
+    ] = False,
+    save: Annotated[
+        Path | None,
+        typer.Option(help="Keep each call's recording and timeline here (N/recording.wav)."),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Talk to your phone bot yourself: a browser page that plays the carrier.
+
+    Serves a page on 127.0.0.1 and prints its address (``Phone page: URL``).
+    Pressing Call there dials URI with the carrier's protocol, streams your
+    microphone (echo cancellation on) to the bot and plays its answer, with
+    live response latency, barge-ins, marks, clears and DTMF. Open the page
+    with ``?call=1`` to dial without a click. Ctrl-C stops the server.
+    """
+    from pipecat_wsclient.cli.phone import run_phone
+    from pipecat_wsclient.phone import PhoneOptions
+
+    _quiet_logs(verbose)
+    try:
+        options = PhoneOptions(
+            uri=uri,
+            protocol=protocol,
+            headers=parse_headers(header),
+            carrier=parse_pairs(carrier, "--carrier"),
+            params=parse_pairs(param, "--param"),
+            sample_rate=sample_rate,
+            cafile=cafile,
+            insecure=insecure,
+            open_timeout=open_timeout,
+        )
+        options.build_serializer()
+    except ValueError as e:
+        raise _usage_error(e) from None
+    if insecure:
+        err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        asyncio.run(
+            run_phone(options, port=port, folder=save, open_browser=not no_browser, say=say)
+        )
+    except OSError as e:
+        raise _usage_error(f"cannot serve the phone page on port {port}: {e}") from None
 
 
 @app.command()

@@ -77,3 +77,41 @@ def parse_headers(items: list[str] | None) -> dict[str, str]:
             raise ValueError(f"--header wants K:V, got {item!r}")
         headers[name.strip()] = value.strip()
     return headers
+
+
+CarrierOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A carrier's call id or option K=V (repeatable): call_sid, stream_sid, "
+        "from_number... (the protocol's error lists its keys)."
+    ),
+]
+"""``--carrier K=V``, repeatable; the carrier serializer's keyword arguments."""
+
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option(help="A custom parameter K=V of the carrier's start message (repeatable)."),
+]
+"""``--param K=V``, repeatable; the call's custom parameters."""
+
+
+def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    """Turn ``K=V`` values into a dict.
+
+    Args:
+        items: ``K=V`` strings; names are stripped, values kept as given.
+        option: The option's name, for the error.
+
+    Returns:
+        The pairs (a later name wins).
+
+    Raises:
+        ValueError: If an item has no ``=`` or no name.
+    """
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{option} wants K=V, got {item!r}")
+        pairs[name.strip()] = value
+    return pairs

@@ -1,0 +1,74 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""``pipecat-wsclient phone``: serve the browser phone until Ctrl-C.
+
+Prints ``Phone page: http://127.0.0.1:PORT/`` on a line of its own (scripts
+read it), opens the page in the browser unless told not to, and prints one
+line per call as it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+
+from pipecat_wsclient.cli.result import CallResult
+from pipecat_wsclient.cli.signals import stop_on_signals
+from pipecat_wsclient.phone import PhoneOptions, PhoneServer
+
+
+def call_line(number: int, result: CallResult, folder: Path) -> str:
+    """One line on a finished call: how it ended, its turns and where its files are."""
+    parts = [f"call {number}: {result.error or 'ended'}"]
+    if result.turns:
+        latencies = [t["latency_ms"] for t in result.turns if t["latency_ms"] is not None]
+        parts.append(f"{len(result.turns)} turns, {len(latencies)} answered")
+        if result.latency_p50_ms is not None:
+            parts.append(f"response p50 {result.latency_p50_ms:.0f} ms")
+    if result.barge_ins:
+        parts.append(f"{len(result.barge_ins)} barge-ins")
+    if result.record:
+        parts.append(f"recording {folder / str(number) / 'recording.wav'}")
+    return " · ".join(parts)
+
+
+async def run_phone(
+    options: PhoneOptions,
+    *,
+    port: int = 0,
+    folder: Path | None = None,
+    open_browser: bool = True,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Serve the phone page until SIGINT/SIGTERM.
+
+    Args:
+        options: What each call dials and how.
+        port: The local port (0 picks a free one).
+        folder: Where calls' recordings and timelines are kept (a temporary
+            folder, removed at the end, if None).
+        open_browser: Open the page in the default browser.
+        say: Prints a line for the user (the page's address, each call's end).
+
+    Raises:
+        OSError: If the port cannot be bound.
+    """
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        server = PhoneServer(
+            options,
+            port=port,
+            folder=folder,
+            on_call_end=lambda n, result: say(call_line(n, result, server.folder)),
+        )
+        async with server:
+            say(f"Phone page: {server.url}")
+            if open_browser:
+                await asyncio.to_thread(webbrowser.open, server.url)
+            await stop.wait()

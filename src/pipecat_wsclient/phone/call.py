@@ -1,0 +1,459 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""One call from the browser phone: the page's microphone to the bot, the bot to its speaker.
+
+The pipeline is ``transport.input() -> ToPage -> PageMic -> transport.output() -> Sent``,
+with our transport in the carrier's role:
+
+- ``ToPage`` gets the bot's audio when the carrier would play it (the
+  serializer's playback clock: a ``clear`` drops what has not played yet) and
+  posts it to the page, which plays it at once;
+- ``PageMic`` pushes the PCM the page captured, 20 ms at a time as it comes:
+  the page sends all the time (zeros when muted), as a phone line does;
+- ``Sent`` sits after the output and places each chunk at the time it went out.
+
+Both sides go on the timelines that ``call`` keeps (:class:`Track`), from
+which come the live turns (:class:`~pipecat_wsclient.phone.turns.LiveTurns`),
+and at the end the same result, recording and timeline PNG as ``call``.
+
+The page talks JSON to us (``dtmf``, ``mute``, ``hangup``, ``voice``) and
+binary PCM; we send it JSON (``state``, ``turn``, ``barge_in``, ``event``,
+``stats``, ``ended``) and binary PCM. ``docs/phone.md`` has the whole protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pipecat.audio.dtmf.types import KeypadEntry
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
+    OutputDTMFUrgentFrame,
+    StartFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.workers.runner import WorkerRunner
+
+from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
+from pipecat_wsclient.cli.audio import Track
+from pipecat_wsclient.cli.call import tls_option
+from pipecat_wsclient.cli.protocols import make_serializer
+from pipecat_wsclient.cli.result import CallResult, measure_call
+from pipecat_wsclient.phone.turns import BargeIn, LiveTurns, TurnUpdate
+from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
+
+STATS_SECS = 0.5
+"""How often the page gets counters and what the live turns found."""
+
+HANGUP_SECS = 15.0
+"""How long the pipeline has to end after a hang-up before it is cancelled."""
+
+MAX_CHUNK_SECS = 1.0
+"""The longest microphone chunk the page may send in one message."""
+
+
+@dataclass
+class PhoneOptions:
+    """What the phone dials and how: the options of ``call``.
+
+    Parameters:
+        uri: The bot's WebSocket endpoint.
+        protocol: A protocol of the registry (:mod:`pipecat_wsclient.cli.protocols`).
+        headers: Extra handshake headers.
+        carrier: The carrier serializer's ids and options (``--carrier K=V``).
+        params: The call's custom parameters (``--param K=V``).
+        sample_rate: The rate of the page's audio and the pipeline; None for
+            the carrier's own rate (8 kHz; Vonage 16 kHz), or 16 kHz for
+            ``pipecat`` and ``raw``.
+        cafile: CA bundle to verify a ``wss://`` bot with.
+        insecure: Skip certificate verification.
+        open_timeout: Seconds allowed for the connection.
+    """
+
+    uri: str
+    protocol: str = "twilio"
+    headers: dict[str, str] = field(default_factory=dict)
+    carrier: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    sample_rate: int | None = None
+    cafile: Path | None = None
+    insecure: bool = False
+    open_timeout: float = 5.0
+
+    def build_serializer(self):
+        """A new serializer for one call, and the pipeline's rate for it.
+
+        Raises:
+            ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``.
+        """
+        serializer = make_serializer(
+            self.protocol, self.sample_rate or 16000, carrier=self.carrier, params=self.params
+        )
+        rate = self.sample_rate or (
+            serializer.carrier_rate if isinstance(serializer, CarrierSerializer) else 16000
+        )
+        return serializer, rate
+
+
+Post = Callable[[str | bytes], None]
+"""Hands a message to the page's sender; never blocks (see ``phone.server``)."""
+
+
+class _ToPage(FrameProcessor):
+    """The bot's audio, as the carrier plays it, to the page and the timelines."""
+
+    def __init__(self, call: PhoneCall):
+        super().__init__()
+        self._call = call
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self._call._heard_audio(frame.audio)
+            return
+        await self.push_frame(frame, direction)
+
+
+class _PageMic(FrameProcessor):
+    """The page's microphone: each chunk it sends goes out as it comes."""
+
+    def __init__(self, rate: int):
+        super().__init__()
+        self._rate = rate
+        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self.muted = False
+
+    def feed(self, pcm: bytes) -> None:
+        """Queue a chunk of the page's PCM (zeros instead while muted)."""
+        self._chunks.put_nowait(bytes(len(pcm)) if self.muted else pcm)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._task = self.create_task(self._run(), "page-mic")
+            return
+        if isinstance(frame, (EndFrame, CancelFrame)) and self._task is not None:
+            await self.cancel_task(self._task)
+            self._task = None
+        await self.push_frame(frame, direction)
+
+    async def _run(self):
+        while True:
+            pcm = await self._chunks.get()
+            await self.push_frame(OutputAudioRawFrame(pcm, self._rate, 1))
+
+
+class _Sent(FrameProcessor):
+    """After the output: our audio at the time it went out."""
+
+    def __init__(self, call: PhoneCall):
+        super().__init__()
+        self._call = call
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, OutputAudioRawFrame):
+            self._call._sent_audio(frame.audio)
+        else:
+            await self.push_frame(frame, direction)
+
+
+class PageError(ValueError):
+    """A message from the page that breaks the protocol (named in the error)."""
+
+
+class PhoneCall:
+    """One call: the page's audio and keys to the bot, the bot's audio and events to the page.
+
+    Example::
+
+        call = PhoneCall(options, post=page.post, folder=Path("calls/1"), files_url="/files/1")
+        result = await call.run(page_messages)   # until a hang-up on either side
+    """
+
+    def __init__(self, options: PhoneOptions, *, post: Post, folder: Path, files_url: str):
+        """Set up the call; nothing is dialed until :meth:`run`.
+
+        Args:
+            options: What to dial and how.
+            post: Sends a message to the page without blocking.
+            folder: Where the recording and the timeline PNG are written.
+            files_url: The URL path the page downloads ``folder``'s files from.
+
+        Raises:
+            ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``.
+        """
+        self._post = post
+        self._folder = folder
+        self._files_url = files_url
+        serializer, rate = options.build_serializer()
+        self.rate = rate
+        if isinstance(serializer, CarrierSerializer):
+            serializer.on_bot_event = self._bot_event
+        self.transport = WebsocketClientTransport(
+            options.uri,
+            WebsocketClientParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                audio_out_end_silence_secs=0,
+                audio_out_downstream_secs=0,
+                additional_headers=options.headers or None,
+                serializer=serializer,
+                open_timeout=options.open_timeout,
+                ssl=tls_option(options.cafile, options.insecure),
+            ),
+        )
+        self.sent, self.heard = Track(rate), Track(rate)
+        self.live = LiveTurns(rate)
+        self.mic = _PageMic(rate)
+        self.failures: list[ConnectionFailure] = []
+        self.clears: list[float] = []
+        self.reconnects: list[float] = []
+        self.page_voice_onsets: list[float] = []
+        """The page's ``voice`` messages: when it captured the start of speech (epoch s)."""
+        self.hung_up_by_page = False
+        self.t0 = time.monotonic()
+        self._ended = asyncio.Event()
+        self._worker = PipelineWorker(
+            Pipeline(
+                [
+                    self.transport.input(),
+                    _ToPage(self),
+                    self.mic,
+                    self.transport.output(),
+                    _Sent(self),
+                ]
+            ),
+            params=PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+        )
+        self._register_handlers()
+
+    # -- to the page ----------------------------------------------------------
+
+    def _send(self, message_type: str, /, **fields: Any) -> None:
+        self._post(json.dumps({"type": message_type, **fields}))
+
+    def _event(self, kind: str, detail: str, at: float | None = None) -> None:
+        at = time.monotonic() if at is None else at
+        self._send("event", kind=kind, detail=detail, at_s=round(at - self.t0, 3))
+
+    def _state(self, state: str, detail: str = "") -> None:
+        self._send("state", state=state, detail=detail)
+
+    # -- timelines (called by the processors and the serializer) ---------------
+
+    def _heard_audio(self, pcm: bytes) -> None:
+        start = self.heard.add(time.monotonic(), pcm)
+        self.live.add_theirs(pcm, start)
+        self._post(pcm)
+
+    def _sent_audio(self, pcm: bytes) -> None:
+        start = self.sent.add(time.monotonic(), pcm)
+        self.live.add_ours(pcm, start)
+
+    def _bot_event(self, event: Mark | Clear, at: float) -> None:
+        if isinstance(event, Clear):
+            self.clears.append(at)
+            self.live.add_clear(at)
+            self._event("clear", "the bot cleared the audio not yet played (barge-in)", at)
+        else:
+            self._event("mark", f"the bot sent mark {event.name!r}", at)
+
+    def _register_handlers(self) -> None:
+        @self.transport.event_handler("on_connected")
+        async def on_connected(_transport, _websocket):
+            self._state("connected", f"connected to {self.transport.session.uri}")
+
+        @self.transport.event_handler("on_connection_error")
+        async def on_connection_error(_transport, error: ConnectionFailure):
+            self.failures.append(error)
+            self._state("failed", str(error))
+            self._ended.set()
+
+        @self.transport.event_handler("on_reconnecting")
+        async def on_reconnecting(_transport, attempt, delay, cause):
+            self._state("reconnecting", f"attempt {attempt} in {delay:.1f} s: {cause}")
+
+        @self.transport.event_handler("on_reconnected")
+        async def on_reconnected(_transport, attempt, downtime):
+            self.reconnects.append(time.monotonic())
+            self._state("connected", f"reconnected after {downtime:.1f} s")
+            self._event("reconnect", f"reconnected after {downtime:.1f} s (attempt {attempt})")
+
+    # -- the call -------------------------------------------------------------
+
+    async def run(self, messages: AsyncIterator[str | bytes]) -> CallResult:
+        """Dial, bridge the page and the bot until either hangs up, then report.
+
+        Args:
+            messages: What the page sends; its end (the page went away) hangs up.
+
+        Returns:
+            The call's result, as ``call`` reports it (also sent to the page).
+        """
+        self._state("connecting", f"dialing {self.transport.session.uri}")
+        self.t0 = time.monotonic()
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(self._worker)
+        run = asyncio.create_task(runner.run())
+        reader = asyncio.create_task(self._read(messages))
+        ticker = asyncio.create_task(self._tick(run))
+        ended = asyncio.create_task(self._ended.wait())
+        try:
+            await asyncio.wait([run, reader, ended], return_when=asyncio.FIRST_COMPLETED)
+            if not run.done():
+                self.hung_up_by_page = not self.failures
+                await self._worker.queue_frame(EndFrame())
+                try:
+                    await asyncio.wait_for(asyncio.shield(run), HANGUP_SECS)
+                except TimeoutError:
+                    logger.warning("phone: the call did not end after the hang-up; cancelling it")
+                    await self._worker.cancel()
+                    await run
+        finally:
+            for task in (reader, ticker, ended):
+                task.cancel()
+            await asyncio.gather(reader, ticker, ended, return_exceptions=True)
+            if not run.done():
+                await self._worker.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+        self._publish(self.live.poll(time.monotonic() + 60))
+        return await self._finish()
+
+    async def _read(self, messages: AsyncIterator[str | bytes]) -> None:
+        """Act on the page's messages until it hangs up or goes away."""
+        async for message in messages:
+            try:
+                if await self._handle(message):
+                    return
+            except PageError as e:
+                logger.warning(f"phone: {e}")
+                self._event("info", f"ignored a message from the page: {e}")
+
+    async def _handle(self, message: str | bytes) -> bool:
+        """One message from the page; True when it hangs up."""
+        if isinstance(message, bytes):
+            if len(message) % 2 or len(message) > 2 * self.rate * MAX_CHUNK_SECS:
+                raise PageError(f"{len(message)} bytes is not a chunk of 16-bit PCM up to 1 s")
+            self.mic.feed(message)
+            return False
+        try:
+            data = json.loads(message)
+        except ValueError:
+            raise PageError(f"not JSON: {message[:40]!r}") from None
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind == "hangup":
+            return True
+        if kind == "mute":
+            self.mic.muted = bool(data.get("muted"))
+            self._event("info", "microphone muted" if self.mic.muted else "microphone on")
+        elif kind == "dtmf":
+            await self._dtmf(str(data.get("digit")))
+        elif kind == "voice":
+            at = data.get("at_ms")
+            if not isinstance(at, int | float):
+                raise PageError("voice: at_ms is not a number")
+            self.page_voice_onsets.append(at / 1000)
+        else:
+            raise PageError(f"unknown message type {kind!r}")
+        return False
+
+    async def _dtmf(self, digit: str) -> None:
+        try:
+            key = KeypadEntry(digit)
+        except ValueError:
+            raise PageError(f"dtmf: {digit!r} is not a key of the keypad") from None
+        await self._worker.queue_frame(OutputDTMFUrgentFrame(button=key))
+        self._event("dtmf", f"DTMF {digit} sent to the bot")
+
+    async def _tick(self, run: asyncio.Task) -> None:
+        """Counters and newly known turns for the page, twice a second."""
+        while not run.done():
+            await asyncio.sleep(STATS_SECS)
+            now = time.monotonic()
+            stats = self.transport.stats
+            self._send(
+                "stats",
+                elapsed_s=round(now - self.t0, 1),
+                sent_secs=round(stats.audio_secs_sent, 2),
+                heard_secs=round(stats.audio_secs_received, 2),
+                rtt_ms=None if stats.ping_rtt_secs is None else round(stats.ping_rtt_secs * 1e3, 1),
+            )
+            self._publish(self.live.poll(now))
+
+    def _publish(self, updates: list[TurnUpdate | BargeIn]) -> None:
+        for update in updates:
+            if isinstance(update, TurnUpdate):
+                latency = update.latency
+                self._send(
+                    "turn",
+                    n=update.n,
+                    utterance_end_s=round(update.utterance_end - self.t0, 3),
+                    latency_ms=None if latency is None else round(latency * 1e3, 1),
+                )
+            else:
+                clear = update.clear
+                self._send(
+                    "barge_in",
+                    n=update.n,
+                    onset_s=round(update.onset - self.t0, 3),
+                    reaction_ms=round(update.reaction * 1e3, 1),
+                    clear_ms=None if clear is None else round((clear - update.onset) * 1e3, 1),
+                )
+
+    async def _finish(self) -> CallResult:
+        """The result, recording and PNG; the page's last message."""
+        if self.failures:
+            detail = str(self.failures[-1])
+        elif self.hung_up_by_page:
+            detail = "you hung up"
+        else:
+            detail = "the bot hung up"
+        self._folder.mkdir(parents=True, exist_ok=True)
+        result = await asyncio.to_thread(
+            measure_call,
+            uri=self.transport.session.uri,
+            stats=self.transport.stats,
+            sent=self.sent,
+            heard=self.heard,
+            interruptions=[],
+            reconnects=self.reconnects,
+            failures=self.failures,
+            started=self.t0,
+            record=self._folder / "recording.wav",
+            plot=self._folder / "timeline.png",
+            clears=self.clears,
+        )
+        if not self.failures:
+            self._state("ended", detail)
+        summary = result.as_dict()
+        summary["page_voice_onsets"] = self.page_voice_onsets
+        self._send(
+            "ended",
+            recording=f"{self._files_url}/recording.wav" if result.record else None,
+            timeline=f"{self._files_url}/timeline.png" if result.plot else None,
+            summary=summary,
+        )
+        return result

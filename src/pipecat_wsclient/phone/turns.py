@@ -1,0 +1,182 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Per-turn response latency and barge-in reaction while a call goes on (pure, no I/O).
+
+The browser phone shows what ``call`` measures after the fact, as it
+happens. Both sides' audio is added with its playback time; :meth:`LiveTurns.poll`
+(with ``now`` passed in, so a fake clock tests it) returns what became known:
+
+- a turn once our utterance has ended (``min_silence`` of silence after it),
+  then again once the bot's answer begins: the response latency is from the
+  end of our utterance to the start of the bot's next stretch of speech;
+- a barge-in once the bot stops after we spoke over it: the reaction is from
+  our onset to the end of the bot's speech we talked over.
+
+The rules are those of :func:`pipecat_wsclient.cli.audio.turns` and
+:func:`~pipecat_wsclient.cli.audio.barge_ins` (the same thresholds and the
+same 0.1 s joining of the bot's pauses), so the live figures agree with the
+summary the call ends with.
+
+Example::
+
+    live = LiveTurns(8000)
+    live.add_ours(mic_pcm, start=sent_at)
+    live.add_theirs(bot_pcm, start=played_at)
+    live.add_clear(clear_at)
+    for update in live.poll(now=time.monotonic()):
+        show(update)
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from pipecat_wsclient.cli.audio import MIN_SILENCE_SECS, MIN_SPEECH_SECS, WINDOW_SECS
+from pipecat_wsclient.scenario.timeline import VoiceActivity
+
+ANSWER_GAP_SECS = 0.1
+"""The bot's pauses shorter than this are inside one stretch of speech."""
+
+CLEAR_SLACK_SECS = 0.05
+"""A clear this long before our onset still counts for that barge-in."""
+
+
+@dataclass
+class TurnUpdate:
+    """A turn, new or answered: our utterance's end and the bot's answer onset."""
+
+    n: int
+    utterance_start: float
+    utterance_end: float
+    answer_start: float | None = None
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the end of our utterance to the answer's first voiced window."""
+        return None if self.answer_start is None else self.answer_start - self.utterance_end
+
+
+@dataclass
+class BargeIn:
+    """We spoke over the bot: our onset, when it stopped, when its clear came."""
+
+    n: int
+    onset: float
+    stop: float
+    clear: float | None
+
+    @property
+    def reaction(self) -> float:
+        """Seconds from our onset to the end of the bot's speech we talked over."""
+        return self.stop - self.onset
+
+
+class LiveTurns:
+    """Turns and barge-ins of one call, worked out as its audio comes in."""
+
+    def __init__(
+        self,
+        rate: int,
+        *,
+        min_silence: float = MIN_SILENCE_SECS,
+        min_speech: float = MIN_SPEECH_SECS,
+    ):
+        """Initialize with no audio.
+
+        Args:
+            rate: Sample rate of both sides (16-bit mono PCM).
+            min_silence: Our pause that ends an utterance.
+            min_speech: Our utterances shorter than this are ignored.
+        """
+        self.ours = VoiceActivity(rate)
+        self.theirs = VoiceActivity(rate)
+        self._min_silence = min_silence
+        self._min_speech = min_speech
+        self._cursor = float("-inf")  # our audio before this has been split into utterances
+        self._onsets: set[float] = set()  # our onsets already judged for barge-in
+        self._open: list[TurnUpdate] = []  # turns still waiting for an answer
+        self._barge_ins: list[float] = []  # our onsets over the bot, waiting for it to stop
+        self._clears: list[float] = []
+        self.turns: list[TurnUpdate] = []
+        """Every turn so far, in order."""
+        self.barge_ins: list[BargeIn] = []
+        """Every resolved barge-in so far, in order."""
+
+    def add_ours(self, pcm: bytes, start: float) -> None:
+        """Add our audio whose first sample plays (reaches the bot) at ``start``."""
+        self.ours.add(pcm, start)
+
+    def add_theirs(self, pcm: bytes, start: float) -> None:
+        """Add the bot's audio whose first sample plays at ``start``."""
+        self.theirs.add(pcm, start)
+
+    def add_clear(self, at: float) -> None:
+        """Note a carrier ``clear`` from the bot at ``at``."""
+        self._clears.append(at)
+
+    def poll(self, now: float) -> list[TurnUpdate | BargeIn]:
+        """What became known by ``now``: new turns, answered turns, resolved barge-ins."""
+        updates: list[TurnUpdate | BargeIn] = []
+        self._split_utterances(now, updates)
+        self._answer_turns(updates)
+        self._resolve_barge_ins(now, updates)
+        return updates
+
+    def _split_utterances(self, now: float, updates: list[TurnUpdate | BargeIn]) -> None:
+        while (onset := self.ours.onset_after(self._cursor)) is not None:
+            if onset not in self._onsets:
+                self._onsets.add(onset)
+                if self._bot_speaking_at(onset):
+                    self._barge_ins.append(onset)
+            end = self.ours.end_of_run(onset, self._min_silence, now)
+            if end is None:
+                return  # still speaking
+            self._cursor = end
+            if end - onset < self._min_speech:
+                continue
+            # An open turn whose next utterance has now ended gets no answer.
+            self._answer_turns(updates, until=end)
+            self._open.clear()
+            turn = TurnUpdate(len(self.turns) + 1, onset, end)
+            self.turns.append(turn)
+            self._open.append(turn)
+            updates.append(turn)
+
+    def _answer_turns(
+        self, updates: list[TurnUpdate | BargeIn], until: float | None = None
+    ) -> None:
+        for turn in list(self._open):
+            onset = self._answer_onset(turn.utterance_end, until)
+            if onset is not None:
+                turn.answer_start = onset
+                self._open.remove(turn)
+                updates.append(turn)
+
+    def _answer_onset(self, after: float, until: float | None) -> float | None:
+        """The first start of a stretch of the bot's speech at or after ``after``."""
+        starts = self.theirs.starts
+        i = bisect_left(starts, after)
+        while i < len(starts) and (until is None or starts[i] < until):
+            if i == 0 or starts[i] - (starts[i - 1] + WINDOW_SECS) >= ANSWER_GAP_SECS:
+                return starts[i]
+            i += 1
+        return None
+
+    def _bot_speaking_at(self, t: float) -> bool:
+        return self.theirs.speaking_at(t, gap=ANSWER_GAP_SECS)
+
+    def _resolve_barge_ins(self, now: float, updates: list[TurnUpdate | BargeIn]) -> None:
+        for onset in list(self._barge_ins):
+            stop = self.theirs.end_of_run(onset, ANSWER_GAP_SECS, now)
+            if stop is None:
+                continue
+            self._barge_ins.remove(onset)
+            clear = next((t for t in self._clears if t >= onset - CLEAR_SLACK_SECS), None)
+            barge_in = BargeIn(len(self.barge_ins) + 1, onset, stop, clear)
+            self.barge_ins.append(barge_in)
+            updates.append(barge_in)
