@@ -149,7 +149,8 @@ def speech_segments(
         last = i
     if start is not None:
         segments.append(Segment(start * window, (last + 1) * window))
-    return [s for s in segments if s.end - s.start >= min_speech]
+    # (The lengths are sums of window floats: one of exactly ``min_speech`` counts.)
+    return [s for s in segments if s.end - s.start >= min_speech - 1e-9]
 
 
 class EndOfSpeechDetector:

@@ -14,7 +14,8 @@ happens. Both sides' audio is added with its playback time; :meth:`LiveTurns.pol
   then again once the bot's answer begins: the response latency is from the
   end of our utterance to the start of the bot's next stretch of speech;
 - a barge-in once the bot stops after we spoke over it: the reaction is from
-  our onset to the end of the bot's speech we talked over.
+  our onset to the end of the bot's speech we talked over (again if the
+  bot's ``clear`` comes after that).
 
 The rules are those of :func:`pipecat_wsclient.cli.audio.turns` and
 :func:`~pipecat_wsclient.cli.audio.barge_ins` (the same thresholds and the
@@ -44,6 +45,9 @@ ANSWER_GAP_SECS = 0.1
 
 CLEAR_SLACK_SECS = 0.05
 """A clear this long before our onset still counts for that barge-in."""
+
+_EPS = 1e-6
+"""Window times are sums of floats: a pause of exactly the gap must split, as in ``turns``."""
 
 
 @dataclass
@@ -100,8 +104,11 @@ class LiveTurns:
         self._cursor = float("-inf")  # our audio before this has been split into utterances
         self._onsets: set[float] = set()  # our onsets already judged for barge-in
         self._open: list[TurnUpdate] = []  # turns still waiting for an answer
-        self._barge_ins: list[float] = []  # our onsets over the bot, waiting for it to stop
+        # Our onsets over the bot (with the start of its speech), waiting for it to stop.
+        self._barge_ins: list[tuple[float, float]] = []
         self._clears: list[float] = []
+        self._speaking_until: float | None = None  # our utterance in progress, so far
+        self._updated: list[BargeIn] = []  # reported barge-ins whose clear came since
         self.turns: list[TurnUpdate] = []
         """Every turn so far, in order."""
         self.barge_ins: list[BargeIn] = []
@@ -116,31 +123,45 @@ class LiveTurns:
         self.theirs.add(pcm, start)
 
     def add_clear(self, at: float) -> None:
-        """Note a carrier ``clear`` from the bot at ``at``."""
+        """Note a carrier ``clear`` from the bot at ``at`` (clears come in time order).
+
+        A barge-in already reported without a clear gets this one if it came
+        after its onset; :meth:`poll` reports it again.
+        """
         self._clears.append(at)
+        for barge_in in self.barge_ins:
+            if barge_in.clear is None and at >= barge_in.onset - CLEAR_SLACK_SECS:
+                barge_in.clear = at
+                self._updated.append(barge_in)
 
     def poll(self, now: float) -> list[TurnUpdate | BargeIn]:
         """What became known by ``now``: new turns, answered turns, resolved barge-ins."""
-        updates: list[TurnUpdate | BargeIn] = []
+        updates: list[TurnUpdate | BargeIn] = list(self._updated)
+        self._updated.clear()
         self._split_utterances(now, updates)
-        self._answer_turns(updates)
+        self._answer_turns(now, updates, until=self._speaking_until)
         self._resolve_barge_ins(now, updates)
         return updates
 
     def _split_utterances(self, now: float, updates: list[TurnUpdate | BargeIn]) -> None:
+        self._speaking_until = None
         while (onset := self.ours.onset_after(self._cursor)) is not None:
             if onset not in self._onsets:
                 self._onsets.add(onset)
-                if self._bot_speaking_at(onset):
-                    self._barge_ins.append(onset)
-            end = self.ours.end_of_run(onset, self._min_silence, now)
+                talked_over = self._bot_run_start(onset)
+                if talked_over is not None and talked_over < onset - _EPS:
+                    self._barge_ins.append((onset, talked_over))
+            end = self.ours.end_of_run(onset, self._min_silence - _EPS, now + _EPS)
             if end is None:
-                return  # still speaking
+                # Still speaking: an answer after what we have said so far may
+                # belong to this utterance, not to the open turn; wait.
+                self._speaking_until = self.ours.starts[-1] + WINDOW_SECS
+                return
             self._cursor = end
-            if end - onset < self._min_speech:
+            if end - onset < self._min_speech - _EPS:
                 continue
             # An open turn whose next utterance has now ended gets no answer.
-            self._answer_turns(updates, until=end)
+            self._answer_turns(now, updates, until=end)
             self._open.clear()
             turn = TurnUpdate(len(self.turns) + 1, onset, end)
             self.turns.append(turn)
@@ -148,34 +169,61 @@ class LiveTurns:
             updates.append(turn)
 
     def _answer_turns(
-        self, updates: list[TurnUpdate | BargeIn], until: float | None = None
+        self, now: float, updates: list[TurnUpdate | BargeIn], until: float | None = None
     ) -> None:
         for turn in list(self._open):
-            onset = self._answer_onset(turn.utterance_end, until)
+            onset = self._answer_onset(turn.utterance_end, until, now)
             if onset is not None:
                 turn.answer_start = onset
                 self._open.remove(turn)
                 updates.append(turn)
 
-    def _answer_onset(self, after: float, until: float | None) -> float | None:
-        """The first start of a stretch of the bot's speech at or after ``after``."""
+    def _answer_onset(self, after: float, until: float | None, now: float) -> float | None:
+        """The start of the bot's first stretch of speech starting in ``[after, until)``.
+
+        A stretch shorter than ``min_speech`` (a click) is no answer; one that
+        is still that short and may go on is not judged yet (None).
+        """
         starts = self.theirs.starts
-        i = bisect_left(starts, after)
-        while i < len(starts) and (until is None or starts[i] < until):
-            if i == 0 or starts[i] - (starts[i - 1] + WINDOW_SECS) >= ANSWER_GAP_SECS:
+        i = bisect_left(starts, after - _EPS)
+        while i < len(starts) and (until is None or starts[i] < until - _EPS):
+            if i > 0 and starts[i] - (starts[i - 1] + WINDOW_SECS) < ANSWER_GAP_SECS - _EPS:
+                i += 1  # inside a stretch that started earlier
+                continue
+            j = i  # the stretch's last window
+            while j + 1 < len(starts) and (
+                starts[j + 1] - (starts[j] + WINDOW_SECS) < ANSWER_GAP_SECS - _EPS
+            ):
+                j += 1
+            end = starts[j] + WINDOW_SECS
+            if end - starts[i] >= self._min_speech - _EPS:
                 return starts[i]
-            i += 1
+            if j + 1 == len(starts) and now - end < ANSWER_GAP_SECS - _EPS:
+                return None  # a short stretch that may still go on
+            i = j + 1
         return None
 
-    def _bot_speaking_at(self, t: float) -> bool:
-        return self.theirs.speaking_at(t, gap=ANSWER_GAP_SECS)
+    def _bot_run_start(self, t: float) -> float | None:
+        """Where the bot's stretch of speech going on at ``t`` began (None: silent)."""
+        return self.theirs.run_start(t, gap=ANSWER_GAP_SECS - _EPS)
 
     def _resolve_barge_ins(self, now: float, updates: list[TurnUpdate | BargeIn]) -> None:
-        for onset in list(self._barge_ins):
-            stop = self.theirs.end_of_run(onset, ANSWER_GAP_SECS, now)
+        for item in list(self._barge_ins):
+            onset, talked_over = item
+            stop = self.theirs.end_of_run(onset, ANSWER_GAP_SECS - _EPS, now + _EPS)
             if stop is None:
                 continue
-            self._barge_ins.remove(onset)
+            # Our utterance must be one (``min_speech``): its length, or so far,
+            # since while it goes on every voiced window belongs to it.
+            end = self.ours.end_of_run(onset, self._min_silence - _EPS, now + _EPS)
+            ours = (self.ours.starts[-1] + WINDOW_SECS if end is None else end) - onset
+            if ours < self._min_speech - _EPS:
+                if end is not None:
+                    self._barge_ins.remove(item)  # a blip, not an utterance
+                continue
+            self._barge_ins.remove(item)
+            if stop - talked_over < self._min_speech - _EPS:
+                continue  # the bot's "speech" was a click
             clear = next((t for t in self._clears if t >= onset - CLEAR_SLACK_SECS), None)
             barge_in = BargeIn(len(self.barge_ins) + 1, onset, stop, clear)
             self.barge_ins.append(barge_in)
