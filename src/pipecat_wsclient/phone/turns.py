@@ -222,8 +222,8 @@ class LiveTurns:
                     self._barge_ins.remove(item)  # a blip, not an utterance
                 continue
             self._barge_ins.remove(item)
-            if stop - talked_over < self._min_speech - _EPS:
-                continue  # the bot's "speech" was a click
+            if stop - talked_over < self._min_speech - _EPS or stop < onset + _EPS:
+                continue  # the bot's "speech" was a click, or ended as we began
             clear = next((t for t in self._clears if t >= onset - CLEAR_SLACK_SECS), None)
             barge_in = BargeIn(len(self.barge_ins) + 1, onset, stop, clear)
             self.barge_ins.append(barge_in)
