@@ -357,7 +357,7 @@ def test_the_command_prints_the_page_address_and_stops_on_ctrl_c(bot, tmp_path) 
         assert '"user": "42"' in handshake
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
 
 
