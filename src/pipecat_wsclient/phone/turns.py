@@ -104,6 +104,7 @@ class LiveTurns:
         self._cursor = float("-inf")  # our audio before this has been split into utterances
         self._onsets: set[float] = set()  # our onsets already judged for barge-in
         self._open: list[TurnUpdate] = []  # turns still waiting for an answer
+        self._undecided: list[float] = []  # our onsets not yet judged for barge-in
         # Our onsets over the bot (with the start of its speech), waiting for it to stop.
         self._barge_ins: list[tuple[float, float]] = []
         self._clears: list[float] = []
@@ -140,6 +141,7 @@ class LiveTurns:
         self._updated.clear()
         self._split_utterances(now, updates)
         self._answer_turns(now, updates, until=self._speaking_until)
+        self._decide_barge_ins(now)
         self._resolve_barge_ins(now, updates)
         return updates
 
@@ -148,9 +150,7 @@ class LiveTurns:
         while (onset := self.ours.onset_after(self._cursor)) is not None:
             if onset not in self._onsets:
                 self._onsets.add(onset)
-                talked_over = self._bot_run_start(onset)
-                if talked_over is not None and talked_over < onset - _EPS:
-                    self._barge_ins.append((onset, talked_over))
+                self._undecided.append(onset)
             end = self.ours.end_of_run(onset, self._min_silence - _EPS, now + _EPS)
             if end is None:
                 # Still speaking: an answer after what we have said so far may
@@ -203,9 +203,19 @@ class LiveTurns:
             i = j + 1
         return None
 
-    def _bot_run_start(self, t: float) -> float | None:
-        """Where the bot's stretch of speech going on at ``t`` began (None: silent)."""
-        return self.theirs.run_start(t, gap=ANSWER_GAP_SECS - _EPS)
+    def _decide_barge_ins(self, now: float) -> None:
+        """Whether we spoke over the bot, once its audio around our onset is in.
+
+        The bot's pause at our onset joins its speech if it resumes within
+        ``ANSWER_GAP_SECS``: the decision waits until that much has played.
+        """
+        for onset in list(self._undecided):
+            if now < onset + ANSWER_GAP_SECS - _EPS:
+                continue
+            self._undecided.remove(onset)
+            talked_over = self.theirs.run_start(onset, gap=ANSWER_GAP_SECS - _EPS)
+            if talked_over is not None and talked_over < onset - _EPS:
+                self._barge_ins.append((onset, talked_over))
 
     def _resolve_barge_ins(self, now: float, updates: list[TurnUpdate | BargeIn]) -> None:
         for item in list(self._barge_ins):

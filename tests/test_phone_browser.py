@@ -1,0 +1,264 @@
+"""The browser phone in a real Chromium, against the real Pipecat phone bot.
+
+Chromium (headless, Debian's package, driven by Selenium) opens the page
+with ``?call=1``; its fake microphone plays a WAV file (the bundled question
+after a second of silence); the page dials through our server, which plays
+the carrier (Twilio, Telnyx) to ``support/phone_bot.py`` in answer mode. The
+bot records what its pipeline received and reports its own timeline; the page
+reports what it played (``window.phone``). What is checked:
+
+- the bot heard the WAV: its recording correlates with the file;
+- the page played the bot's answer: voiced samples played, and the PCM it
+  played is the bot's audio in the recording it offers for download;
+- a key pressed on the keypad reached the bot as an ``InputDTMFFrame``;
+- hanging up ends the call at the bot; a bot that refuses (HTTP 401) shows
+  its error on the page;
+- the page's capture-to-bot latency (mouth to bot) is measured and bounded.
+
+A screenshot of a call in progress is saved to ``test-artifacts/phone-call.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import threading
+import time
+import urllib.request
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from websockets.asyncio.server import serve
+
+from pipecat_wsclient.cli.audio import read_wav, write_wav
+from pipecat_wsclient.cli.call import bundled_clip
+from pipecat_wsclient.phone import PhoneOptions, PhoneServer
+from support.browser import chromium_or_skip, start_chromium
+from support.processes import PhoneBot, phone_bot
+from test_phone_server import best_lag, bot_conn, last_conn, read_mono
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+LEAD_SECS = 1.0
+"""Silence in the microphone file before the question."""
+
+
+@pytest.fixture(scope="module")
+def bot() -> PhoneBot:
+    chromium_or_skip()
+    with phone_bot() as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_phone(options: PhoneOptions, folder: Path) -> Iterator[PhoneServer]:
+    """A PhoneServer on its own event loop in a thread (Selenium blocks)."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    server = PhoneServer(options, folder=folder)
+    stop: asyncio.Event | None = None
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        async with server:
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10), "the phone server did not start"
+    try:
+        yield server
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(20)
+        loop.close()
+
+
+@contextlib.contextmanager
+def chromium(microphone: Path | None = None) -> Iterator[Any]:
+    driver = start_chromium(microphone)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def until(what: str, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def microphone_file(folder: Path) -> Path:
+    """The bundled question at 16 kHz, with a second of silence before and 6 after."""
+    clip = read_wav(bundled_clip(), 16000)
+    path = folder / "question.wav"
+    write_wav(path, bytes(2 * int(16000 * LEAD_SECS)) + clip + bytes(2 * 16000 * 6), 16000)
+    return path
+
+
+def heard_in(reference: np.ndarray, recording: np.ndarray, rate: int) -> list[float]:
+    """How well each voiced 250 ms excerpt of ``reference`` is found in ``recording``."""
+    size = rate // 4
+    return [
+        best_lag(reference[i : i + size], recording)[0]
+        for i in range(0, len(reference) - size, size)
+        if np.sqrt(np.mean(reference[i : i + size] ** 2)) > 300
+    ]
+
+
+def without_gaps(samples: np.ndarray, run: int = 8) -> np.ndarray:
+    """``samples`` without their runs of at least ``run`` exact zeros."""
+    zero = samples == 0
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])) == 1)
+    ends = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])) == -1)
+    keep = np.ones(len(samples), bool)
+    for start, end in zip(starts, ends, strict=True):
+        if end - start >= run:
+            keep[start:end] = False
+    return samples[keep]
+
+
+def page(driver: Any, expression: str) -> Any:
+    return driver.execute_script(f"return {expression};")
+
+
+@pytest.mark.parametrize("protocol", ["twilio", "telnyx"])
+def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protocol) -> None:
+    mic = microphone_file(tmp_path)
+    record = tmp_path / "bot-heard.wav"
+    uri = f"{bot.uri}?bot=answer&delay=0.3&record={record}"
+    before = last_conn(bot)
+    with running_phone(PhoneOptions(uri, protocol=protocol), tmp_path) as phone:
+        with chromium(mic) as driver:
+            driver.get(phone.url + "?call=1")
+            until("connected", lambda: page(driver, "window.phone.state") == "connected", 20)
+            conn = bot_conn(bot, before)
+            rate = 8000  # the carrier's rate: the page's audio
+            question_secs = len(read_wav(bundled_clip(), 8000)) / 16000
+            until(
+                "the whole question sent",
+                lambda: page(driver, "window.phone.mic.samplesSent")
+                > (LEAD_SECS + question_secs + 2.0) * rate,
+            )
+            # The bot answers the question; the page plays the answer.
+            until(
+                "an answered turn",
+                lambda: any(t.get("latency_ms") for t in page(driver, "window.phone.turns")),
+            )
+            until(
+                "a second of the answer played",
+                lambda: page(driver, "window.phone.bot.voicedSamplesPlayed") > 8000,
+            )
+            driver.find_element("css selector", '.key[data-digit="5"]').click()
+            until("the DTMF at the bot", lambda: bot.reports(conn=conn, event="dtmf"), 10)
+            ARTIFACTS.mkdir(exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / f"phone-call-{protocol}.png"))
+            if protocol == "twilio":
+                driver.save_screenshot(str(ARTIFACTS / "phone-call.png"))
+            hung_up_at = time.monotonic()
+            driver.find_element("id", "hangup").click()
+            until("the bot's hang-up", lambda: bot.reports(conn=conn, event="disconnected"), 10)
+            hangup_secs = time.monotonic() - hung_up_at
+            until("the recording link", lambda: page(driver, "window.phone.recordingUrl"), 20)
+            state = page(driver, "window.phone.state")
+            played = np.frombuffer(base64.b64decode(page(driver, "window.phone.playedPcm()")), "<i2")
+            voice_onsets = page(driver, "window.phone.summary.page_voice_onsets")
+            recording_url = phone.url + page(driver, "window.phone.recordingUrl").lstrip("/")
+            timeline_url = phone.url + page(driver, "window.phone.timelineUrl").lstrip("/")
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        until("the bot's recording", lambda: bot.reports(conn=conn, event="recorded"), 10)
+        with urllib.request.urlopen(recording_url, timeout=10) as response:
+            recording = response.read()
+        with urllib.request.urlopen(timeline_url, timeout=10) as response:
+            assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert errors == []
+    assert state == "ended"
+    assert hangup_secs < 5
+    # The bot heard the WAV (through the browser's audio processing and the carrier's 8 kHz).
+    # (In 250 ms excerpts: the browser's gain control changes the level as it goes.)
+    scores = heard_in(read_mono(bundled_clip(), 16000), read_mono(record, 16000), 16000)
+    print(f"{protocol}: the question in the bot's recording: {np.round(scores, 2)}")
+    # (Excerpts of the question found in other speech, the bot's answers, score under 0.5.)
+    assert np.median(scores) > 0.7, f"the WAV's excerpts found in the bot's at {scores}"
+    # The key arrived as an InputDTMFFrame.
+    assert [r["digit"] for r in bot.reports(conn=conn, event="dtmf")] == ["5"]
+    # The recording the page offers: left what we sent (the question), right the bot.
+    with wave.open(io.BytesIO(recording)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        stereo = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
+    left, right = stereo[:, 0].astype(np.float64), stereo[:, 1].astype(np.float64)
+    scores = heard_in(read_mono(bundled_clip(), 8000), left, 8000)
+    assert np.median(scores) > 0.7, f"the WAV's excerpts found in the recording at {scores}"
+    control = heard_in(read_mono(bundled_clip(), 8000), right, 8000)
+    assert np.median(control) < 0.5, f"the question found in the bot's answers at {control}"
+    # The page played the bot's audio: what it played is in the recording's right channel.
+    played = played.astype(np.float64)
+    voiced = np.flatnonzero(np.abs(played) > 1000)
+    assert voiced.size > 8000, "the page played less than a second of the bot's voice"
+    # Gaps (a late chunk in the recording, an underrun at the page) are runs of
+    # zeros on one side only: without them, the page's audio is the bot's, in order.
+    played, right = without_gaps(played), without_gaps(right)
+    voiced = np.flatnonzero(np.abs(played) > 1000)
+    found = [
+        best_lag(played[i : i + 800], right)
+        for i in range(voiced[0], voiced[0] + 8000, 800)
+        if np.abs(played[i : i + 800]).max() > 1000
+    ]
+    # (Where each is found is not checked: the bot says the same answer to each
+    # question, so an excerpt of one is found, as exactly, in another.)
+    scores = [score for score, _ in found]
+    assert len(found) >= 5 and np.median(scores) > 0.99, f"excerpts found at {scores}"
+    # Mouth to bot: the page's capture of the question's onset to the bot's VAD-free onset.
+    heard = [r["wall"] for r in bot.reports(conn=conn, event="voice-heard")]
+    assert voice_onsets and heard
+    latency = heard[0] - voice_onsets[0]
+    print(f"{protocol}: page capture to the bot's input {latency * 1e3:.0f} ms")
+    assert 0 < latency < 0.5
+
+
+def test_a_bot_that_refuses_shows_the_error_on_the_page(tmp_path) -> None:
+    chromium_or_skip()
+
+    def refuse(connection, request):
+        return connection.respond(401, "missing token\n")
+
+    async def start() -> Any:
+        return await serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0, process_request=refuse)
+
+    loop = asyncio.new_event_loop()
+    refuser = loop.run_until_complete(start())
+    port = refuser.sockets[0].getsockname()[1]
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    try:
+        options = PhoneOptions(f"ws://127.0.0.1:{port}/ws?token=s3cret", protocol="twilio")
+        with running_phone(options, tmp_path) as phone, chromium() as driver:
+            driver.get(phone.url + "?call=1")
+            shown = until(
+                "the error on the page",
+                lambda: driver.find_element("id", "error").text,
+                20,
+            )
+            print(f"the page shows: {shown!r}")
+            assert "HTTP 401" in shown
+            assert "s3cret" not in driver.page_source
+            until("failed", lambda: page(driver, "window.phone.state") == "failed", 10)
+            call = driver.find_element("id", "call")
+            until("Call enabled again", call.is_enabled, 10)
+    finally:
+        loop.call_soon_threadsafe(refuser.close)
+        loop.call_soon_threadsafe(loop.stop)
