@@ -151,8 +151,10 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
             question_secs = len(read_wav(bundled_clip(), 8000)) / 16000
             until(
                 "the whole question sent",
-                lambda: page(driver, "window.phone.mic.samplesSent")
-                > (LEAD_SECS + question_secs + 2.0) * rate,
+                lambda: (
+                    page(driver, "window.phone.mic.samplesSent")
+                    > (LEAD_SECS + question_secs + 2.0) * rate
+                ),
             )
             # The bot answers the question; the page plays the answer.
             until(
@@ -175,7 +177,8 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
             hangup_secs = time.monotonic() - hung_up_at
             until("the recording link", lambda: page(driver, "window.phone.recordingUrl"), 20)
             state = page(driver, "window.phone.state")
-            played = np.frombuffer(base64.b64decode(page(driver, "window.phone.playedPcm()")), "<i2")
+            played_b64 = page(driver, "window.phone.playedPcm()")
+            played = np.frombuffer(base64.b64decode(played_b64), "<i2")
             voice_onsets = page(driver, "window.phone.summary.page_voice_onsets")
             recording_url = phone.url + page(driver, "window.phone.recordingUrl").lstrip("/")
             timeline_url = phone.url + page(driver, "window.phone.timelineUrl").lstrip("/")
@@ -260,5 +263,10 @@ def test_a_bot_that_refuses_shows_the_error_on_the_page(tmp_path) -> None:
             call = driver.find_element("id", "call")
             until("Call enabled again", call.is_enabled, 10)
     finally:
-        loop.call_soon_threadsafe(refuser.close)
+
+        async def stop() -> None:
+            refuser.close()
+            await refuser.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -39,7 +39,7 @@ def chromium_or_skip() -> tuple[str, str]:
             for name, path in (("chromium", browser), ("chromium-driver", driver))
             if path is None
         )
-        pytest.skip(f"no Chromium here: install {missing} (apt-get install chromium chromium-driver)")
+        pytest.skip(f"no Chromium here: install {missing} (apt-get install {missing})")
     return browser, driver
 
 
