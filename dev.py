@@ -60,6 +60,7 @@ FAST_TESTS = (
     "tests/test_scenario_timeline.py",
     "tests/test_scenario_checks.py",
     "tests/test_scenario_report.py",
+    "tests/test_phone_turns.py",  # the browser phone's live turns (pure)
     # The protocols, against their fake peers, and their generated inputs.
     "tests/test_asterisk_flow.py",
     "tests/test_carriers.py",

@@ -3,7 +3,8 @@
 Chromium and its driver are Debian's ``chromium`` and ``chromium-driver``
 (``.ci/run`` installs them); Selenium drives it. Where either is missing,
 :func:`chromium_or_skip` skips the test with the reason (pytest prints it:
-``-rs`` is in the project's pytest options), never silently.
+``-rs`` is in the project's pytest options), never silently; with
+``PHONE_BROWSER_REQUIRED=1`` (set by ``.ci/run``) it fails instead.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ DRIVER_NAMES = ("chromedriver",)
 
 
 def _which(names: tuple[str, ...], env: str) -> str | None:
-    if os.environ.get(env):
-        return os.environ[env]
+    if os.environ.get(env):  # a path given: that one or none
+        return os.environ[env] if os.access(os.environ[env], os.X_OK) else None
     return next((path for name in names if (path := shutil.which(name))), None)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("PHONE_BROWSER_REQUIRED") == "1":
+        pytest.fail(f"{reason} (PHONE_BROWSER_REQUIRED=1)")
+    pytest.skip(reason)
 
 
 def chromium_or_skip() -> tuple[str, str]:
@@ -30,7 +37,7 @@ def chromium_or_skip() -> tuple[str, str]:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        pytest.skip("browser tests need selenium (pip install -e '.[dev]')")
+        _unavailable("browser tests need selenium (pip install -e '.[dev]')")
     browser = _which(CHROMIUM_NAMES, "CHROMIUM")
     driver = _which(DRIVER_NAMES, "CHROMEDRIVER")
     if browser is None or driver is None:
@@ -39,7 +46,8 @@ def chromium_or_skip() -> tuple[str, str]:
             for name, path in (("chromium", browser), ("chromium-driver", driver))
             if path is None
         )
-        pytest.skip(f"no Chromium here: install {missing} (apt-get install {missing})")
+        _unavailable(f"no Chromium here: install {missing} (apt-get install {missing})")
+    assert browser is not None and driver is not None
     return browser, driver
 
 
