@@ -120,6 +120,17 @@ def heard_in(reference: np.ndarray, recording: np.ndarray, rate: int) -> list[fl
     ]
 
 
+def mouth_to_bot(summary: dict, bot_heard: list[float]) -> dict[str, float]:
+    """The legs of the first voice onset's way from the page to the bot, in ms."""
+    page, server, sent = (summary[f"{side}_voice_onsets"][0] for side in ("page", "server", "sent"))
+    return {
+        "page_to_server": round((server - page) * 1e3, 1),
+        "server_to_wire": round((sent - server) * 1e3, 1),
+        "wire_to_bot": round((bot_heard[0] - sent) * 1e3, 1),
+        "total": round((bot_heard[0] - page) * 1e3, 1),
+    }
+
+
 def without_gaps(samples: np.ndarray, run: int = 8) -> np.ndarray:
     """``samples`` without their runs of at least ``run`` exact zeros."""
     zero = samples == 0
@@ -179,7 +190,7 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
             state = page(driver, "window.phone.state")
             played_b64 = page(driver, "window.phone.playedPcm()")
             played = np.frombuffer(base64.b64decode(played_b64), "<i2")
-            voice_onsets = page(driver, "window.phone.summary.page_voice_onsets")
+            summary = page(driver, "window.phone.summary")
             recording_url = phone.url + page(driver, "window.phone.recordingUrl").lstrip("/")
             timeline_url = phone.url + page(driver, "window.phone.timelineUrl").lstrip("/")
             errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -226,12 +237,15 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
     # question, so an excerpt of one is found, as exactly, in another.)
     scores = [score for score, _ in found]
     assert len(found) >= 5 and np.median(scores) > 0.99, f"excerpts found at {scores}"
-    # Mouth to bot: the page's capture of the question's onset to the bot's VAD-free onset.
+    # Mouth to bot: the question's onset as the page captured it, as it reached our
+    # server, as our transport sent it, and as the bot's pipeline received it
+    # (the same rule on each side, each on the machine's clock).
     heard = [r["wall"] for r in bot.reports(conn=conn, event="voice-heard")]
-    assert voice_onsets and heard
-    latency = heard[0] - voice_onsets[0]
-    print(f"{protocol}: page capture to the bot's input {latency * 1e3:.0f} ms")
-    assert 0 < latency < 0.5
+    legs = mouth_to_bot(summary, heard)
+    print(f"{protocol}: mouth to bot (ms): {legs}")
+    assert 0 <= legs["page_to_server"] < 150
+    assert 0 <= legs["server_to_wire"] < 150
+    assert 0 < legs["total"] < 500
 
 
 def test_a_bot_that_refuses_shows_the_error_on_the_page(tmp_path) -> None:

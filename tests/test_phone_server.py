@@ -379,3 +379,33 @@ def test_the_command_names_a_wrong_carrier_option() -> None:
     )
     assert proc.returncode == 2
     assert "--carrier nonsense: twilio takes stream_sid, call_sid, account_sid" in proc.stderr
+
+
+async def test_a_dropped_connection_shows_reconnecting_then_connected(tmp_path) -> None:
+    """The bot's first connection fails (1011) after a second: the page sees the redial."""
+    connections = []
+
+    async def flaky(ws) -> None:
+        connections.append(ws)
+        if len(connections) == 1:
+            await asyncio.sleep(1.0)
+            await ws.close(1011, "bot crashed")
+            return
+        async for _ in ws:
+            pass
+
+    async with serve(flaky, "127.0.0.1", 0) as bot_server:
+        port = bot_server.sockets[0].getsockname()[1]
+        options = PhoneOptions(f"ws://127.0.0.1:{port}/ws", protocol="twilio")
+        async with PhoneServer(options, folder=tmp_path) as server:
+            async with connect(call_url(server)) as ws:
+                page = Page(ws)
+                await page.speak(bytes(CHUNK * 150))  # 3 s
+                await ws.send(json.dumps({"type": "hangup"}))
+                await page.wait_for("ended")
+    states = [m["state"] for m in page.of("state")]
+    assert states == ["connecting", "connected", "reconnecting", "connected", "ended"]
+    assert "1011" in page.of("state")[2]["detail"]
+    assert [e["kind"] for e in page.of("event")].count("reconnect") == 1
+    assert len(connections) == 2
+    assert page.of("ended")[0]["summary"]["reconnects"] == 1

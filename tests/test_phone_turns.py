@@ -169,3 +169,17 @@ def test_live_turns_agree_with_the_calls_summary(ours, theirs, chunk, clears) ->
                 assert at >= update.answer_start + W - 1e-6
         else:
             assert at >= update.stop
+
+
+# -- voice onsets (the mouth-to-bot timing rule) ---------------------------------
+
+
+def test_voice_onsets_need_half_a_second_of_quiet_before_them() -> None:
+    from pipecat_wsclient.phone.turns import VoiceOnsets
+
+    onsets = VoiceOnsets(RATE)
+    fed = [VOICED, VOICED] + [SILENT] * 24 + [VOICED] + [SILENT] * 25 + [VOICED]
+    found = [i for i, chunk in enumerate(fed) if onsets.feed(chunk)]
+    # The start counts as quiet; 0.48 s of quiet is not enough, 0.5 s is.
+    assert found == [0, 52]
+    assert not onsets.feed(b"")

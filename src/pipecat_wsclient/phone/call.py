@@ -52,11 +52,11 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
-from pipecat_wsclient.cli.audio import Track
+from pipecat_wsclient.cli.audio import UNDERRUN_SECS, Track
 from pipecat_wsclient.cli.call import tls_option
 from pipecat_wsclient.cli.protocols import make_serializer
 from pipecat_wsclient.cli.result import CallResult, measure_call
-from pipecat_wsclient.phone.turns import BargeIn, LiveTurns, TurnUpdate
+from pipecat_wsclient.phone.turns import BargeIn, LiveTurns, TurnUpdate, VoiceOnsets
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
 
 STATS_SECS = 0.5
@@ -64,6 +64,9 @@ STATS_SECS = 0.5
 
 HANGUP_SECS = 15.0
 """How long the pipeline has to end after a hang-up before it is cancelled."""
+
+MAX_UNDERRUN_SECS = 0.25
+"""Longer gaps in the bot's audio are pauses between its answers, not underruns."""
 
 MAX_CHUNK_SECS = 1.0
 """The longest microphone chunk the page may send in one message."""
@@ -217,6 +220,9 @@ class PhoneCall:
                 add_wav_header=False,
                 audio_out_end_silence_secs=0,
                 audio_out_downstream_secs=0,
+                # The page sends 20 ms at a time: send each as it comes, not in
+                # Pipecat's default 40 ms chunks (which would hold every other one).
+                audio_out_10ms_chunks=2,
                 additional_headers=options.headers or None,
                 serializer=serializer,
                 open_timeout=options.open_timeout,
@@ -231,6 +237,14 @@ class PhoneCall:
         self.reconnects: list[float] = []
         self.page_voice_onsets: list[float] = []
         """The page's ``voice`` messages: when it captured the start of speech (epoch s)."""
+        self.server_voice_onsets: list[float] = []
+        """When the chunks with those onsets arrived here from the page (epoch s)."""
+        self.sent_voice_onsets: list[float] = []
+        """When our transport had sent them to the bot (epoch s)."""
+        self._arrived_onsets = VoiceOnsets(rate)
+        self._sent_onsets = VoiceOnsets(rate)
+        self.underruns = 0
+        """Gaps of 20-250 ms inside the bot's audio (it came late), as ``call`` counts them."""
         self.hung_up_by_page = False
         self.t0 = time.monotonic()
         self._ended = asyncio.Event()
@@ -265,13 +279,18 @@ class PhoneCall:
     # -- timelines (called by the processors and the serializer) ---------------
 
     def _heard_audio(self, pcm: bytes) -> None:
-        start = self.heard.add(time.monotonic(), pcm)
+        now = time.monotonic()
+        if self.heard.chunks and UNDERRUN_SECS <= now - self.heard.end <= MAX_UNDERRUN_SECS:
+            self.underruns += 1
+        start = self.heard.add(now, pcm)
         self.live.add_theirs(pcm, start)
         self._post(pcm)
 
     def _sent_audio(self, pcm: bytes) -> None:
         start = self.sent.add(time.monotonic(), pcm)
         self.live.add_ours(pcm, start)
+        if self._sent_onsets.feed(pcm):
+            self.sent_voice_onsets.append(time.time())
 
     def _bot_event(self, event: Mark | Clear, at: float) -> None:
         if isinstance(event, Clear):
@@ -357,6 +376,8 @@ class PhoneCall:
         if isinstance(message, bytes):
             if len(message) % 2 or len(message) > 2 * self.rate * MAX_CHUNK_SECS:
                 raise PageError(f"{len(message)} bytes is not a chunk of 16-bit PCM up to 1 s")
+            if self._arrived_onsets.feed(message):
+                self.server_voice_onsets.append(time.time())
             self.mic.feed(message)
             return False
         try:
@@ -400,6 +421,7 @@ class PhoneCall:
                 sent_secs=round(stats.audio_secs_sent, 2),
                 heard_secs=round(stats.audio_secs_received, 2),
                 rtt_ms=None if stats.ping_rtt_secs is None else round(stats.ping_rtt_secs * 1e3, 1),
+                underruns=self.underruns,
             )
             self._publish(self.live.poll(now))
 
@@ -450,6 +472,8 @@ class PhoneCall:
             self._state("ended", detail)
         summary = result.as_dict()
         summary["page_voice_onsets"] = self.page_voice_onsets
+        summary["server_voice_onsets"] = self.server_voice_onsets
+        summary["sent_voice_onsets"] = self.sent_voice_onsets
         self._send(
             "ended",
             recording=f"{self._files_url}/recording.wav" if result.record else None,
