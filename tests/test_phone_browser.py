@@ -46,6 +46,8 @@ from test_phone_server import best_lag, bot_conn, last_conn, read_mono
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LEAD_SECS = 1.0
 """Silence in the microphone file before the question."""
+FIRST_QUESTION_EXCERPTS = 6
+"""The bundled clip's first question: its first six voiced 250 ms excerpts."""
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +159,8 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
         with chromium(mic) as driver:
             driver.get(phone.url + "?call=1")
             until("connected", lambda: page(driver, "window.phone.state") == "connected", 20)
+            # The bot's voice takes a WebRTC call's route to the speakers (echo cancellation).
+            assert page(driver, "window.phone.speaker") == "webrtc"
             conn = bot_conn(bot, before)
             rate = 8000  # the carrier's rate: the page's audio
             question_secs = len(read_wav(bundled_clip(), 8000)) / 16000
@@ -204,11 +208,15 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
     assert state == "ended"
     assert hangup_secs < 5
     # The bot heard the WAV (through the browser's audio processing and the carrier's 8 kHz).
-    # (In 250 ms excerpts: the browser's gain control changes the level as it goes.)
+    # In 250 ms excerpts (the browser's gain control changes the level as it goes),
+    # of the first question: the second one is said while the bot answers, and
+    # the browser's echo canceller, whose reference is now the bot's voice,
+    # thins the microphone out while both talk (double talk).
     scores = heard_in(read_mono(bundled_clip(), 16000), read_mono(record, 16000), 16000)
     print(f"{protocol}: the question in the bot's recording: {np.round(scores, 2)}")
     # (Excerpts of the question found in other speech, the bot's answers, score under 0.5.)
-    assert np.median(scores) > 0.7, f"the WAV's excerpts found in the bot's at {scores}"
+    first = scores[:FIRST_QUESTION_EXCERPTS]
+    assert np.median(first) > 0.7, f"the WAV's excerpts found in the bot's at {scores}"
     # The key arrived as an InputDTMFFrame.
     assert [r["digit"] for r in bot.reports(conn=conn, event="dtmf")] == ["5"]
     # The recording the page offers: left what we sent (the question), right the bot.
@@ -216,7 +224,7 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
         assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
         stereo = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
     left, right = stereo[:, 0].astype(np.float64), stereo[:, 1].astype(np.float64)
-    scores = heard_in(read_mono(bundled_clip(), 8000), left, 8000)
+    scores = heard_in(read_mono(bundled_clip(), 8000), left, 8000)[:FIRST_QUESTION_EXCERPTS]
     assert np.median(scores) > 0.7, f"the WAV's excerpts found in the recording at {scores}"
     control = heard_in(read_mono(bundled_clip(), 8000), right, 8000)
     assert np.median(control) < 0.5, f"the question found in the bot's answers at {control}"

@@ -45,6 +45,10 @@
     summary: null,
     recordingUrl: null,
     timelineUrl: null,
+    // How the bot's voice reaches the speakers: "webrtc" (through a WebRTC
+    // connection inside the page, so the echo canceller removes it from the
+    // microphone) or "webaudio" (straight, if that could not be set up).
+    speaker: null,
     mic: { chunksSent: 0, samplesSent: 0, peakDb: FLOOR_DB },
     bot: {
       chunksReceived: 0,
@@ -197,7 +201,7 @@
     clearError();
     Object.assign(phone, {
       events: [], turns: [], bargeIns: [], stats: null, summary: null,
-      recordingUrl: null, timelineUrl: null,
+      recordingUrl: null, timelineUrl: null, speaker: null,
     });
     Object.assign(phone.mic, { chunksSent: 0, samplesSent: 0, peakDb: FLOOR_DB });
     Object.assign(phone.bot, {
@@ -219,7 +223,7 @@
   async function dial() {
     if (call) return false; // one call at a time
     const c = {
-      ws: null, ctx: null, stream: null, capture: null, playback: null,
+      ws: null, ctx: null, stream: null, capture: null, playback: null, loopback: null, speaker: null,
       rate: 0, chunkSamples: 0, chunkMs: 0,
       opened: false, ended: false, hungUp: false, closing: false, done: false,
       timer: 0, t0: 0, quietMs: VOICE_GAP_MS, lastReadout: 0,
@@ -306,7 +310,8 @@
     c.capture.onprocessorerror = processorFailed;
     c.playback.onprocessorerror = processorFailed;
     source.connect(c.capture);
-    c.playback.connect(ctx.destination);
+    await routeSpeaker(c);
+    if (c.done) return;
 
     ctx.onstatechange = () => {
       if (call === c) $("notice").hidden = ctx.state !== "suspended";
@@ -538,6 +543,68 @@
   }
 
   // The end of a call: release the microphone and audio; idempotent.
+  // Chrome's echo canceller removes from the microphone the audio of WebRTC
+  // calls (and, where "Chrome-wide echo cancellation" has shipped, whatever
+  // the tab plays; not on every platform). So that the bot never hears itself
+  // through the speakers, its voice takes a WebRTC call's route: from the
+  // playback worklet into a WebRTC connection inside this page (two peer
+  // connections on this machine, nothing leaves it), then out of an <audio>
+  // element. If that cannot be set up in 3 s, the voice plays straight from
+  // Web Audio and the page says that echo cancellation may not cover it.
+  async function routeSpeaker(c) {
+    const ctx = c.ctx;
+    const direct = (why) => {
+      c.playback.connect(ctx.destination);
+      phone.speaker = "webaudio";
+      logLocal("info", `the bot's voice plays without the WebRTC route (${why}): ` +
+        "use headphones if the bot hears itself");
+    };
+    if (!window.RTCPeerConnection || !ctx.createMediaStreamDestination) {
+      return direct("this browser has no WebRTC");
+    }
+    const sink = ctx.createMediaStreamDestination();
+    c.playback.connect(sink);
+    const [a, b] = [new RTCPeerConnection(), new RTCPeerConnection()];
+    c.loopback = [a, b];
+    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate).catch(() => {});
+    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate).catch(() => {});
+    const received = new Promise((resolve) => { b.ontrack = (e) => resolve(e.track); });
+    const connected = new Promise((resolve) => {
+      const check = () => { if (b.connectionState === "connected") resolve(); };
+      b.onconnectionstatechange = check;
+    });
+    try {
+      for (const track of sink.stream.getAudioTracks()) a.addTrack(track, sink.stream);
+      await a.setLocalDescription();
+      await b.setRemoteDescription(a.localDescription);
+      await b.setLocalDescription();
+      await a.setRemoteDescription(b.localDescription);
+      const track = await Promise.race([
+        Promise.all([received, connected]).then(([t]) => t),
+        sleep(3000).then(() => null),
+      ]);
+      if (!track) throw new Error("the connection inside the page did not open in 3 s");
+      c.speaker = new Audio();
+      c.speaker.srcObject = new MediaStream([track]);
+      await c.speaker.play();
+      phone.speaker = "webrtc";
+    } catch (err) {
+      closeLoopback(c);
+      c.playback.disconnect(sink);
+      direct(describe(err));
+    }
+  }
+
+  function closeLoopback(c) {
+    if (c.speaker) {
+      c.speaker.pause();
+      c.speaker.srcObject = null;
+      c.speaker = null;
+    }
+    for (const pc of c.loopback || []) pc.close();
+    c.loopback = null;
+  }
+
   function finish(c) {
     if (c.done) return;
     c.done = true;
@@ -554,6 +621,7 @@
 
   // Stop the microphone and close the audio context (also after a cancelled start).
   function release(c) {
+    closeLoopback(c);
     if (c.stream) for (const track of c.stream.getTracks()) track.stop();
     if (c.ctx && c.ctx.state !== "closed") c.ctx.close().catch(() => {});
     return false;
