@@ -49,6 +49,7 @@
     // connection inside the page, so the echo canceller removes it from the
     // microphone) or "webaudio" (straight, if that could not be set up).
     speaker: null,
+    speakerBufferMs: null, // the WebRTC route's jitter buffer delay (mean, ms)
     mic: { chunksSent: 0, samplesSent: 0, peakDb: FLOOR_DB },
     bot: {
       chunksReceived: 0,
@@ -201,7 +202,7 @@
     clearError();
     Object.assign(phone, {
       events: [], turns: [], bargeIns: [], stats: null, summary: null,
-      recordingUrl: null, timelineUrl: null, speaker: null,
+      recordingUrl: null, timelineUrl: null, speaker: null, speakerBufferMs: null,
     });
     Object.assign(phone.mic, { chunksSent: 0, samplesSent: 0, peakDb: FLOOR_DB });
     Object.assign(phone.bot, {
@@ -496,6 +497,7 @@
       case "stats":
         phone.stats = m;
         renderStats(m);
+        measureSpeakerRoute(c);
         break;
       case "ended":
         onEnded(c, m);
@@ -550,7 +552,8 @@
   // playback worklet into a WebRTC connection inside this page (two peer
   // connections on this machine, nothing leaves it), then out of an <audio>
   // element. If that cannot be set up in 3 s, the voice plays straight from
-  // Web Audio and the page says that echo cancellation may not cover it.
+  // Web Audio and the page says that echo cancellation may not cover it
+  // (?speaker=webaudio in the page's address asks for that: with headphones).
   async function routeSpeaker(c) {
     const ctx = c.ctx;
     const direct = (why) => {
@@ -559,6 +562,9 @@
       logLocal("info", `the bot's voice plays without the WebRTC route (${why}): ` +
         "use headphones if the bot hears itself");
     };
+    if (new URLSearchParams(location.search).get("speaker") === "webaudio") {
+      return direct("?speaker=webaudio");
+    }
     if (!window.RTCPeerConnection || !ctx.createMediaStreamDestination) {
       return direct("this browser has no WebRTC");
     }
@@ -593,6 +599,19 @@
       c.playback.disconnect(sink);
       direct(describe(err));
     }
+  }
+
+  // What the WebRTC route to the speakers costs: its receiver's jitter buffer
+  // (the mean delay of the audio it played), shown with the stats.
+  function measureSpeakerRoute(c) {
+    if (!c.loopback) return;
+    c.loopback[1].getStats().then((report) => {
+      report.forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "audio" && s.jitterBufferEmittedCount) {
+          phone.speakerBufferMs = (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount;
+        }
+      });
+    }).catch(() => {});
   }
 
   function closeLoopback(c) {
@@ -746,6 +765,9 @@
     const parts = [`Elapsed ${clock(m.elapsed_s)}`, `RTT ${ms(m.rtt_ms) || "—"}`];
     if (typeof m.sent_secs === "number") parts.push(`sent ${m.sent_secs.toFixed(1)} s`);
     if (typeof m.heard_secs === "number") parts.push(`heard ${m.heard_secs.toFixed(1)} s`);
+    if (phone.speakerBufferMs !== null) {
+      parts.push(`speaker route ${Math.round(phone.speakerBufferMs)} ms`);
+    }
     const server = typeof m.underruns === "number" ? `${m.underruns} (server), ` : "";
     parts.push(`underruns ${server}${phone.bot.underruns} (playback)`);
     $("stats").textContent = parts.join(" · ");
