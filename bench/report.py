@@ -607,6 +607,40 @@ def soak_section(d: dict[str, Any]) -> str:
     )
 
 
+def phone_section(d: dict[str, Any]) -> str:
+    """The browser phone's mouth-to-bot legs, browser and Python page side by side."""
+    names = {
+        "page_to_server": "page capture -> our server",
+        "server_to_wire": "our server -> sent to the bot",
+        "wire_to_bot": "sent -> the bot's pipeline",
+        "total": "mouth to bot",
+    }
+
+    def cell(stats: dict[str, Any]) -> str:
+        return f"{num(stats['median'], 1)} ({num(stats['min'], 1)}-{num(stats['max'], 1)})"
+
+    rows = [
+        [name, cell(d["legs_ms"][leg]), cell(d["baseline_legs_ms"][leg])]
+        for leg, name in names.items()
+    ]
+    return (
+        "## Browser phone: mouth to bot (`phone_latency.py`)\n\n"
+        f"{len(d['calls'])} calls as {d['protocol']} from headless Chromium (fake microphone: "
+        "a WAV file) through `pipecat-wsclient phone` to the test phone bot, and, alternately "
+        "in the same run, the same calls from a page written in Python that sends the same "
+        "20 ms chunks from memory (the baseline). The question's voice onset is timed at each "
+        "step with one rule (a 20 ms chunk above -40 dBFS after 0.5 s below), on the wall "
+        "clock. Milliseconds, median (min-max).\n\n"
+        + table(["leg", "browser page", "Python page (baseline)"], rows)
+        + f"\nWhat the page and our server add (capture to sent): median "
+        f"{num(d['page_adds_ms']['median'], 1)} ms against the baseline's "
+        f"{num(d['baseline_adds_ms']['median'], 1)} ms; 20 ms of each is the page's 20 ms "
+        "chunk. The last leg is the bot's own (Pipecat's serializer and its stream "
+        "resampler, which releases audio in bursts), the same for any caller: it varies with "
+        "where the onset falls in its bursts.\n"
+    )
+
+
 def build(folder: Path) -> str:
     streams = load(folder, "streams")
     capacity = load(folder, "capacity")
@@ -615,6 +649,7 @@ def build(folder: Path) -> str:
     close = load(folder, "end_to_close")
     profile = load(folder, "profile")
     soak = load(folder, "soak")
+    phone = load(folder, "phone_latency")
     machine = next(
         (
             d["machine"]
@@ -653,6 +688,8 @@ def build(folder: Path) -> str:
         parts.append(profile_section(profile))
     if soak:
         parts.append(soak_section(soak))
+    if phone:
+        parts.append(phone_section(phone))
     return "\n".join(parts)
 
 

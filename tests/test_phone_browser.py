@@ -15,7 +15,8 @@ reports what it played (``window.phone``). What is checked:
   its error on the page;
 - the page's capture-to-bot latency (mouth to bot) is measured and bounded.
 
-A screenshot of a call in progress is saved to ``test-artifacts/phone-call.png``.
+A screenshot of each call in progress (the first answer playing) is saved
+to ``test-artifacts/phone-call-PROTOCOL.png`` (``docs/phone.png`` is one).
 """
 
 from __future__ import annotations
@@ -164,6 +165,13 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
             conn = bot_conn(bot, before)
             rate = 8000  # the carrier's rate: the page's audio
             question_secs = len(read_wav(bundled_clip(), 8000)) / 16000
+            # A call in progress: the first answer playing.
+            until(
+                "an answer playing",
+                lambda: page(driver, "window.phone.bot.voicedSamplesPlayed") > 4000,
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / f"phone-call-{protocol}.png"))
             until(
                 "the whole question sent",
                 lambda: (
@@ -185,10 +193,6 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
             assert buffer_ms is not None and 0 < buffer_ms < 200
             driver.find_element("css selector", '.key[data-digit="5"]').click()
             until("the DTMF at the bot", lambda: bot.reports(conn=conn, event="dtmf"), 10)
-            ARTIFACTS.mkdir(exist_ok=True)
-            driver.save_screenshot(str(ARTIFACTS / f"phone-call-{protocol}.png"))
-            if protocol == "twilio":
-                driver.save_screenshot(str(ARTIFACTS / "phone-call.png"))
             hung_up_at = time.monotonic()
             driver.find_element("id", "hangup").click()
             until("the bot's hang-up", lambda: bot.reports(conn=conn, event="disconnected"), 10)

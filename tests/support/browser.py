@@ -51,7 +51,7 @@ def chromium_or_skip() -> tuple[str, str]:
     return browser, driver
 
 
-def start_chromium(microphone: Path | None = None, *, width: int = 900, height: int = 1300):
+def start_chromium(microphone: Path | None = None, *, width: int = 900, height: int = 1500):
     """A headless Chromium whose microphone plays ``microphone`` (a WAV file) once.
 
     Returns:

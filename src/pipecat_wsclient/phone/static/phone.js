@@ -105,7 +105,8 @@
   }
 
   function ms(value) {
-    return typeof value === "number" && Number.isFinite(value) ? `${Math.round(value)} ms` : null;
+    if (typeof value !== "number" || !Number.isFinite(value)) return null;
+    return value > 0 && value < 1 ? "<1 ms" : `${Math.round(value)} ms`;
   }
 
   function fmtDb(db) {
