@@ -135,6 +135,7 @@ def flags_of(spec: list[tuple[bool, int]]) -> list[bool]:
 
 
 @pytest.mark.generated
+@pytest.mark.timeout(1800)  # the long profile
 @given(
     ours=runs,
     theirs=runs,
