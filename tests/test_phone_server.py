@@ -409,3 +409,65 @@ async def test_a_dropped_connection_shows_reconnecting_then_connected(tmp_path) 
     assert [e["kind"] for e in page.of("event")].count("reconnect") == 1
     assert len(connections) == 2
     assert page.of("ended")[0]["summary"]["reconnects"] == 1
+
+
+def test_the_command_opens_the_page_in_the_browser(tmp_path) -> None:
+    """Without --no-browser, the page's address goes to the user's browser ($BROWSER)."""
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BROWSER": f"{browser} %s"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipecat_wsclient", "phone", "ws://127.0.0.1:9/ws"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        url = proc.stdout.readline().split()[-1]
+        deadline = time.monotonic() + 20
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert opened.read_text().strip() == url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0
+
+
+def test_ctrl_c_during_a_call_hangs_up_at_the_bot_and_exits(bot) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipecat_wsclient", "phone", bot.uri, "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    before = last_conn(bot)
+    url = proc.stdout.readline().split()[-1]
+
+    async def talk_until_stopped() -> None:
+        async with connect(url.replace("http://", "ws://") + "call") as ws:
+            page = Page(ws)
+            while "connected" not in [m["state"] for m in page.of("state")]:
+                await asyncio.sleep(0.02)
+            await page.speak(bytes(CHUNK * 10))
+            proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(page.closed.wait(), 15)
+
+    try:
+        asyncio.run(talk_until_stopped())
+        stopped_at = time.monotonic()
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    conn = bot_conn(bot, before)
+    deadline = stopped_at + 10
+    while not bot.reports(conn=conn, event="disconnected") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bot.reports(conn=conn, event="disconnected"), "the bot was never hung up on"
