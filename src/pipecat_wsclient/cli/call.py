@@ -25,6 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from pipecat.frames.frames import (
+    AudioRawFrame,
     EndFrame,
     Frame,
     InputAudioRawFrame,
@@ -58,6 +59,7 @@ __all__ = [
     "EXIT_LOST",
     "EXIT_OK",
     "EXIT_USAGE",
+    "AudioTap",
     "CallOptions",
     "CallResult",
     "Heard",
@@ -144,20 +146,33 @@ class Heard(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-class Sent(FrameProcessor):
+class AudioTap(FrameProcessor):
+    """Hands each audio frame of one kind to a callback and keeps it (not passed on).
+
+    After the output, ``AudioTap(OutputAudioRawFrame, on_sent)`` sees each
+    chunk once it has been sent; after the input, ``AudioTap(InputAudioRawFrame,
+    on_heard)`` sees what the far end sent. Other frames pass.
+    """
+
+    def __init__(self, kind: type[AudioRawFrame], on_audio: Callable[[bytes], object]):
+        super().__init__()
+        self._kind = kind
+        self._on_audio = on_audio
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Give audio of the kind to the callback; pass other frames."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, self._kind):
+            self._on_audio(frame.audio)
+        else:
+            await self.push_frame(frame, direction)
+
+
+class Sent(AudioTap):
     """After the output: each audio chunk arrives here once it has been sent."""
 
     def __init__(self, track: Track):
-        super().__init__()
-        self._track = track
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Record sent audio at its far-end playback time."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, OutputAudioRawFrame):
-            self._track.add(time.monotonic(), frame.audio)
-        else:
-            await self.push_frame(frame, direction)
+        super().__init__(OutputAudioRawFrame, lambda pcm: track.add(time.monotonic(), pcm))
 
 
 def tls_option(cafile: Path | None, insecure: bool) -> ssl.SSLContext | bool | None:

@@ -6,15 +6,15 @@
 
 """One call from the browser phone: the page's microphone to the bot, the bot to its speaker.
 
-The pipeline is ``transport.input() -> ToPage -> PageMic -> transport.output() -> Sent``,
+The pipeline is ``transport.input() -> tap -> PageMic -> transport.output() -> tap``,
 with our transport in the carrier's role:
 
-- ``ToPage`` gets the bot's audio when the carrier would play it (the
+- the first tap gets the bot's audio when the carrier would play it (the
   serializer's playback clock: a ``clear`` drops what has not played yet) and
   posts it to the page, which plays it at once;
 - ``PageMic`` pushes the PCM the page captured, 20 ms at a time as it comes:
   the page sends all the time (zeros when muted), as a phone line does;
-- ``Sent`` sits after the output and places each chunk at the time it went out.
+- the tap after the output places each chunk at the time it went out.
 
 Both sides go on the timelines that ``call`` keeps (:class:`Track`), from
 which come the live turns (:class:`~pipecat_wsclient.phone.turns.LiveTurns`),
@@ -53,7 +53,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.cli.audio import UNDERRUN_SECS, Track
-from pipecat_wsclient.cli.call import tls_option
+from pipecat_wsclient.cli.call import AudioTap, tls_option
 from pipecat_wsclient.cli.protocols import make_serializer
 from pipecat_wsclient.cli.result import CallResult, measure_call
 from pipecat_wsclient.phone.turns import BargeIn, LiveTurns, TurnUpdate, VoiceOnsets
@@ -119,21 +119,6 @@ Post = Callable[[str | bytes], None]
 """Hands a message to the page's sender; never blocks (see ``phone.server``)."""
 
 
-class _ToPage(FrameProcessor):
-    """The bot's audio, as the carrier plays it, to the page and the timelines."""
-
-    def __init__(self, call: PhoneCall):
-        super().__init__()
-        self._call = call
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            self._call._heard_audio(frame.audio)
-            return
-        await self.push_frame(frame, direction)
-
-
 class _PageMic(FrameProcessor):
     """The page's microphone: each chunk it sends goes out as it comes."""
 
@@ -163,21 +148,6 @@ class _PageMic(FrameProcessor):
         while True:
             pcm = await self._chunks.get()
             await self.push_frame(OutputAudioRawFrame(pcm, self._rate, 1))
-
-
-class _Sent(FrameProcessor):
-    """After the output: our audio at the time it went out."""
-
-    def __init__(self, call: PhoneCall):
-        super().__init__()
-        self._call = call
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, OutputAudioRawFrame):
-            self._call._sent_audio(frame.audio)
-        else:
-            await self.push_frame(frame, direction)
 
 
 class PageError(ValueError):
@@ -252,10 +222,10 @@ class PhoneCall:
             Pipeline(
                 [
                     self.transport.input(),
-                    _ToPage(self),
+                    AudioTap(InputAudioRawFrame, self._heard_audio),  # to the page
                     self.mic,
                     self.transport.output(),
-                    _Sent(self),
+                    AudioTap(OutputAudioRawFrame, self._sent_audio),
                 ]
             ),
             params=PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate),

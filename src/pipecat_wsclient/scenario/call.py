@@ -57,7 +57,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.cli.audio import Track, count_underruns, float_to_pcm, read_wav, write_wav
-from pipecat_wsclient.cli.call import tls_option
+from pipecat_wsclient.cli.call import AudioTap, tls_option
 from pipecat_wsclient.cli.protocols import get_protocol
 from pipecat_wsclient.cli.result import EXIT_CODES, EXIT_LOST
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
@@ -235,21 +235,6 @@ class _Microphone(FrameProcessor):
             n += 1
 
 
-class _Sent(FrameProcessor):
-    """After the output: notes when each chunk of ours was sent (not passed on)."""
-
-    def __init__(self, call: VoiceCall):
-        super().__init__()
-        self._call = call
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, OutputAudioRawFrame):
-            self._call._sent_audio(frame.audio)
-        else:
-            await self.push_frame(frame, direction)
-
-
 class VoiceCall:
     """A call to a voice bot, driven turn by turn, measuring each turn.
 
@@ -354,7 +339,7 @@ class VoiceCall:
                     _Listener(self),
                     self._mic,
                     self.transport.output(),
-                    _Sent(self),
+                    AudioTap(OutputAudioRawFrame, self._sent_audio),
                 ]
             ),
             params=PipelineParams(
