@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipecat_wsclient.cli.audio import percentile, read_wav
 from pipecat_wsclient.cli.call import CallOptions, bundled_clip, run_call
+from pipecat_wsclient.cli.health import Health
 from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
 
 if TYPE_CHECKING:
@@ -113,6 +114,10 @@ class LoadReport:
     """With a scenario: calls whose every expectation held (None without one)."""
     expectations_failed: dict[str, int] = field(default_factory=dict)
     """With a scenario: how often each expectation failed, by turn and key."""
+    generator: dict[str, float | int | None] = field(default_factory=dict)
+    """The load generator's own health: event-loop lag and CPU (:mod:`.health`)."""
+    warnings: list[str] = field(default_factory=list)
+    """Why its figures cannot be trusted, in words (empty while they can)."""
 
     @property
     def error_rate(self) -> float:
@@ -138,6 +143,8 @@ class LoadReport:
             "expectations_failed": self.expectations_failed,
             "metrics": self.metrics,
             "duration_secs": self.duration_secs,
+            "generator": self.generator,
+            "warnings": self.warnings,
         }
 
     def value(self, name: str) -> float | None:
@@ -214,6 +221,36 @@ def crossed(report: LoadReport, thresholds: list[str]) -> list[str]:
     return lines
 
 
+class HealthProbe:
+    """Samples the event loop's lag and the process's CPU while a load runs.
+
+    Every ``interval`` it asks to wake up, and notes how late it woke and how
+    much CPU the process used since the last time, into a :class:`Health`.
+    """
+
+    def __init__(self, health: Health, interval: float = 0.1):
+        """Initialize the probe.
+
+        Args:
+            health: Where the samples go.
+            interval: Seconds between samples.
+        """
+        self.health = health
+        self.interval = interval
+
+    async def run(self) -> None:
+        """Sample until cancelled."""
+        cpu, wall = time.process_time(), time.monotonic()
+        while True:
+            expected = time.monotonic() + self.interval
+            await asyncio.sleep(self.interval)
+            woke = time.monotonic()
+            self.health.add_wakeup(expected, woke)
+            now_cpu = time.process_time()
+            self.health.add_cpu(now_cpu - cpu, woke - wall, at=woke)
+            cpu, wall = now_cpu, woke
+
+
 class LoadRun:
     """Start calls on a ramp, keep at most ``concurrency`` going, collect results."""
 
@@ -235,6 +272,8 @@ class LoadRun:
         self.active = 0
         self.started = 0
         self.timeline: list[tuple[float, int]] = []
+        self.health = Health()
+        """The generator's own health while it runs (loop lag, CPU)."""
         self._t0 = 0.0
 
     def call_options(self, n: int) -> CallOptions:
@@ -293,6 +332,24 @@ class LoadRun:
         deadline = self._t0 + o.duration if o.duration else None
         tasks: set[asyncio.Task] = set()
         interval = 1.0 / o.ramp if o.ramp > 0 else 0.0
+        probe = asyncio.create_task(HealthProbe(self.health).run())
+        try:
+            await self._start_calls(stop, deadline, interval, tasks)
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            probe.cancel()
+            await asyncio.gather(probe, return_exceptions=True)
+        return self.report()
+
+    async def _start_calls(
+        self,
+        stop: asyncio.Event,
+        deadline: float | None,
+        interval: float,
+        tasks: set[asyncio.Task],
+    ) -> None:
+        o = self.options
         while not stop.is_set():
             now = time.monotonic()
             if (o.calls is not None and self.started >= o.calls) or (
@@ -311,9 +368,6 @@ class LoadRun:
                     await asyncio.wait_for(stop.wait(), interval)
                 except TimeoutError:
                     pass
-        if tasks:
-            await asyncio.gather(*tasks)
-        return self.report()
 
     def report(self) -> LoadReport:
         """The report so far."""
@@ -327,6 +381,8 @@ class LoadRun:
             metrics=summarize(done),
             duration_secs=time.monotonic() - self._t0 if self._t0 else 0.0,
             active_over_time=list(self.timeline),
+            generator=self.health.overall().as_dict(),
+            warnings=self.health.warnings(),
         )
         report.response_ms = [
             t["latency_ms"] for r in done for t in r.turns if t["latency_ms"] is not None

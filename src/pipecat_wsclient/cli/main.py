@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from loguru import logger
@@ -60,6 +60,10 @@ from pipecat_wsclient.cli.render import (  # noqa: E402
 from pipecat_wsclient.cli.result import EXIT_USAGE, CallResult  # noqa: E402
 from pipecat_wsclient.cli.serve_modes import MODES  # noqa: E402
 from pipecat_wsclient.cli.signals import stop_on_signals  # noqa: E402
+
+if TYPE_CHECKING:
+    from pipecat_wsclient.cli.load import LoadRun
+    from pipecat_wsclient.cli.load_procs import ProcessLoad
 
 # The banner is out of the way; importing this module must not silence
 # Pipecat for the rest of the process (each command sets up logging itself).
@@ -353,6 +357,13 @@ def load(
             "the report adds pass rate and barge-in percentiles)."
         ),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            help="Spread the callers over this many worker processes (one event loop "
+            "carries only so many: the report warns when it is saturated)."
+        ),
+    ] = 1,
 ) -> None:
     """Run many simulated callers against a WebSocket voice endpoint and report percentiles.
 
@@ -394,7 +405,12 @@ def load(
             sample_rate=sample_rate,
             open_timeout=open_timeout,
         )
-        run = LoadRun(options)
+        if processes == 1:
+            run: LoadRun | ProcessLoad = LoadRun(options)
+        else:
+            from pipecat_wsclient.cli.load_procs import ProcessLoad
+
+            run = ProcessLoad(options, processes)
     except ValueError as e:
         raise _usage_error(e) from None
 
@@ -410,12 +426,18 @@ def load(
                     await asyncio.sleep(0.5)
                 return await task
 
-    result = asyncio.run(main())
+    try:
+        result = asyncio.run(main())
+    except RuntimeError as e:  # a worker process failed (load_procs.WorkerFailed)
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
     if report is not None:
         plot_report(report, result)
     failures = crossed(result, fail_if or [])
     if as_json:
         print(json.dumps({**result.as_dict(), "failed_thresholds": failures}, indent=2))
+        for warning in result.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
     else:
         Console().print(load_table(result))
     for line in failures:

@@ -19,6 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from pipecat_wsclient.cli.call import Progress
     from pipecat_wsclient.cli.load import LoadReport, LoadRun
+    from pipecat_wsclient.cli.load_procs import ProcessLoad
     from pipecat_wsclient.cli.result import CallResult
 
 LOAD_COLUMNS = ("p50", "p90", "p95", "p99", "max")
@@ -102,20 +103,38 @@ def load_table(report: LoadReport) -> Table:
             f"\nscenario passed in {report.scenarios_passed}/{report.calls} calls "
             f"(pass rate {report.pass_rate:.1%}); failed expectations: {failed}"
         )
+    g = report.generator
+    if g.get("samples"):
+        table.caption += (
+            f"\nload generator: CPU mean {_share(g['cpu_mean'])}, max {_share(g['cpu_max'])} "
+            f"of a core; event-loop lag p50/p99/max {_ms(g['loop_lag_p50_ms'])}/"
+            f"{_ms(g['loop_lag_p99_ms'])}/{_ms(g['loop_lag_max_ms'])}"
+        )
+    if report.warnings:
+        table.caption += "\n[bold yellow]figures not trustworthy:[/] " + "; ".join(report.warnings)
     return table
 
 
-def load_progress(run: LoadRun) -> Table:
+def _share(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def load_progress(run: LoadRun | ProcessLoad) -> Table:
     """One line of live load progress: active, done, failed, percentiles so far."""
     report = run.report()
     table = Table.grid(padding=(0, 2))
     connect = report.metrics["connect_ms"]
     response = report.metrics["response_ms"]
+    recent = run.health.recent()
     table.add_row(
         f"active {run.active}",
         f"done {report.completed}",
         f"failed {report.failed}",
         f"connect p50/p95 {_ms(connect['p50'])}/{_ms(connect['p95'])}",
         f"response p50/p95 {_ms(response['p50'])}/{_ms(response['p95'])}",
+        f"generator CPU {_share(recent.cpu_mean)}, loop lag p99 {_ms(recent.lag_p99_ms)}",
     )
+    warnings = run.health.warnings(recent=True)
+    if warnings:
+        table.add_row("[bold yellow]warning:[/] " + "; ".join(warnings))
     return table
