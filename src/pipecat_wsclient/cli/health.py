@@ -148,8 +148,8 @@ class Health:
         if figures.lag_p99_ms is not None and figures.lag_p99_ms > LAG_LIMIT_SECS * 1e3:
             found.append(
                 f"its event loop ran late (lag p99 {figures.lag_p99_ms:.0f} ms, over "
-                f"{LAG_LIMIT_SECS * 1e3:.0f} ms): latencies and underruns it reports are "
-                "inflated by as much"
+                f"{LAG_LIMIT_SECS * 1e3:.0f} ms): the latencies and underruns it reports "
+                "may be off by as much"
             )
         if found:
             found.append("use fewer callers, or --processes to spread them over cores")
