@@ -6,10 +6,13 @@ processes against the tone server on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -109,3 +112,60 @@ def test_the_command_spreads_the_callers() -> None:
     report = json.loads(out.stdout)
     assert report["completed"] == 2 and report["generator"]["processes"] == 2
     assert report["warnings"] == []
+
+
+async def test_a_worker_that_dies_is_named_and_the_others_are_stopped() -> None:
+    async with VoiceServer(ServeOptions(port=0, mode="tone", latency=0.3)) as server:
+        load = ProcessLoad(
+            LoadOptions(uris=[server.uri], calls=None, duration=30, concurrency=4, ramp=4), 2
+        )
+        run = asyncio.create_task(load.run())
+        while len(load.health.progress) < 2:
+            await asyncio.sleep(0.05)
+        load.processes[1].kill()
+        started = time.monotonic()
+        with pytest.raises(WorkerFailed, match=r"load worker 2 failed \(exit code -9\)"):
+            await run
+        assert time.monotonic() - started < 5
+    assert all(proc.returncode is not None for proc in load.processes)
+
+
+def test_ctrl_c_stops_every_worker_and_still_reports() -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipecat_wsclient", "serve", "--mode", "tone", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        uri = next(word for word in server.stdout.readline().split() if word.startswith("ws://"))
+        load = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipecat_wsclient",
+                "load",
+                uri,
+                "--duration",
+                "60",
+                "--concurrency",
+                "4",
+                "--processes",
+                "2",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(8)
+        load.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        out, err = load.communicate(timeout=30)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert time.monotonic() - stopped < 20
+    assert load.returncode == 0, err
+    report = json.loads(out)
+    assert report["calls"] >= 2 and report["generator"]["processes"] == 2

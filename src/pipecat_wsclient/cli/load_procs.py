@@ -128,6 +128,8 @@ class ProcessLoad:
         LoadRun(options)  # reads the clips: a bad one is a usage error now
         self.health = _Workers()
         self._merged = LoadRun(options)
+        self.processes: list[asyncio.subprocess.Process] = []
+        """The workers, once started."""
 
     @property
     def active(self) -> int:
@@ -158,7 +160,7 @@ class ProcessLoad:
         """
         stop = stop or asyncio.Event()
         started = time.monotonic()
-        procs = [
+        self.processes = procs = [
             await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
