@@ -285,13 +285,19 @@ async def test_a_bot_that_refuses_shows_the_http_status(tmp_path) -> None:
 async def test_a_page_that_stops_reading_does_not_stall_the_call(
     bot, tmp_path, monkeypatch
 ) -> None:
-    """The bot's audio for a page that does not read is dropped, counted; the call ends."""
+    """The bot's audio for a page that does not read is dropped, counted; the call ends.
+
+    Invariant: what the page finally receives plus what the server counts as
+    not delivered is all the bot audio the call heard, to the byte.
+    """
     import pipecat_wsclient.phone.server as phone_server
 
     monkeypatch.setattr(phone_server, "PAGE_AUDIO_SECS", 0.2)
-    uri = f"{bot.uri}?bot=answer&delay=0.1"
+    monkeypatch.setattr(phone_server, "FLUSH_SECS", 0.5)
+    # The echo bot: 15 s of the page's audio come back, more than the buffers on the way hold.
     clip = read_wav(bundled_clip(), RATE)
-    async with PhoneServer(PhoneOptions(uri), folder=tmp_path) as server:
+    clip = (clip * 3)[: 15 * 2 * RATE]
+    async with PhoneServer(PhoneOptions(bot.uri), folder=tmp_path) as server:
         async with connect(call_url(server), max_queue=1) as ws:
             ws.transport.pause_reading()  # the page stops reading
             start = time.monotonic()
@@ -305,6 +311,14 @@ async def test_a_page_that_stops_reading_does_not_stall_the_call(
                 await asyncio.sleep(0.05)
             assert server.results, "the call did not end"
             assert time.monotonic() - start < 30
+            while 1 not in server.undelivered:  # the server gave up on the page's queue
+                await asyncio.sleep(0.05)
+            ws.transport.resume_reading()
+            page = Page(ws)
+            await asyncio.wait_for(page.closed.wait(), 30)
+        heard = round(server.results[1].heard_secs * 2 * RATE)
+        assert heard > 10 * 2 * RATE  # the bot echoed
+        assert len(page.audio) + server.undelivered[1] == heard
 
 
 # -- the command ----------------------------------------------------------------

@@ -125,9 +125,8 @@ class ProcessLoad:
         """
         self.options = options
         self.shares = shares(options, processes)
-        LoadRun(options)  # reads the clips: a bad one is a usage error now
         self.health = _Workers()
-        self._merged = LoadRun(options)
+        self._merged = LoadRun(options)  # reads the clips: a bad one is a usage error now
         self.processes: list[asyncio.subprocess.Process] = []
         """The workers, once started."""
 
@@ -173,19 +172,26 @@ class ProcessLoad:
             for _ in self.shares
         ]
         relay = asyncio.create_task(self._relay_stop(stop, procs))
+        followers = [
+            asyncio.create_task(self._follow(n, proc, share))
+            for n, (proc, share) in enumerate(zip(procs, self.shares, strict=True), 1)
+        ]
+        first_failure: BaseException | None = None
         try:
-            await asyncio.gather(
-                *(
-                    self._follow(n, proc, share)
-                    for n, (proc, share) in enumerate(zip(procs, self.shares, strict=True), 1)
-                )
-            )
+            # The first failure ends the run: the other workers are stopped, not awaited.
+            done, _ = await asyncio.wait(followers, return_when=asyncio.FIRST_EXCEPTION)
+            first_failure = next((t.exception() for t in done if t.exception()), None)
         finally:
             relay.cancel()
             for proc in procs:
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
+            for follower in followers:
+                follower.cancel()
+            await asyncio.gather(*followers, return_exceptions=True)  # the others' failures
+        if first_failure is not None:
+            raise first_failure
         self._merged.timeline = _merge_timelines(
             [d["timeline"] for _, d in sorted(self.health.done.items())]
         )

@@ -61,7 +61,8 @@ class _PageLink:
     """Messages to one page, sent in order by one task; never blocks the call.
 
     If the page stops reading, bot audio beyond :data:`PAGE_AUDIO_SECS` is
-    dropped (and counted): the call goes on, the page hears a gap.
+    dropped (and counted): the call goes on, the page hears a gap. Audio
+    still queued when the link closes counts as not delivered too.
     """
 
     def __init__(self, websocket: ServerConnection, bytes_per_sec: int):
@@ -71,6 +72,7 @@ class _PageLink:
         self._audio_limit = int(PAGE_AUDIO_SECS * bytes_per_sec)
         self._pump = asyncio.create_task(self._send_all())
         self.dropped_bytes = 0
+        """Bot audio the page was not sent (dropped, or left queued at the end)."""
 
     def post(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
@@ -85,9 +87,9 @@ class _PageLink:
     async def _send_all(self) -> None:
         while True:
             message = await self._queue.get()
-            if isinstance(message, bytes):
-                self._audio_bytes -= len(message)
             await self._websocket.send(message)
+            if isinstance(message, bytes):
+                self._audio_bytes -= len(message)  # sent: no longer ours to count
             self._queue.task_done()
 
     async def close(self, timeout: float) -> None:
@@ -97,6 +99,8 @@ class _PageLink:
         for task in (drained, self._pump):
             task.cancel()
         await asyncio.gather(drained, self._pump, return_exceptions=True)
+        self.dropped_bytes += self._audio_bytes  # queued (or being sent), never delivered
+        self._audio_bytes = 0
 
 
 class PhoneServer:
@@ -140,6 +144,8 @@ class PhoneServer:
         self._server: Server | None = None
         self._count = 0
         self.results: dict[int, CallResult] = {}
+        self.undelivered: dict[int, int] = {}
+        """Per call, bytes of the bot's audio the page was not sent (see ``_PageLink``)."""
         self._config = json.dumps(
             {
                 "protocol": options.protocol,
@@ -242,6 +248,7 @@ class PhoneServer:
                 self._on_call_end(number, result)
         finally:
             await link.close(FLUSH_SECS)
+            self.undelivered[number] = link.dropped_bytes
             if link.dropped_bytes:
                 logger.warning(f"phone: call {number}: {link.dropped_bytes} bytes not delivered")
             await websocket.close()
