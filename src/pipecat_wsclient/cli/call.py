@@ -26,11 +26,13 @@ from pathlib import Path
 
 from pipecat.frames.frames import (
     AudioRawFrame,
+    CancelFrame,
     EndFrame,
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
     OutputAudioRawFrame,
+    StartFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
 )
@@ -65,6 +67,7 @@ __all__ = [
     "Heard",
     "Progress",
     "Sent",
+    "SourceTask",
     "bundled_clip",
     "run_call",
     "tls_option",
@@ -166,6 +169,37 @@ class AudioTap(FrameProcessor):
             self._on_audio(frame.audio)
         else:
             await self.push_frame(frame, direction)
+
+
+class SourceTask(FrameProcessor):
+    """A processor that runs :meth:`produce` from its ``StartFrame`` to its end.
+
+    A microphone (a scenario's, the browser phone's) pushes its audio from
+    that task; ``EndFrame`` and ``CancelFrame`` cancel it before they pass.
+    """
+
+    task_name = "source"
+    """The task's name (after the processor's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._task: asyncio.Task | None = None
+
+    async def produce(self) -> None:
+        """Push frames downstream until cancelled."""
+        raise NotImplementedError
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Start the task after ``StartFrame``; cancel it at the end; pass every frame."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._task = self.create_task(self.produce(), self.task_name)
+            return
+        if isinstance(frame, (EndFrame, CancelFrame)) and self._task is not None:
+            await self.cancel_task(self._task)
+            self._task = None
+        await self.push_frame(frame, direction)
 
 
 class Sent(AudioTap):

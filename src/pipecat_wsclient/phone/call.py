@@ -38,22 +38,18 @@ from typing import Any
 from loguru import logger
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import (
-    CancelFrame,
     EndFrame,
-    Frame,
     InputAudioRawFrame,
     OutputAudioRawFrame,
     OutputDTMFUrgentFrame,
-    StartFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.cli.audio import UNDERRUN_SECS, Track
-from pipecat_wsclient.cli.call import AudioTap, tls_option
+from pipecat_wsclient.cli.call import AudioTap, SourceTask, tls_option
 from pipecat_wsclient.cli.protocols import make_serializer
 from pipecat_wsclient.cli.result import CallResult, measure_call
 from pipecat_wsclient.phone.turns import BargeIn, LiveTurns, TurnUpdate, VoiceOnsets
@@ -119,32 +115,23 @@ Post = Callable[[str | bytes], None]
 """Hands a message to the page's sender; never blocks (see ``phone.server``)."""
 
 
-class _PageMic(FrameProcessor):
+class _PageMic(SourceTask):
     """The page's microphone: each chunk it sends goes out as it comes."""
+
+    task_name = "page-mic"
 
     def __init__(self, rate: int):
         super().__init__()
         self._rate = rate
         self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
         self.muted = False
 
     def feed(self, pcm: bytes) -> None:
         """Queue a chunk of the page's PCM (zeros instead while muted)."""
         self._chunks.put_nowait(bytes(len(pcm)) if self.muted else pcm)
 
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, StartFrame):
-            await self.push_frame(frame, direction)
-            self._task = self.create_task(self._run(), "page-mic")
-            return
-        if isinstance(frame, (EndFrame, CancelFrame)) and self._task is not None:
-            await self.cancel_task(self._task)
-            self._task = None
-        await self.push_frame(frame, direction)
-
-    async def _run(self):
+    async def produce(self) -> None:
+        """Push each chunk the page sent, in order."""
         while True:
             pcm = await self._chunks.get()
             await self.push_frame(OutputAudioRawFrame(pcm, self._rate, 1))

@@ -41,14 +41,12 @@ from typing import Any, Literal
 import numpy as np
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import (
-    CancelFrame,
     EndFrame,
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
     OutputAudioRawFrame,
     OutputDTMFUrgentFrame,
-    StartFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -57,7 +55,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.cli.audio import Track, count_underruns, float_to_pcm, read_wav, write_wav
-from pipecat_wsclient.cli.call import AudioTap, tls_option
+from pipecat_wsclient.cli.call import AudioTap, SourceTask, tls_option
 from pipecat_wsclient.cli.protocols import get_protocol
 from pipecat_wsclient.cli.result import EXIT_CODES, EXIT_LOST
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
@@ -181,8 +179,10 @@ class _Listener(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-class _Microphone(FrameProcessor):
+class _Microphone(SourceTask):
     """Sends our speech, or silence, 20 ms at a time in real time."""
+
+    task_name = "microphone"
 
     def __init__(self, rate: int):
         super().__init__()
@@ -190,7 +190,6 @@ class _Microphone(FrameProcessor):
         self._frame_bytes = 2 * round(rate * FRAME_SECS)
         self._silence = bytes(self._frame_bytes)
         self._speech = bytearray()
-        self._task: asyncio.Task | None = None
         self.pushed_bytes = 0
 
     def enqueue(self, pcm: bytes) -> int:
@@ -206,18 +205,8 @@ class _Microphone(FrameProcessor):
         """Speech not sent yet."""
         return len(self._speech)
 
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, StartFrame):
-            await self.push_frame(frame, direction)
-            self._task = self.create_task(self._run(), "microphone")
-            return
-        if isinstance(frame, (EndFrame, CancelFrame)) and self._task is not None:
-            await self.cancel_task(self._task)
-            self._task = None
-        await self.push_frame(frame, direction)
-
-    async def _run(self):
+    async def produce(self) -> None:
+        """Our speech when queued, else silence, on an absolute 20 ms schedule."""
         start = time.monotonic()
         n = 0
         while True:
