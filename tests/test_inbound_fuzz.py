@@ -4,10 +4,11 @@ The invariant, for each protocol (Pipecat's Protobuf frames, the default; raw
 PCM; Twilio, Telnyx, Plivo, Exotel, Vonage; Asterisk with plain-text and JSON
 control messages, before and after ``MEDIA_START``): every message the
 session receives has exactly one outcome in the input
-(``WebsocketClientInputTransport._handle_message``):
+(``WebsocketClientInputTransport._decode``, then ``deliver``):
 
 - one frame pushed into the pipeline (audio, a transport message, text, an
-  interruption, DTMF), or
+  interruption, DTMF; audio of messages received together may be pushed as
+  one frame, which must then be exactly their audio in order), or
 - ignored, counted in ``stats.messages_ignored``: the serializer returned no
   frame (a carrier's media, mark or clear, which its playback clock acts on;
   an Asterisk event other than ``DTMF_END``; media the resampler holds for
@@ -122,11 +123,13 @@ WAIT_SECS = 10.0
 
 @dataclass
 class Handled:
-    """One call of the input's ``_handle_message``: the message and its outcome."""
+    """One message the input decoded (``_decode``) and what became of it."""
 
     message: str | bytes
     decode_errors: int = 0
     ignored: int = 0
+    frame: Frame | None = None  # what it decoded to
+    delivered: bool = False
     pushed: list[Frame] = field(default_factory=list)
     escaped: BaseException | None = None
 
@@ -141,38 +144,87 @@ _HANDLING: contextvars.ContextVar[Handled | None] = contextvars.ContextVar("hand
 @dataclass
 class Pushed:
     """A frame the input pushed downstream, and the message it came from (None: a
-    protocol's own task delivered it, e.g. a carrier's playback clock)."""
+    protocol's own task delivered it, e.g. a carrier's playback clock); for
+    audio joined from several messages received together, the last of them."""
 
     frame: Frame
     handled: Handled | None
 
 
 def watch_input(transport: WebsocketClientTransport, handled: list[Handled], pushed: list[Pushed]):
-    """Record each message the input handles, and every frame it pushes downstream.
+    """Record each message the input decodes, and every frame it delivers and pushes.
 
-    The input's ``_handle_message`` and ``push_frame`` are wrapped on the
-    instance (their behaviour is unchanged): a push made while a message is
-    being handled, in the same task, is that message's frame.
+    The input's ``_decode``, ``deliver`` and ``push_frame`` are wrapped on
+    the instance (their behaviour is unchanged). A frame delivered is
+    traced to the message it was decoded from; audio of several messages
+    received together and joined into one frame (``coalesce_audio``) is
+    traced to each of them, and must be exactly their audio, in order.
     """
     source = transport.input()
     stats = transport.session.stats
-    handle = source._handle_message
+    decode = source._decode
+    deliver = source.deliver
     push = source.push_frame
+    owners: dict[int, Handled] = {}
 
-    async def handle_message(message: str | bytes) -> None:
+    async def decode_message(message: str | bytes) -> Frame | None:
         record = Handled(message)
         errors, ignored = stats.decode_errors, stats.messages_ignored
-        token = _HANDLING.set(record)
         try:
-            await handle(message)
+            frame = await decode(message)
         except BaseException as e:
             record.escaped = e
             raise
         finally:
-            _HANDLING.reset(token)
             record.decode_errors = stats.decode_errors - errors
             record.ignored = stats.messages_ignored - ignored
             handled.append(record)
+        if frame is not None:
+            record.frame = frame
+            owners[id(frame)] = record
+        return frame
+
+    def owners_of(frame: Frame) -> list[Handled]:
+        record = owners.pop(id(frame), None)
+        if record is not None and record.frame is frame:
+            return [record]
+        if not isinstance(frame, InputAudioRawFrame):
+            return []
+        # Joined audio: the undelivered decoded audio, oldest first, makes it up.
+        parts: list[Handled] = []
+        size = 0
+        for h in handled:
+            if (
+                h.delivered
+                or not isinstance(h.frame, InputAudioRawFrame)
+                or size >= len(frame.audio)
+            ):
+                continue
+            parts.append(h)
+            size += len(h.frame.audio)
+        if not parts:
+            return []  # a protocol's own task delivers it (a carrier's playback clock)
+        assert len(parts) > 1
+        assert b"".join(h.frame.audio for h in parts) == frame.audio, "joined audio differs"  # type: ignore[union-attr]
+        for h in parts:
+            owners.pop(id(h.frame), None)
+        return parts
+
+    async def deliver_frame(frame: Frame) -> None:
+        parts = owners_of(frame)
+        for h in parts:
+            h.delivered = True
+        record = parts[-1] if parts else None
+        errors = stats.decode_errors
+        token = _HANDLING.set(record)
+        try:
+            await deliver(frame)
+        finally:
+            _HANDLING.reset(token)
+            if record is not None:
+                record.decode_errors += stats.decode_errors - errors
+                for h in parts[:-1]:
+                    h.pushed.extend(record.pushed)
 
     async def push_frame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
         if direction == FrameDirection.DOWNSTREAM:
@@ -182,7 +234,8 @@ def watch_input(transport: WebsocketClientTransport, handled: list[Handled], pus
             pushed.append(Pushed(frame, record))
         await push(frame, direction)
 
-    source._handle_message = handle_message  # type: ignore[method-assign]
+    source._decode = decode_message  # type: ignore[method-assign]
+    source.deliver = deliver_frame  # type: ignore[method-assign]
     source.push_frame = push_frame  # type: ignore[method-assign]
 
 
@@ -469,8 +522,9 @@ class Rig:
         audio = [p for p in self.pushed if isinstance(p.frame, InputAudioRawFrame)]
         if valid.audio and valid.from_message:
             # Protobuf, raw, Asterisk: the frame the last message pushed, last.
+            # (joined with audio received with it, if any: then its tail).
             assert handled[-1].pushed and handled[-1].pushed[-1] is audio[-1].frame
-            assert audio[-1].frame.audio == valid.audio  # type: ignore[attr-defined]
+            assert audio[-1].frame.audio.endswith(valid.audio)  # type: ignore[attr-defined]
         elif valid.audio:
             # A carrier: what its playback clock delivered last (waited for above).
             assert all(p.handled is None for p in audio)

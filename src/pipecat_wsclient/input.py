@@ -33,6 +33,7 @@ from pipecat.transports.base_input import BaseInputTransport
 from websockets.asyncio.client import ClientConnection
 
 from pipecat_wsclient import upstream
+from pipecat_wsclient.coalesce import audio_problem, coalesce_audio
 from pipecat_wsclient.pacing import pcm_duration
 from pipecat_wsclient.params import CANCEL_CLOSE_TIMEOUT_SECS, WebsocketClientParams
 from pipecat_wsclient.protobuf_audio import decode_audio, decodes_as_stock_protobuf
@@ -149,6 +150,36 @@ class WebsocketClientInputTransport(BaseInputTransport):
                 self._stats.dropped_in_messages += 1
             self._pending.append(message)
 
+    async def on_messages(self, websocket: ClientConnection | None, messages: list[str | bytes]):
+        """Handle messages received together, in order.
+
+        Runs of plain audio among them go downstream as one frame
+        (:func:`~pipecat_wsclient.coalesce.coalesce_audio`): only what has
+        already arrived is joined, so nothing waits. Not with a protocol that
+        attaches (``ProtocolIO``): each message goes in turn, as alone.
+
+        Args:
+            websocket: The WebSocket connection that received the messages.
+            messages: The messages, oldest first.
+        """
+        if (
+            len(messages) == 1
+            or not (self._ready and not self._pending)
+            or self._transport._protocol_io is not None
+        ):
+            # A protocol with a life of its own (it delivers and sends from its
+            # own tasks too) sees each message decoded and delivered in turn.
+            for message in messages:
+                await self.on_message(websocket, message)
+            return
+        frames: list[Frame] = []
+        for message in messages:
+            frame = await self._decode(message)
+            if frame is not None:
+                frames.append(frame)
+        for frame in coalesce_audio(frames):
+            await self.deliver(frame)
+
     async def _stop_receiving(self):
         self._ready = False
         self._stopped = True
@@ -167,7 +198,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
         if self._stopped:
             return
         if isinstance(frame, InputAudioRawFrame):
-            problem = _bad_audio(frame)
+            problem = audio_problem(frame)
             if problem is not None:
                 self._count_decode_error(f"cannot deliver {frame.name}: {problem}")
                 return
@@ -209,6 +240,12 @@ class WebsocketClientInputTransport(BaseInputTransport):
             await self.push_frame(frame)
 
     async def _handle_message(self, message: str | bytes):
+        frame = await self._decode(message)
+        if frame is not None:
+            await self.deliver(frame)
+
+    async def _decode(self, message: str | bytes) -> Frame | None:
+        """The frame a message carries; None if there is nothing to deliver (counted)."""
         serializer = self._transport.serializer
         try:
             frame: Frame | None = None
@@ -222,12 +259,12 @@ class WebsocketClientInputTransport(BaseInputTransport):
                 f"could not deserialize a {kind} message of {len(message)} "
                 f"bytes with {serializer}: {e!r}"
             )
-            return
+            return None
         if frame is None or (isinstance(frame, InputAudioRawFrame) and not frame.audio):
             # Nothing to deliver (audio without samples is skipped, as Pipecat's input does).
             self._stats.messages_ignored += 1
-            return
-        await self.deliver(frame)
+            return None
+        return frame
 
     def _count_decode_error(self, what: str):
         """A received message that cannot reach the pipeline: counted, logged at a limited rate."""
@@ -239,15 +276,3 @@ class WebsocketClientInputTransport(BaseInputTransport):
                 + (f" ({suppressed} more since the last report)" if suppressed else "")
             )
 
-
-def _bad_audio(frame: InputAudioRawFrame) -> str | None:
-    """Why received audio cannot be delivered, or None if it can."""
-    if frame.sample_rate <= 0:
-        return f"sample_rate={frame.sample_rate}"
-    if frame.num_channels <= 0:
-        return f"num_channels={frame.num_channels}"
-    if len(frame.audio) % (2 * frame.num_channels):
-        return (
-            f"{len(frame.audio)} bytes is not whole 16-bit frames of {frame.num_channels} channels"
-        )
-    return None

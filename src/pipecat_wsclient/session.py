@@ -24,9 +24,11 @@ from pipecat.utils.asyncio.task_manager import BaseTaskManager
 from pydantic import BaseModel, ConfigDict
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidURI
+from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from pipecat_wsclient.coalesce import MAX_BATCH_MESSAGES
 from pipecat_wsclient.dial import Dialer
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
 from pipecat_wsclient.failures import CLOSE_NORMAL, failure_from_exception
@@ -54,6 +56,10 @@ class WebsocketClientCallbacks(BaseModel):
             closed it; ``websocket.close_code`` and ``websocket.close_reason``
             say how.
         on_message: Called when a message is received from the WebSocket.
+        on_messages: If set, called instead of ``on_message`` with the
+            messages already received when the receive task runs (one or
+            more, in order, at most ``MAX_BATCH_MESSAGES``): a client that
+            falls behind handles what has piled up in one go.
         on_connection_lost: Called when the connection ended without us closing
             it (remote close, dead socket, write timeout, oversize message) and
             will not be reconnected, with the failure (after ``on_disconnected``;
@@ -72,6 +78,7 @@ class WebsocketClientCallbacks(BaseModel):
     on_connected: Callable[[ClientConnection], Awaitable[None]]
     on_disconnected: Callable[[ClientConnection], Awaitable[None]]
     on_message: Callable[[ClientConnection, str | bytes], Awaitable[None]]
+    on_messages: Callable[[ClientConnection, list[str | bytes]], Awaitable[None]] | None = None
     on_connection_lost: Callable[[ConnectionFailure], Awaitable[None]] | None = None
     on_reconnecting: Callable[[int, float, ConnectionFailure], Awaitable[None]] | None = None
     on_reconnected: Callable[[ClientConnection, int, float], Awaitable[None]] | None = None
@@ -435,13 +442,24 @@ class WebsocketClientSession:
     async def _receive_task_handler(self, websocket: ClientConnection):
         """Deliver messages until the connection ends, then report how it ended."""
         stats = self._stats
-        on_message = self._callbacks.on_message
+        callbacks = self._callbacks
+        on_messages = callbacks.on_messages
         try:
             async for message in websocket:
-                stats.messages_in += 1
-                stats.bytes_in += len(message)
+                batch = [message]
+                if on_messages is not None:
+                    # Messages already received go along (recv returns them
+                    # without waiting): none waits for another.
+                    while len(batch) < MAX_BATCH_MESSAGES and _message_waiting(websocket):
+                        batch.append(await websocket.recv())
+                for m in batch:
+                    stats.messages_in += 1
+                    stats.bytes_in += len(m)
                 try:
-                    await on_message(websocket, message)
+                    if on_messages is not None:
+                        await on_messages(websocket, batch)
+                    else:
+                        await callbacks.on_message(websocket, message)
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
@@ -572,6 +590,22 @@ class WebsocketClientSession:
                 during_connect=False,
             )
         websocket.transport.abort()
+
+
+def _message_waiting(websocket: ClientConnection) -> bool:
+    """Whether a whole message has been received and not read yet (recv will not wait).
+
+    Looks at the connection's queue of received frames (websockets'
+    ``Assembler``): its next frame starts a message and ends it. False if a
+    later websockets changed those internals (each message then goes alone;
+    ``tests/test_coalesce.py`` notices).
+    """
+    frames = getattr(getattr(websocket, "recv_messages", None), "frames", None)
+    queue = getattr(frames, "queue", None)
+    if not queue:
+        return False
+    head = queue[0]
+    return bool(getattr(head, "fin", False)) and head.opcode in (Opcode.TEXT, Opcode.BINARY)
 
 
 def _aborted(websocket: ClientConnection) -> bool:

@@ -147,6 +147,7 @@ class WebsocketClientTransport(BaseTransport):
             on_connected=self._on_connected,
             on_disconnected=self._on_disconnected,
             on_message=self._on_message,
+            on_messages=self._on_messages,
             on_connection_lost=self._on_connection_lost,
             on_reconnecting=self._on_reconnecting,
             on_reconnected=self._on_reconnected,
@@ -333,6 +334,10 @@ class WebsocketClientTransport(BaseTransport):
     async def _on_message(self, websocket: ClientConnection, message: str | bytes):
         if self._input:
             await self._input.on_message(websocket, message)
+
+    async def _on_messages(self, websocket: ClientConnection, messages: list[str | bytes]):
+        if self._input:
+            await self._input.on_messages(websocket, messages)
 
 
 ProtocolIO = TransportProtocolIO
