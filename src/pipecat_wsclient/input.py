@@ -275,4 +275,3 @@ class WebsocketClientInputTransport(BaseInputTransport):
                 f"{self}: {what}"
                 + (f" ({suppressed} more since the last report)" if suppressed else "")
             )
-

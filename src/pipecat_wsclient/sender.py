@@ -49,6 +49,7 @@ base class's sender instead (:func:`count_interruptions`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, cast
 
@@ -69,6 +70,12 @@ BOT_VAD_STOP_FALLBACK_SECS: float = getattr(base_output, "BOT_VAD_STOP_FALLBACK_
 
 TAIL_KEY = "pipecat_wsclient.tail"
 """Metadata key of the chunks queued from what was left of the audio at ``EndFrame``."""
+
+SENT_KEY = "pipecat_wsclient.sent"
+"""Metadata key of written audio pushed downstream: for each chunk in it, in
+order, ``(time.monotonic() when it was written, its bytes)``, so that a
+recorder can place gathered audio when each part went out, not when the
+whole was pushed."""
 
 
 def interruptible_audio_bytes(sender: BaseOutputTransport.MediaSender) -> int:
@@ -191,6 +198,8 @@ class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
             int(downstream_secs * self._sample_rate) * 2 * max(1, self._params.audio_out_channels)
         )
         self._gathered: list[OutputAudioRawFrame] = []
+        self._gathered_bytes = 0
+        self._gathered_sent: list[tuple[float, int]] = []
 
     async def stop(self, frame: EndFrame):
         """Queue what is left of the audio (marked as the tail), then stop as the base class does.
@@ -267,15 +276,19 @@ class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
     async def _gather(self, frame: OutputAudioRawFrame):
         """Push a written chunk downstream, gathered with its neighbours."""
         if self._downstream_bytes <= 0:
+            frame.metadata[SENT_KEY] = [(time.monotonic(), len(frame.audio))]
             await self._transport.push_frame(frame)
             return
         if self._gathered and not self._joins(self._gathered[-1], frame):
             await self.push_gathered()
+        if not self._gathered:
+            self._gathered_bytes = 0
         self._gathered.append(frame)
+        self._gathered_sent.append((time.monotonic(), len(frame.audio)))
+        self._gathered_bytes += len(frame.audio)
         # Nothing is held while the queue is empty (the end of a reply, an
         # interruption): recorders downstream get it now, not with the next reply.
-        gathered_bytes = sum(len(f.audio) for f in self._gathered)
-        if gathered_bytes >= self._downstream_bytes or self._audio_queue.empty():
+        if self._gathered_bytes >= self._downstream_bytes or self._audio_queue.empty():
             await self.push_gathered()
 
     @staticmethod
@@ -306,7 +319,9 @@ class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
             )
             frame.transport_destination = first.transport_destination
             frame.interruptible = first.interruptible
+        frame.metadata[SENT_KEY] = self._gathered_sent
         self._gathered = []
+        self._gathered_sent = []
         await self._transport.push_frame(frame)
 
     def _next_frame(self) -> AsyncGenerator[Frame, None]:

@@ -17,9 +17,11 @@ which come the recording, the plot and the per-turn response latency.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -54,6 +56,7 @@ from pipecat_wsclient.cli.result import (
     measure_call,
 )
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear
+from pipecat_wsclient.sender import SENT_KEY
 
 __all__ = [
     "EXIT_CODES",
@@ -202,11 +205,51 @@ class SourceTask(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-class Sent(AudioTap):
-    """After the output: each audio chunk arrives here once it has been sent."""
+class Sent(FrameProcessor):
+    """After the output: audio arrives here once it has been sent (not passed on).
+
+    The output pushes what it wrote gathered into frames of about 0.1 s; each
+    chunk in them is placed on the track when it was written (``SENT_KEY``),
+    as the far end receives it.
+    """
 
     def __init__(self, track: Track):
-        super().__init__(OutputAudioRawFrame, lambda pcm: track.add(time.monotonic(), pcm))
+        super().__init__()
+        self._track = track
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Place sent audio on the track; pass other frames."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, OutputAudioRawFrame):
+            sent = frame.metadata.get(SENT_KEY) or [(time.monotonic(), len(frame.audio))]
+            audio, offset = frame.audio, 0
+            for at, size in sent:
+                self._track.add(at, audio[offset : offset + size])
+                offset += size
+        else:
+            await self.push_frame(frame, direction)
+
+
+CLIP_FRAME_SECS = 1.0
+"""The clip goes to the output in frames of this much audio, as a TTS sends it."""
+
+
+def clip_frames(clip: bytes, rate: int) -> list[TTSAudioRawFrame]:
+    """The clip as ``TTSAudioRawFrame`` s of ``CLIP_FRAME_SECS``.
+
+    Pipecat's output cuts a frame into chunks by deleting each from the
+    front of one buffer: a whole clip in one frame costs time in the square
+    of its length, all at once (a 16 s clip held the event loop of a load
+    run for tens of ms per call).
+    """
+    size = int(CLIP_FRAME_SECS * rate) * 2
+    return [TTSAudioRawFrame(clip[i : i + size], rate, 1) for i in range(0, len(clip), size)]
+
+
+@functools.cache
+def _analysis_thread() -> ThreadPoolExecutor:
+    """One thread for the calls' analysis: many would hold the event loop's GIL longer."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-analysis")
 
 
 def tls_option(cafile: Path | None, insecure: bool) -> ssl.SSLContext | bool | None:
@@ -227,9 +270,6 @@ def _client_params(options: CallOptions) -> WebsocketClientParams:
         audio_out_enabled=True,
         add_wav_header=False,
         audio_out_end_silence_secs=0,
-        # Each chunk to Sent as it goes out: the recording and the latency
-        # figures place our audio by when it was sent.
-        audio_out_downstream_secs=0,
         additional_headers=options.headers or None,
         serializer=make_serializer(
             options.protocol, options.sample_rate, carrier=options.carrier, params=options.params
@@ -322,7 +362,7 @@ async def run_call(
             if connected.is_set() and not (stop.is_set() or failed.is_set()):
                 # As a TTS does: the stop sends the clip's last partial chunk
                 # (padded) now, not at EndFrame, long after it ended.
-                await worker.queue_frames([TTSAudioRawFrame(clip, rate, 1), TTSStoppedFrame()])
+                await worker.queue_frames([*clip_frames(clip, rate), TTSStoppedFrame()])
                 clip_secs = len(clip) / (2 * rate)
                 limit = options.duration or clip_secs + options.listen + 0.2
                 await asyncio.wait(
@@ -367,7 +407,10 @@ async def run_call(
     if on_progress is not None:
         on_progress(progress)
 
-    result = measure_call(
+    # The analysis takes a while for a long call: off the event loop, so the
+    # other callers of a load run are not held up (a plot is drawn here).
+    analyse = functools.partial(
+        measure_call,
         uri=transport.session.uri,
         stats=transport.stats,
         sent=sent,
@@ -380,6 +423,10 @@ async def run_call(
         plot=options.plot,
         clears=clears,
     )
+    if options.plot is None:
+        result = await asyncio.get_running_loop().run_in_executor(_analysis_thread(), analyse)
+    else:
+        result = analyse()
     if interrupted and result.exit_code == EXIT_OK:
         result.exit_code = EXIT_INTERRUPTED
         result.error = "interrupted"

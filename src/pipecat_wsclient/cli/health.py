@@ -33,6 +33,7 @@ Example::
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,11 +133,13 @@ class Health:
             max(shares, default=None),
         )
 
-    def warnings(self, *, recent: bool = False) -> list[str]:
+    def warnings(self, *, recent: bool = False, gc_pauses: Sequence[float] = ()) -> list[str]:
         """Why the figures cannot be trusted, in words; empty while they can.
 
         Args:
             recent: Judge the last :data:`RECENT_SECS` (live view) instead of the run.
+            gc_pauses: Seconds each full garbage collection held the loop
+                (:mod:`.load_gc`); those over the lag limit are reported.
         """
         figures = self.recent() if recent else self.overall()
         found = []
@@ -150,6 +153,12 @@ class Health:
                 f"its event loop ran late (lag p99 {figures.lag_p99_ms:.0f} ms, over "
                 f"{LAG_LIMIT_SECS * 1e3:.0f} ms): the latencies and underruns it reports "
                 "may be off by as much"
+            )
+        long_pauses = [p for p in gc_pauses if p > LAG_LIMIT_SECS]
+        if long_pauses:
+            found.append(
+                f"{len(long_pauses)} full garbage collection(s) held its event loop for up to "
+                f"{max(long_pauses) * 1e3:.0f} ms: calls going on then are off by as much"
             )
         if found:
             found.append("use fewer callers, or --processes to spread them over cores")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pipecat_wsclient.cli.audio import percentile, read_wav
 from pipecat_wsclient.cli.call import CallOptions, bundled_clip, run_call
 from pipecat_wsclient.cli.health import Health
+from pipecat_wsclient.cli.load_gc import FullCollections
 from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
 
 if TYPE_CHECKING:
@@ -274,6 +275,8 @@ class LoadRun:
         self.timeline: list[tuple[float, int]] = []
         self.health = Health()
         """The generator's own health while it runs (loop lag, CPU)."""
+        self.collections = FullCollections()
+        """Full garbage collections, deferred to between calls (:mod:`.load_gc`)."""
         self._t0 = 0.0
 
     def call_options(self, n: int) -> CallOptions:
@@ -302,6 +305,7 @@ class LoadRun:
             result.exit_code, result.error = 1, f"{type(e).__name__}: {e}"
         self.results.append(result)
         self.active -= 1
+        self.collections.call_ended()
         self.timeline.append((time.monotonic() - self._t0, self.active))
 
     async def _scenario_call(self, n: int, stop: asyncio.Event) -> CallResult:
@@ -333,11 +337,13 @@ class LoadRun:
         tasks: set[asyncio.Task] = set()
         interval = 1.0 / o.ramp if o.ramp > 0 else 0.0
         probe = asyncio.create_task(HealthProbe(self.health).run())
+        self.collections.start()
         try:
             await self._start_calls(stop, deadline, interval, tasks)
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
+            self.collections.stop()
             probe.cancel()
             await asyncio.gather(probe, return_exceptions=True)
         return self.report()
@@ -369,9 +375,20 @@ class LoadRun:
                 except TimeoutError:
                     pass
 
+    def generator_health(self) -> tuple[dict[str, float | int | None], list[str]]:
+        """The generator's own figures (loop lag, CPU, full collections) and warnings."""
+        pauses = self.collections.pauses
+        generator = {
+            **self.health.overall().as_dict(),
+            "gc_full_collections": len(pauses),
+            "gc_pause_max_ms": max(pauses) * 1e3 if pauses else None,
+        }
+        return generator, self.health.warnings(gc_pauses=pauses)
+
     def report(self) -> LoadReport:
         """The report so far."""
         done = list(self.results)
+        generator, warnings = self.generator_health()
         classes = Counter(c for c in map(error_class, done) if c)
         report = LoadReport(
             calls=len(done),
@@ -381,8 +398,8 @@ class LoadRun:
             metrics=summarize(done),
             duration_secs=time.monotonic() - self._t0 if self._t0 else 0.0,
             active_over_time=list(self.timeline),
-            generator=self.health.overall().as_dict(),
-            warnings=self.health.warnings(),
+            generator=generator,
+            warnings=warnings,
         )
         report.response_ms = [
             t["latency_ms"] for r in done for t in r.turns if t["latency_ms"] is not None

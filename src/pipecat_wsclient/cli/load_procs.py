@@ -144,8 +144,12 @@ class ProcessLoad:
             report.failed = sum(int(p.get("failed", 0)) for p in progress)
             report.calls = sum(int(p.get("calls", 0)) for p in progress)
             return report
+        figures = [d["generator"] for d in self.health.done.values()]
+        pauses = [f["gc_pause_max_ms"] for f in figures if f.get("gc_pause_max_ms") is not None]
         report.generator = {
-            **_worst([d["generator"] for d in self.health.done.values()]).as_dict(),
+            **_worst(figures).as_dict(),
+            "gc_full_collections": sum(int(f.get("gc_full_collections") or 0) for f in figures),
+            "gc_pause_max_ms": max(pauses, default=None),
             "processes": len(self.health.done),
         }
         report.warnings = self.health.warnings()

@@ -56,13 +56,14 @@ async def work(line: str) -> None:
                 }
             )
         await task
+    generator, warnings = run.generator_health()
     say(
         {
             "done": {
                 "results": [r.as_dict() for r in run.results],
                 "timeline": run.timeline,
-                "generator": run.health.overall().as_dict(),
-                "warnings": run.health.warnings(),
+                "generator": generator,
+                "warnings": warnings,
             }
         }
     )
