@@ -21,8 +21,11 @@ from typing import Any
 
 from benchlib import RESULTS
 
-GOAL_CPU_RATIO = 0.5
-GOAL_CAPACITY_RATIO = 2.0
+GOAL_CPU_RATIO = 1 / 3
+GOAL_RSS_RATIO = 0.5
+GOAL_CAPACITY_RATIO = 4.0
+GOAL_CPU_NS = ("150", "300")
+GOAL_LATENCY_N100_MS = 20.0
 
 
 def load(folder: Path, name: str) -> dict[str, Any] | None:
@@ -68,55 +71,68 @@ def verdict(met: bool | None) -> str:
     return "-" if met is None else ("**met**" if met else "**not met**")
 
 
+def cpu_goal_row(streams: dict[str, Any], n: str) -> tuple[list[str], bool | None] | None:
+    """The CPU goal at ``n`` streams: per stream-second if both keep up, else per audio second."""
+    s = streams["summary"].get(n, {})
+    r = s.get("ratio_ours_over_pipecat")
+    if not r:
+        return None
+    ours_ok = s["ours"].get("sustained")
+    theirs_ok = s["pipecat"].get("sustained")
+    if ours_ok and theirs_ok:
+        key, note = "cpu_per_stream", "both keep up: per stream-second"
+    elif ours_ok:
+        slowest = s["pipecat"]["out_rate"]["min"]["median"]
+        key = "cpu_per_audio_s"
+        note = (
+            f"ours keeps all {n} streams in real time, Pipecat's does not (its slowest at "
+            f"{num(slowest, 2)} of real time): per audio second moved"
+        )
+    else:
+        key = "cpu_per_audio_s"
+        note = (
+            f"neither keeps all {n} streams in real time on one core: per audio second "
+            "moved, which mostly shows how each degrades"
+        )
+    met: bool | None = r[key] <= GOAL_CPU_RATIO
+    if not ours_ok and not theirs_ok:
+        met = None
+    row = [
+        f"CPU per real-time stream at N={n} <= 1/3 of Pipecat's",
+        f"ratio {num(r[key], 2)} ({note}; per stream-second {num(r['cpu_per_stream'], 2)})",
+        verdict(met),
+    ]
+    return row, met
+
+
 def goals_section(
-    streams: Any, capacity: Any, pacing: Any, latency: Any, soak: Any = None
+    streams: Any,
+    capacity: Any,
+    pacing: Any,
+    latency: Any,
+    soak: Any = None,
+    load_accuracy: Any = None,
 ) -> tuple[str, list[tuple[str, bool | None]]]:
     rows: list[list[str]] = []
     out: list[tuple[str, bool | None]] = []
     if streams:
-        s100 = streams["summary"].get("100", {})
-        r = s100.get("ratio_ours_over_pipecat")
-        if r:
-            ours_ok = s100["ours"].get("sustained")
-            theirs_ok = s100["pipecat"].get("sustained")
-            # Per stream-second only compares when both run in real time.
-            key = "cpu_per_stream" if ours_ok and theirs_ok else "cpu_per_audio_s"
-            met: bool | None = r[key] <= GOAL_CPU_RATIO
-            if not ours_ok:
-                # Two saturated clients: what each moves depends on how it
-                # degrades, not on what a real-time stream costs. No verdict.
-                met = None
-            if ours_ok and theirs_ok:
-                note = "both sustained"
-            elif ours_ok:
-                slowest = s100["pipecat"]["out_rate"]["min"]["median"]
-                note = (
-                    "ours runs all 100 streams in real time on one core, Pipecat's does not "
-                    f"(its slowest stream at {num(slowest, 2)} of real time); both use the "
-                    "whole core, so per stream-second both are 1/N of it and CPU per audio "
-                    "second moved is the comparable figure"
+        for n in GOAL_CPU_NS:
+            row = cpu_goal_row(streams, n)
+            if row is not None:
+                rows.append(row[0])
+                out.append((f"cpu_{n}", row[1]))
+        for n in GOAL_CPU_NS:
+            r = streams["summary"].get(n, {}).get("ratio_ours_over_pipecat")
+            if r and r.get("rss_per_session_kb") is not None:
+                met = r["rss_per_session_kb"] <= GOAL_RSS_RATIO
+                rows.append(
+                    [
+                        f"RSS per session at N={n} <= 1/2 of Pipecat's",
+                        f"ratio {num(r['rss_per_session_kb'], 2)}",
+                        verdict(met),
+                    ]
                 )
-            else:
-                note = (
-                    "neither sustained N=100 in real time on one core in this run, so CPU "
-                    "per stream is about 1/N of a saturated core for both and CPU per audio "
-                    "second moved mostly shows how each degrades: no verdict from it"
-                )
-            r10 = streams["summary"].get("10", {}).get("ratio_ours_over_pipecat")
-            at10 = (
-                f"; at N=10, where all streams run in real time: {num(r10['cpu_per_stream'], 2)}"
-                if r10
-                else ""
-            )
-            rows.append(
-                [
-                    "CPU per real-time stream at N=100 <= 1/2 of Pipecat's",
-                    f"ratio {num(r['cpu_per_stream'], 2)} per stream-second, "
-                    f"{num(r['cpu_per_audio_s'], 2)} per audio second moved ({note}){at10}",
-                    verdict(met),
-                ]
-            )
-            out.append(("cpu", met))
+                out.append((f"rss_{n}", met))
     if capacity:
         r = capacity["summary"].get("ratio_ours_over_pipecat")
         o = capacity["summary"]["ours"]["max_sustained"]["median"]
@@ -131,7 +147,7 @@ def goals_section(
         )
         rows.append(
             [
-                "Sessions sustained on one core >= 2x Pipecat's",
+                "Sessions sustained on one core >= 4x Pipecat's",
                 f"ours {num(o, 0)}, Pipecat's {num(p, 0)}: ratio {num(r, 2)}{nodeflate}",
                 verdict(met),
             ]
@@ -176,6 +192,40 @@ def goals_section(
             ]
         )
         out.append(("latency", g["met"]))
+    if latency and "100" in latency["summary"]:
+        ours = latency["summary"]["100"]["ours"]
+        p99 = ours["p99"]["median"] if "p99" in ours else None
+        met = p99 is not None and p99 < GOAL_LATENCY_N100_MS
+        rows.append(
+            [
+                "Inbound added latency p99 < 20 ms at N=100",
+                f"{num(p99)} ms (Pipecat's: "
+                f"{num(latency['summary']['100']['pipecat']['p99']['median'])} ms; ours kept up: "
+                f"{num(ours.get('sustained'))})",
+                verdict(met),
+            ]
+        )
+        out.append(("latency_100", met))
+    if load_accuracy:
+        summary = load_accuracy["summary"]
+        runs = {r["callers"]: r for r in load_accuracy["runs"]}
+        r200 = runs.get(200)
+        figures = (
+            f"200 callers: response p99 {num(r200['response_ms']['p99'], 0)} ms against "
+            f"{num(load_accuracy['config']['truth_ms'], 0)} ms, loop lag p99 "
+            f"{num(r200['generator']['loop_lag_p99_ms'], 1)} ms, CPU "
+            f"{num(r200['generator']['cpu_mean'], 2)}; "
+            if r200
+            else ""
+        )
+        rows.append(
+            [
+                "load: 200 two-turn callers per core, response p99 within 20 ms of the truth",
+                f"{figures}most true: {num(summary['most_true_callers_per_core'])}",
+                verdict(summary["goal_200_met"]),
+            ]
+        )
+        out.append(("load_accuracy", summary["goal_200_met"]))
     if soak:
         v = soak["verdict"]
         met = None if v["flat"] is None else bool(v["flat"] and v["nothing_uncounted"])
@@ -671,7 +721,8 @@ def build(folder: Path) -> str:
         "`pipecat_nodeflate` is the same client against a listener that declines it. Ours "
         "does not offer compression by default.\n"
     ]
-    goals, _ = goals_section(streams, capacity, pacing, latency, soak)
+    load_acc = load(folder, "load_accuracy")
+    goals, _ = goals_section(streams, capacity, pacing, latency, soak, load_acc)
     parts.append(goals)
     parts.append(NOTES)
     if streams:

@@ -24,6 +24,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("inbound_latency", []),
     ("end_to_close", []),
     ("profile", []),
+    ("load_accuracy", []),
 ]
 
 

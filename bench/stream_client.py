@@ -45,7 +45,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import CHUNK_SECS, RATE, percentile, pin, speech_pcm
+from benchlib import CHUNK_BYTES, CHUNK_SECS, RATE, percentile, pin, speech_pcm
 
 FEED_FRAME_SECS = 0.1
 FEED_AHEAD_SECS = 0.5
@@ -140,7 +140,11 @@ async def main(args: argparse.Namespace) -> None:
             if isinstance(frame, InputAudioRawFrame):
                 self.in_bytes += len(frame.audio)
                 if self.latencies is not None:
-                    self.latencies.append(now - struct.unpack_from("<d", frame.audio)[0])
+                    # Every chunk is stamped; received audio already waiting may
+                    # come as one frame of several chunks (ours): each counts.
+                    audio = frame.audio
+                    for offset in range(0, len(audio) - 7, CHUNK_BYTES):
+                        self.latencies.append(now - struct.unpack_from("<d", audio, offset)[0])
                 return
             await self.push_frame(frame, direction)
 
