@@ -97,7 +97,7 @@ def main() -> None:
     p.add_argument("--impls", nargs="+", default=["ours", "pipecat", "pipecat_nodeflate"])
     args = p.parse_args()
     quick = args.quick
-    repeats = args.repeats or (1 if quick else 2)
+    repeats = args.repeats or (1 if quick else 3)
     start = args.start or (4 if quick else 16)
     window = args.window or (1.5 if quick else 4.0)
     warmup = args.warmup or (0.5 if quick else 1.5)

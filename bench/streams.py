@@ -88,7 +88,7 @@ def main() -> None:
     p.add_argument("--impls", nargs="+", default=["ours", "pipecat", "pipecat_nodeflate"])
     args = p.parse_args()
     quick = args.quick
-    sessions = args.sessions or ([10] if quick else [10, 100, 500])
+    sessions = args.sessions or ([10] if quick else [10, 100, 150, 300])
     repeats = args.repeats or (1 if quick else 3)
     window = args.window or (2.0 if quick else 8.0)
     warmup = args.warmup or (1.0 if quick else 2.0)

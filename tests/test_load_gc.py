@@ -1,4 +1,4 @@
-"""Full garbage collections during a load run: deferred to between calls, timed, reported (issue 16).
+"""Full garbage collections in a load run: deferred to between calls, timed, reported (issue 16).
 
 A full collection scans every object the collector tracks and holds the
 event loop meanwhile: with 200 callers in one process, up to 200 ms, which

@@ -347,3 +347,37 @@ async def test_audio_played_before_an_interruption_goes_downstream_before_it():
     # hold it all), pushed ahead of the InterruptionFrame; nothing after it.
     assert [k for k, _ in kinds] == ["TTSAudioRawFrame", "InterruptionFrame"]
     assert 0 < kinds[0][1] == len(sent) < len(pcm(2.0))
+
+
+async def test_gathered_audio_carries_each_chunks_send_time():
+    """SENT_KEY: one (time written, bytes) per chunk, matching what the server received when."""
+    from pipecat_wsclient.sender import SENT_KEY
+
+    async with record_server() as server:
+        t = WebsocketClientTransport(server.uri, client_params())
+        after = Collector((OutputAudioRawFrame,))
+        audio = pcm(1.0)
+        worker = PipelineWorker(
+            Pipeline([t.output(), after]),
+            params=PipelineParams(audio_out_sample_rate=RATE),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+        )
+        await worker.queue_frames([TTSAudioRawFrame(audio, RATE, 1), TTSStoppedFrame(), EndFrame()])
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await asyncio.wait_for(runner.run(), 20)
+        arrivals = [at for at, _ in server.received]
+    frames = [f for _, f in after.frames]
+    assert len(frames) < len(arrivals)  # gathered
+    sent = [entry for f in frames for entry in f.metadata[SENT_KEY]]
+    # Each frame's entries cover exactly its bytes.
+    for f in frames:
+        assert sum(n for _, n in f.metadata[SENT_KEY]) == len(f.audio)
+    # One entry per chunk the server received, each written just before it arrived.
+    chunk = t.output().audio_chunk_size
+    assert [n for _, n in sent] == [chunk] * len(arrivals)
+    for (written, _), arrived in zip(sent, arrivals, strict=True):
+        assert 0 <= arrived - written < 0.05, (written, arrived)
+    # Paced: the last chunk went out about 1 s (minus the lead) after the first.
+    assert 0.7 < sent[-1][0] - sent[0][0] < 1.2
