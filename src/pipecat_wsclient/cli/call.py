@@ -230,22 +230,6 @@ class Sent(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
-CLIP_FRAME_SECS = 1.0
-"""The clip goes to the output in frames of this much audio, as a TTS sends it."""
-
-
-def clip_frames(clip: bytes, rate: int) -> list[TTSAudioRawFrame]:
-    """The clip as ``TTSAudioRawFrame`` s of ``CLIP_FRAME_SECS``.
-
-    Pipecat's output cuts a frame into chunks by deleting each from the
-    front of one buffer: a whole clip in one frame costs time in the square
-    of its length, all at once (a 16 s clip held the event loop of a load
-    run for tens of ms per call).
-    """
-    size = int(CLIP_FRAME_SECS * rate) * 2
-    return [TTSAudioRawFrame(clip[i : i + size], rate, 1) for i in range(0, len(clip), size)]
-
-
 @functools.cache
 def _analysis_thread() -> ThreadPoolExecutor:
     """One thread for the calls' analysis: many would hold the event loop's GIL longer."""
@@ -362,7 +346,7 @@ async def run_call(
             if connected.is_set() and not (stop.is_set() or failed.is_set()):
                 # As a TTS does: the stop sends the clip's last partial chunk
                 # (padded) now, not at EndFrame, long after it ended.
-                await worker.queue_frames([*clip_frames(clip, rate), TTSStoppedFrame()])
+                await worker.queue_frames([TTSAudioRawFrame(clip, rate, 1), TTSStoppedFrame()])
                 clip_secs = len(clip) / (2 * rate)
                 limit = options.duration or clip_secs + options.listen + 0.2
                 await asyncio.wait(
