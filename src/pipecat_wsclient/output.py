@@ -346,14 +346,10 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         if self._ledger.is_stale(frame.id, frame.interruptible):
             self._ledger.count_interrupted(duration)
             return False
-        if (
-            audio is frame.audio
-            and frame.sample_rate == sample_rate
-            and frame.num_channels == channels
-        ):
-            chunk = frame  # one chunk already (the media sender's): sent as it is
-        else:
-            chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels)
+        # Always a plain OutputAudioRawFrame: serializers match frame types
+        # exactly, and the media sender's chunks keep their source's type
+        # (a TTSAudioRawFrame, which Pipecat's protobuf serializer drops).
+        chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels)
         held = HeldFrame(chunk, duration, frame.id, frame.interruptible)
         async with self._send_lock:
             await self._flush_outage_locked()
