@@ -44,9 +44,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from pipecat_wsclient.cli.audio import read_wav  # noqa: E402
+from pipecat_wsclient.audio.activity import VoiceOnsets  # noqa: E402
+from pipecat_wsclient.audio.wav import read_wav  # noqa: E402
 from pipecat_wsclient.phone import PhoneOptions  # noqa: E402
-from pipecat_wsclient.phone.turns import VoiceOnsets  # noqa: E402
 from support.processes import PhoneBot, phone_bot  # noqa: E402
 from test_phone_browser import (  # noqa: E402
     chromium,

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipecat_wsclient.cli.audio import pcm_to_float, read_wav, write_wav
-from pipecat_wsclient.cli.call import bundled_clip
-from pipecat_wsclient.cli.plot import PLOT_SIZE_PX
-from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+from pipecat_wsclient.audio.wav import pcm_to_float, read_wav, write_wav
+from pipecat_wsclient.caller.call import bundled_clip
+from pipecat_wsclient.caller.plot import PLOT_SIZE_PX
+from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 from support.processes import pipecat_echo_server
 from support.servers import refused_uri, silent_server, status_server
 from support.tls import make_tls, tls_echo_server

@@ -6,8 +6,8 @@ import pytest
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
 from pipecat_wsclient.cli.options import parse_headers
-from pipecat_wsclient.cli.protocols import PROTOCOLS, get_protocol, or_list, protocol_names
 from pipecat_wsclient.protocols import RawPCMSerializer, TwilioCarrierSerializer
+from pipecat_wsclient.protocols.registry import PROTOCOLS, get_protocol, or_list, protocol_names
 
 
 def test_every_protocol_has_one_entry_in_order():

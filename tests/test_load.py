@@ -6,15 +6,9 @@ import json
 
 import pytest
 
-from pipecat_wsclient.cli.call import CallResult
-from pipecat_wsclient.cli.load import (
-    LoadReport,
-    crossed,
-    error_class,
-    parse_threshold,
-    summarize,
-)
-from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.load.run import LoadReport, crossed, error_class, parse_threshold, summarize
+from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 from support.servers import refused_uri, status_server
 from test_cli import cli, png_size
 

@@ -15,10 +15,10 @@ import gc
 
 import pytest
 
-from pipecat_wsclient.cli.health import Health
-from pipecat_wsclient.cli.load import LoadOptions, LoadRun
-from pipecat_wsclient.cli.load_gc import FullCollections
-from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+from pipecat_wsclient.load.gc import FullCollections
+from pipecat_wsclient.load.health import Health
+from pipecat_wsclient.load.run import LoadOptions, LoadRun
+from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 
 
 class FakeClock:

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from pipecat_wsclient.cli.health import Health
-from pipecat_wsclient.cli.load import LoadOptions, LoadRun
 from pipecat_wsclient.cli.render import load_progress, load_table
-from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+from pipecat_wsclient.load.health import Health
+from pipecat_wsclient.load.run import LoadOptions, LoadRun
+from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 
 
 def test_no_samples_no_figures_no_warnings() -> None:

@@ -19,15 +19,10 @@ from dataclasses import replace
 
 import pytest
 
-from pipecat_wsclient.cli.call import bundled_clip
-from pipecat_wsclient.cli.load import LoadOptions
-from pipecat_wsclient.cli.load_procs import (
-    ProcessLoad,
-    WorkerFailed,
-    _merge_timelines,
-    shares,
-)
-from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+from pipecat_wsclient.caller.call import bundled_clip
+from pipecat_wsclient.load.processes import ProcessLoad, WorkerFailed, _merge_timelines, shares
+from pipecat_wsclient.load.run import LoadOptions
+from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 
 
 @contextlib.contextmanager

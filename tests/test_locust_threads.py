@@ -28,7 +28,7 @@ import asyncio, json, sys, time
 import gevent, psutil
 from gevent import monkey
 from gevent.event import AsyncResult
-from pipecat_wsclient.cli.call import CallOptions
+from pipecat_wsclient.caller.call import CallOptions
 from pipecat_wsclient.locust import call_in_greenlet, loop as bridge
 
 assert time.sleep is not monkey.get_original("time", "sleep"), "not patched"

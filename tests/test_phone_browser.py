@@ -37,8 +37,8 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import serve
 
-from pipecat_wsclient.cli.audio import read_wav, write_wav
-from pipecat_wsclient.cli.call import bundled_clip
+from pipecat_wsclient.audio.wav import read_wav, write_wav
+from pipecat_wsclient.caller.call import bundled_clip
 from pipecat_wsclient.phone import PhoneOptions, PhoneServer
 from support.browser import chromium_or_skip, start_chromium
 from support.processes import PhoneBot, phone_bot

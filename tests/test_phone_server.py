@@ -28,8 +28,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import InvalidStatus
 
-from pipecat_wsclient.cli.audio import read_wav
-from pipecat_wsclient.cli.call import bundled_clip
+from pipecat_wsclient.audio.wav import read_wav
+from pipecat_wsclient.caller.call import bundled_clip
 from pipecat_wsclient.phone import PhoneOptions, PhoneServer
 from support.processes import PhoneBot, phone_bot
 

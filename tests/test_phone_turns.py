@@ -22,8 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from budget import budget
-from pipecat_wsclient.cli.audio import barge_ins, float_to_pcm, pcm_to_float, turns
-from pipecat_wsclient.phone.turns import BargeIn, LiveTurns, TurnUpdate
+from pipecat_wsclient.audio.turns import BargeIn, LiveTurns, TurnUpdate, barge_ins, turns
+from pipecat_wsclient.audio.wav import float_to_pcm, pcm_to_float
 
 RATE = 8000
 W = 0.02
@@ -176,7 +176,7 @@ def test_live_turns_agree_with_the_calls_summary(ours, theirs, chunk, clears) ->
 
 
 def test_voice_onsets_need_half_a_second_of_quiet_before_them() -> None:
-    from pipecat_wsclient.phone.turns import VoiceOnsets
+    from pipecat_wsclient.audio.activity import VoiceOnsets
 
     onsets = VoiceOnsets(RATE)
     fed = [VOICED, VOICED] + [SILENT] * 24 + [VOICED] + [SILENT] * 25 + [VOICED]

@@ -267,7 +267,7 @@ def test_the_pytest_plugin_passes_a_good_test_and_fails_a_wrong_one(bot, pyteste
 
 def test_call_reports_a_barge_in_when_it_happens(bot, tmp_path, capsys):
     """The clip asks, pauses 2 s (the answer begins) and talks over the answer."""
-    from pipecat_wsclient.cli.audio import write_wav
+    from pipecat_wsclient.audio.wav import write_wav
     from pipecat_wsclient.scenario.espeak import espeak_synthesize
 
     def speech(text: str) -> bytes:
@@ -307,7 +307,7 @@ def test_call_reports_a_barge_in_when_it_happens(bot, tmp_path, capsys):
 
 async def test_the_default_protocol_against_the_tone_server():
     """Pipecat's protobuf frames: the tone server answers 300 ms after our speech ends."""
-    from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+    from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 
     async with VoiceServer(ServeOptions(port=0, mode="tone", latency=0.3, tone_secs=0.6)) as server:
         async with VoiceCall(server.uri) as call:

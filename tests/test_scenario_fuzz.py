@@ -35,7 +35,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from budget import budget
-from pipecat_wsclient.cli.audio import write_wav
+from pipecat_wsclient.audio.wav import write_wav
 from pipecat_wsclient.scenario.model import (
     _SCENARIO_KEYS,
     ACTIONS,

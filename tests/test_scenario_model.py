@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipecat_wsclient.cli.audio import write_wav
+from pipecat_wsclient.audio.wav import write_wav
 from pipecat_wsclient.scenario.model import (
     Expect,
     Scenario,

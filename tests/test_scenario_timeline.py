@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from budget import budget
-from pipecat_wsclient.cli.audio import float_to_pcm
-from pipecat_wsclient.scenario.timeline import SentTimes, VoiceActivity, voiced_span
+from pipecat_wsclient.audio.activity import SentTimes, VoiceActivity, voiced_span
+from pipecat_wsclient.audio.wav import float_to_pcm
 
 RATE = 16000
 WINDOW = 0.02

@@ -15,8 +15,8 @@ from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame, TextF
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from websockets.asyncio.client import ClientConnection, connect
 
-from pipecat_wsclient.cli.audio import float_to_pcm, pcm_to_float
-from pipecat_wsclient.cli.serve import MAX_TIMINGS, ServeOptions, VoiceServer, make_tone
+from pipecat_wsclient.audio.wav import float_to_pcm, pcm_to_float
+from pipecat_wsclient.serve.server import MAX_TIMINGS, ServeOptions, VoiceServer, make_tone
 
 RATE = 16000
 CHUNK = 0.02
@@ -280,7 +280,7 @@ async def test_run_server_prints_its_uri_and_exits_cleanly(sig, tmp_path):
     path = tmp_path / "got.wav"
     code = (
         "import asyncio\n"
-        "from pipecat_wsclient.cli.serve import ServeOptions, run_server\n"
+        "from pipecat_wsclient.serve.server import ServeOptions, run_server\n"
         f"asyncio.run(run_server(ServeOptions(port=0, mode='record', protocol='raw', "
         f"record_path={str(path)!r})))\n"
     )

@@ -6,9 +6,9 @@ import numpy as np
 from pipecat.frames.frames import OutputAudioRawFrame, TextFrame
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
-from pipecat_wsclient.cli.audio import float_to_pcm
-from pipecat_wsclient.cli.serve_audio import InboundAudio, make_tone
+from pipecat_wsclient.audio.wav import float_to_pcm
 from pipecat_wsclient.protocols import RawPCMSerializer
+from pipecat_wsclient.serve.audio import InboundAudio, make_tone
 
 RATE = 16000
 

@@ -29,7 +29,10 @@ from rich.live import Live
 # whose logging is set up per command (_quiet_logs).
 logger.disable("pipecat")
 
-from pipecat_wsclient.cli.call import CallOptions, Progress, run_call  # noqa: E402
+from pipecat_wsclient.caller.call import CallOptions, Progress, run_call  # noqa: E402
+from pipecat_wsclient.caller.outcome import EXIT_USAGE  # noqa: E402
+from pipecat_wsclient.caller.result import CallResult  # noqa: E402
+from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
 from pipecat_wsclient.cli.options import (  # noqa: E402
     CafileOption,
     CarrierOption,
@@ -45,25 +48,23 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     parse_headers,
     parse_pairs,
 )
-from pipecat_wsclient.cli.protocols import (  # noqa: E402
-    get_protocol,
-    make_serializer,
-    or_list,
-    protocol_names,
-)
 from pipecat_wsclient.cli.render import (  # noqa: E402
     load_progress,
     load_table,
     progress_table,
     summary_table,
 )
-from pipecat_wsclient.cli.result import EXIT_USAGE, CallResult  # noqa: E402
-from pipecat_wsclient.cli.serve_modes import MODES  # noqa: E402
-from pipecat_wsclient.cli.signals import stop_on_signals  # noqa: E402
+from pipecat_wsclient.protocols.registry import (  # noqa: E402
+    get_protocol,
+    make_serializer,
+    or_list,
+    protocol_names,
+)
+from pipecat_wsclient.serve.modes import MODES  # noqa: E402
 
 if TYPE_CHECKING:
-    from pipecat_wsclient.cli.load import LoadRun
-    from pipecat_wsclient.cli.load_procs import ProcessLoad
+    from pipecat_wsclient.load.processes import ProcessLoad
+    from pipecat_wsclient.load.run import LoadRun
 
 # The banner is out of the way; importing this module must not silence
 # Pipecat for the rest of the process (each command sets up logging itself).
@@ -197,7 +198,7 @@ def serve(
     verbose: VerboseOption = False,
 ) -> None:
     """Serve a local test voice endpoint to try the client against (prints its URI)."""
-    from pipecat_wsclient.cli.serve import ServeOptions, run_server
+    from pipecat_wsclient.serve.server import ServeOptions, run_server
 
     _quiet_logs(verbose)
     served = protocol_names(served=True)
@@ -301,7 +302,7 @@ def demo(
     with our transport, shows live progress, then prints a summary and
     writes a stereo recording and a timeline plot.
     """
-    from pipecat_wsclient.cli.serve import ServeOptions, VoiceServer
+    from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 
     _quiet_logs(False)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -376,8 +377,8 @@ def load(
     protocol only when given. Exit codes: 0 ok, 1 a --fail-if threshold
     crossed, 2 usage.
     """
-    from pipecat_wsclient.cli.load import LoadOptions, LoadRun, crossed, parse_threshold
-    from pipecat_wsclient.cli.plot import plot_report
+    from pipecat_wsclient.load.plot import plot_report
+    from pipecat_wsclient.load.run import LoadOptions, LoadRun, crossed, parse_threshold
 
     _quiet_logs(False)
     try:
@@ -408,7 +409,7 @@ def load(
         if processes == 1:
             run: LoadRun | ProcessLoad = LoadRun(options)
         else:
-            from pipecat_wsclient.cli.load_procs import ProcessLoad
+            from pipecat_wsclient.load.processes import ProcessLoad
 
             run = ProcessLoad(options, processes)
     except ValueError as e:

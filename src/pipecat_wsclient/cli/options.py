@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from pipecat_wsclient.cli.protocols import or_list, protocol_names
+from pipecat_wsclient.protocols.registry import or_list, protocol_names
 
 ProtocolOption = Annotated[str, typer.Option(help=f"Wire protocol: {', '.join(protocol_names())}.")]
 """``--protocol`` of a client command: any protocol of the registry."""

@@ -18,8 +18,8 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
-from pipecat_wsclient.cli.result import CallResult
-from pipecat_wsclient.cli.signals import stop_on_signals
+from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.caller.signals import stop_on_signals
 from pipecat_wsclient.phone import PhoneOptions, PhoneServer
 
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from pipecat_wsclient.cli.call import Progress
-    from pipecat_wsclient.cli.load import LoadReport, LoadRun
-    from pipecat_wsclient.cli.load_procs import ProcessLoad
-    from pipecat_wsclient.cli.result import CallResult
+    from pipecat_wsclient.caller.call import Progress
+    from pipecat_wsclient.caller.result import CallResult
+    from pipecat_wsclient.load.processes import ProcessLoad
+    from pipecat_wsclient.load.run import LoadReport, LoadRun
 
 LOAD_COLUMNS = ("p50", "p90", "p95", "p99", "max")
 """The statistics of each metric in the load table."""

@@ -17,7 +17,7 @@ ramping, percentiles, the web UI, CSV files and master/worker distribution::
         think = 1.5
 
 Each task makes one real call with this package's transport
-(:func:`~pipecat_wsclient.cli.call.run_call`, playing the same script of
+(:func:`~pipecat_wsclient.caller.call.run_call`, playing the same script of
 turns as the ``load`` command) and fires Locust ``request`` events of type
 ``WS``:
 

@@ -6,7 +6,7 @@
 
 """What one call reports to Locust: its requests, pure (no gevent, no I/O).
 
-:func:`call_events` turns a :class:`~pipecat_wsclient.cli.result.CallResult`
+:func:`call_events` turns a :class:`~pipecat_wsclient.caller.result.CallResult`
 (and :func:`scenario_events` a scenario's result) into the ``request``
 events :class:`~pipecat_wsclient.locust.VoiceCallUser` fires (see the
 package docs for what each one means).
@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pipecat_wsclient.cli.load import error_class
-from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
+from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.load.run import error_class
 
 if TYPE_CHECKING:
     from pipecat_wsclient.scenario.run import ScenarioResult

@@ -35,7 +35,8 @@ import gevent
 from gevent import monkey
 from gevent.event import AsyncResult
 
-from pipecat_wsclient.cli.call import CallOptions, CallResult, run_call
+from pipecat_wsclient.caller.call import CallOptions, run_call
+from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.locust.events import CallFailed
 
 if TYPE_CHECKING:
@@ -282,7 +283,7 @@ def call_in_greenlet(options: CallOptions) -> CallResult:
         The call's measurements.
 
     Raises:
-        Exception: Whatever :func:`~pipecat_wsclient.cli.call.run_call` raised
+        Exception: Whatever :func:`~pipecat_wsclient.caller.call.run_call` raised
             (e.g. ``ValueError`` for an invalid URI).
     """
     return run_in_greenlet(lambda stop: run_call(options, stop=stop))

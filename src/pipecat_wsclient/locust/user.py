@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, ClassVar
 import gevent
 from locust import User, constant, task
 
-from pipecat_wsclient.cli.call import CallOptions
-from pipecat_wsclient.cli.load import LoadOptions, LoadRun
-from pipecat_wsclient.cli.protocols import get_protocol
-from pipecat_wsclient.cli.result import EXIT_OK, CallResult
+from pipecat_wsclient.caller.call import CallOptions
+from pipecat_wsclient.caller.outcome import EXIT_OK
+from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.load.run import LoadOptions, LoadRun
 from pipecat_wsclient.locust.events import (
     REQUEST_TYPE,
     CallFailed,
@@ -29,6 +29,7 @@ from pipecat_wsclient.locust.events import (
     scenario_events,
 )
 from pipecat_wsclient.locust.loop import call_in_greenlet, run_in_greenlet
+from pipecat_wsclient.protocols.registry import get_protocol
 
 if TYPE_CHECKING:
     from pipecat_wsclient.scenario.model import Scenario
@@ -43,7 +44,7 @@ class VoiceCallUser(User):
     Attributes:
         uri: The WebSocket endpoint (``ws://`` or ``wss://``).
         protocol: Wire protocol: a name of the CLI's registry
-            (:data:`~pipecat_wsclient.cli.protocols.PROTOCOLS`): ``pipecat``, ``raw``,
+            (:data:`~pipecat_wsclient.protocols.registry.PROTOCOLS`): ``pipecat``, ``raw``,
             ``twilio``, ``telnyx``, ``plivo``, ``exotel``, ``vonage``.
         clips: WAV files played in turn, one per turn (bundled question if empty).
         turns: Turns per call (the clip is played this many times).

@@ -17,7 +17,7 @@ with our transport in the carrier's role:
 - the tap after the output places each chunk at the time it went out.
 
 Both sides go on the timelines that ``call`` keeps (:class:`Track`), from
-which come the live turns (:class:`~pipecat_wsclient.phone.turns.LiveTurns`),
+which come the live turns (:class:`~pipecat_wsclient.audio.turns.LiveTurns`),
 and at the end the same result, recording and timeline PNG as ``call``.
 
 The page talks JSON to us (``dtmf``, ``mute``, ``hangup``, ``voice``) and
@@ -48,12 +48,14 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
-from pipecat_wsclient.cli.audio import UNDERRUN_SECS, Track
-from pipecat_wsclient.cli.call import AudioTap, SourceTask, tls_option
-from pipecat_wsclient.cli.protocols import make_serializer
-from pipecat_wsclient.cli.result import CallResult, measure_call
-from pipecat_wsclient.phone.turns import BargeIn, LiveTurns, TurnUpdate, VoiceOnsets
+from pipecat_wsclient.audio.activity import VoiceOnsets
+from pipecat_wsclient.audio.track import UNDERRUN_SECS, Track
+from pipecat_wsclient.audio.turns import BargeIn, LiveTurns, TurnUpdate
+from pipecat_wsclient.caller.call import tls_option
+from pipecat_wsclient.caller.result import CallResult, measure_call
+from pipecat_wsclient.caller.taps import AudioTap, SourceTask
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
+from pipecat_wsclient.protocols.registry import make_serializer
 
 STATS_SECS = 0.5
 """How often the page gets counters and what the live turns found."""
@@ -74,7 +76,7 @@ class PhoneOptions:
 
     Parameters:
         uri: The bot's WebSocket endpoint.
-        protocol: A protocol of the registry (:mod:`pipecat_wsclient.cli.protocols`).
+        protocol: A protocol of the registry (:mod:`pipecat_wsclient.protocols.registry`).
         headers: Extra handshake headers.
         carrier: The carrier serializer's ids and options (``--carrier K=V``).
         params: The call's custom parameters (``--param K=V``).

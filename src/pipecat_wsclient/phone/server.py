@@ -41,7 +41,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from pipecat_wsclient.cli.result import CallResult
+from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.errors import redact_uri
 from pipecat_wsclient.phone.call import MAX_CHUNK_SECS, PhoneCall, PhoneOptions
 

@@ -54,19 +54,16 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
-from pipecat_wsclient.cli.audio import Track, count_underruns, float_to_pcm, read_wav, write_wav
-from pipecat_wsclient.cli.call import AudioTap, SourceTask, tls_option
-from pipecat_wsclient.cli.protocols import get_protocol
-from pipecat_wsclient.cli.result import EXIT_CODES, EXIT_LOST
+from pipecat_wsclient.audio.activity import RUN_GAP_SECS, SentTimes, VoiceActivity, voiced_span
+from pipecat_wsclient.audio.track import Track, count_underruns
+from pipecat_wsclient.audio.wav import float_to_pcm, read_wav, write_wav
+from pipecat_wsclient.caller.call import tls_option
+from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST
+from pipecat_wsclient.caller.taps import AudioTap, SourceTask
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
+from pipecat_wsclient.protocols.registry import get_protocol
 from pipecat_wsclient.scenario.matching import contains, matches
 from pipecat_wsclient.scenario.speech import Synthesizer, Transcriber
-from pipecat_wsclient.scenario.timeline import (
-    RUN_GAP_SECS,
-    SentTimes,
-    VoiceActivity,
-    voiced_span,
-)
 
 FRAME_SECS = 0.02
 """The microphone sends 20 ms at a time."""

@@ -311,7 +311,7 @@ def parse_scenario(
     if uri is not None and not isinstance(uri, str):
         raise ScenarioError(f"{where}: 'uri' must be a string")
     protocol = data.get("protocol", "pipecat")
-    from pipecat_wsclient.cli.protocols import get_protocol
+    from pipecat_wsclient.protocols.registry import get_protocol
 
     try:
         get_protocol(str(protocol))

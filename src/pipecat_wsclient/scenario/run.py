@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipecat_wsclient.cli.result import EXIT_OK
+from pipecat_wsclient.caller.outcome import EXIT_OK
 from pipecat_wsclient.scenario.call import CallFailed, TurnResult, VoiceCall
 from pipecat_wsclient.scenario.checks import check_turn
 from pipecat_wsclient.scenario.model import Scenario, Turn
@@ -271,7 +271,7 @@ def _slug(name: str) -> str:
 
 
 def _write_outputs(call: VoiceCall, result: ScenarioResult, out_dir: Path) -> None:
-    from pipecat_wsclient.cli.plot import plot_call
+    from pipecat_wsclient.caller.plot import plot_call
 
     rendered = call.render()
     if rendered is None:

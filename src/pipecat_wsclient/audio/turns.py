@@ -17,8 +17,8 @@ happens. Both sides' audio is added with its playback time; :meth:`LiveTurns.pol
   our onset to the end of the bot's speech we talked over (again if the
   bot's ``clear`` comes after that).
 
-The rules are those of :func:`pipecat_wsclient.cli.audio.turns` and
-:func:`~pipecat_wsclient.cli.audio.barge_ins` (the same thresholds and the
+The rules are those of :func:`turns` and
+:func:`barge_ins` (the same thresholds and the
 same 0.1 s joining of the bot's pauses), so the live figures agree with the
 summary the call ends with.
 
@@ -37,15 +37,73 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from pipecat_wsclient.cli.audio import (
+import numpy as np
+
+from pipecat_wsclient.audio.activity import VoiceActivity
+from pipecat_wsclient.audio.levels import (
     MIN_SILENCE_SECS,
     MIN_SPEECH_SECS,
-    SPEECH_THRESHOLD_DB,
     WINDOW_SECS,
-    pcm_to_float,
-    window_levels,
+    speech_segments,
 )
-from pipecat_wsclient.scenario.timeline import VoiceActivity
+
+
+@dataclass
+class Turn:
+    """One exchange: our utterance and the first answer after it."""
+
+    utterance_start: float
+    utterance_end: float
+    answer_start: float | None
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the end of our utterance to the first audible answer."""
+        return None if self.answer_start is None else self.answer_start - self.utterance_end
+
+
+def turns(sent: np.ndarray, heard: np.ndarray, rate: int, t0: float = 0.0) -> list[Turn]:
+    """Pair each utterance in ``sent`` with the first answer onset in ``heard`` after its end.
+
+    Both arrays are rendered tracks on the same timeline starting at ``t0``.
+    An answer counts for a turn when it starts after the utterance ended and
+    before the next utterance ends.
+    """
+    ours = speech_segments(sent, rate)
+    answers = speech_segments(heard, rate, min_silence=0.1)
+    result = []
+    for i, u in enumerate(ours):
+        limit = ours[i + 1].end if i + 1 < len(ours) else float("inf")
+        onset = next((a.start for a in answers if u.end <= a.start < limit), None)
+        result.append(Turn(t0 + u.start, t0 + u.end, None if onset is None else t0 + onset))
+    return result
+
+
+def barge_ins(sent: np.ndarray, heard: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """Where we started talking while the far end was talking, and when it stopped.
+
+    Both arrays are rendered tracks on the same timeline. For each of our
+    utterances that starts inside an answer (a stretch of the far end's
+    speech, pauses under 0.1 s joined), the pair is our onset and the end of
+    that answer, in seconds from the start of the arrays: the far end's
+    reaction is the difference.
+    """
+    ours = speech_segments(sent, rate)
+    answers = speech_segments(heard, rate, min_silence=0.1)
+    found = []
+    for u in ours:
+        talked_over = next((a for a in answers if a.start < u.start < a.end), None)
+        if talked_over is not None:
+            found.append((u.start, talked_over.end))
+    return found
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) by linear interpolation, None if empty."""
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
 
 ANSWER_GAP_SECS = 0.1
 """The bot's pauses shorter than this are inside one stretch of speech."""
@@ -245,46 +303,3 @@ class LiveTurns:
             barge_in = BargeIn(len(self.barge_ins) + 1, onset, stop, clear)
             self.barge_ins.append(barge_in)
             updates.append(barge_in)
-
-
-ONSET_GAP_SECS = 0.5
-"""Quiet before a voiced chunk for it to be a new onset (the page's and the test bot's rule)."""
-
-
-class VoiceOnsets:
-    """When voice starts in audio that arrives in chunks: a voiced chunk after 0.5 s of quiet.
-
-    The page, our server and the test bot apply the same rule to the same
-    audio, each with its own clock reading; the differences are the legs of
-    the mouth-to-bot latency.
-
-    Example::
-
-        onsets = VoiceOnsets(8000)
-        if onsets.feed(chunk):
-            heard_at.append(time.time())
-    """
-
-    def __init__(self, rate: int, *, threshold_db: float = SPEECH_THRESHOLD_DB):
-        """Initialize as after a long silence.
-
-        Args:
-            rate: Sample rate of the audio (16-bit mono PCM).
-            threshold_db: A chunk louder than this (RMS, dBFS) is voiced.
-        """
-        self._rate = rate
-        self._threshold = threshold_db
-        self._quiet = ONSET_GAP_SECS
-
-    def feed(self, pcm: bytes) -> bool:
-        """Add the next chunk; True if voice starts in it."""
-        samples = pcm_to_float(pcm)
-        if not len(samples):
-            return False
-        level = float(window_levels(samples, self._rate, len(samples) / self._rate)[0])
-        if level <= self._threshold:
-            self._quiet += len(samples) / self._rate
-            return False
-        onset = self._quiet >= ONSET_GAP_SECS - 1e-9
-        self._quiet = 0.0
-        return onset

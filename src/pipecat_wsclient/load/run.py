@@ -10,7 +10,7 @@ Each caller is a real pipeline with our transport (:func:`run_call`),
 playing a script of turns (a clip, then think time, repeated). Calls start at
 a ramp rate up to a concurrency, for a number of calls or a duration. The
 per-call results are folded into percentiles; ``--fail-if`` thresholds make
-it a CI gate. The PNG report is drawn by :func:`~pipecat_wsclient.cli.plot.plot_report`.
+it a CI gate. The PNG report is drawn by :func:`~pipecat_wsclient.load.plot.plot_report`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipecat_wsclient.cli.audio import percentile, read_wav
-from pipecat_wsclient.cli.call import CallOptions, bundled_clip, run_call
-from pipecat_wsclient.cli.health import Health
-from pipecat_wsclient.cli.load_gc import FullCollections
-from pipecat_wsclient.cli.result import EXIT_INTERRUPTED, EXIT_OK, CallResult
+from pipecat_wsclient.audio.turns import percentile
+from pipecat_wsclient.audio.wav import read_wav
+from pipecat_wsclient.caller.call import CallOptions, bundled_clip, run_call
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
+from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.load.gc import FullCollections
+from pipecat_wsclient.load.health import Health
 
 if TYPE_CHECKING:
     from pipecat_wsclient.scenario.model import Scenario

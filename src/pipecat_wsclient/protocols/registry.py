@@ -13,7 +13,7 @@ usage errors and Locust's check follow.
 
 Example::
 
-    from pipecat_wsclient.cli.protocols import PROTOCOLS, get_protocol
+    from pipecat_wsclient.protocols.registry import PROTOCOLS, get_protocol
 
     serializer = get_protocol("twilio").serializer(16000)
     served = [p.name for p in PROTOCOLS.values() if p.served]

@@ -26,8 +26,8 @@ PROGRESS_SECS = 0.5
 
 async def work(line: str) -> None:
     """Run the share described by ``line``; report on stdout."""
-    from pipecat_wsclient.cli.load import LoadOptions, LoadRun
-    from pipecat_wsclient.cli.signals import stop_on_signals
+    from pipecat_wsclient.caller.signals import stop_on_signals
+    from pipecat_wsclient.load.run import LoadOptions, LoadRun
 
     data = json.loads(line)
     data["clips"] = [Path(p) for p in data["clips"]]
@@ -70,7 +70,7 @@ async def work(line: str) -> None:
 
 
 def main() -> None:
-    """Entry point: ``python -m pipecat_wsclient.cli.load_worker`` (options on stdin)."""
+    """Entry point: ``python -m pipecat_wsclient.load.worker`` (options on stdin)."""
     logger.remove()
     logger.add(sys.stderr, level="CRITICAL")
     asyncio.run(work(sys.stdin.readline()))

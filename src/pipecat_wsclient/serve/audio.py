@@ -7,7 +7,7 @@
 """Audio for the test server: callers' messages to PCM, and the answer tone.
 
 Decoding goes through the protocol's own serializer (from the registry in
-:mod:`pipecat_wsclient.cli.protocols`); this module only brings what comes
+:mod:`pipecat_wsclient.protocols.registry`); this module only brings what comes
 out to the server's format: 16-bit mono PCM at its sample rate.
 """
 
@@ -20,7 +20,7 @@ from pipecat.frames.frames import InputAudioRawFrame
 from pipecat.serializers.base_serializer import FrameSerializer
 from websockets.typing import Data
 
-from pipecat_wsclient.cli.audio import float_to_pcm, pcm_to_float
+from pipecat_wsclient.audio.wav import float_to_pcm, pcm_to_float
 from pipecat_wsclient.protocols import RawPCMSerializer
 
 TONE_AMPLITUDE = 0.3

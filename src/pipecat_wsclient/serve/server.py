@@ -7,10 +7,10 @@
 """A small local voice server for trying the client: echo, answer with a tone, or record.
 
 The server speaks the protocols the registry marks as served
-(:mod:`pipecat_wsclient.cli.protocols`): Pipecat's protobuf frames, or raw
+(:mod:`pipecat_wsclient.protocols.registry`): Pipecat's protobuf frames, or raw
 16-bit mono PCM in binary messages, decoded and encoded with their
 serializers. Every connection gets its own state (a session of its mode,
-:mod:`pipecat_wsclient.cli.serve_modes`); several at once are fine.
+:mod:`pipecat_wsclient.serve.modes`); several at once are fine.
 
 Modes:
 
@@ -36,10 +36,10 @@ from loguru import logger
 from pipecat.frames.frames import OutputAudioRawFrame
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from pipecat_wsclient.cli.protocols import get_protocol, protocol_names
-from pipecat_wsclient.cli.serve_audio import make_tone
-from pipecat_wsclient.cli.serve_modes import MODES
-from pipecat_wsclient.cli.signals import stop_on_signals
+from pipecat_wsclient.caller.signals import stop_on_signals
+from pipecat_wsclient.protocols.registry import get_protocol, protocol_names
+from pipecat_wsclient.serve.audio import make_tone
+from pipecat_wsclient.serve.modes import MODES
 
 __all__ = ["MODES", "ServeOptions", "VoiceServer", "make_tone", "run_server"]
 
@@ -58,7 +58,7 @@ class ServeOptions:
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one.
         path: Path shown in the server's URI (any path is accepted).
-        mode: A key of :data:`~pipecat_wsclient.cli.serve_modes.MODES`:
+        mode: A key of :data:`~pipecat_wsclient.serve.modes.MODES`:
             ``"echo"``, ``"tone"`` or ``"record"``.
         protocol: A protocol the registry marks as served: ``"pipecat"``
             (protobuf frames) or ``"raw"`` (16-bit mono PCM).

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from pipecat_wsclient.cli.audio import SPEECH_THRESHOLD_DB, WINDOW_SECS, pcm_to_float, window_levels
+from pipecat_wsclient.audio.levels import SPEECH_THRESHOLD_DB, WINDOW_SECS, window_levels
+from pipecat_wsclient.audio.wav import pcm_to_float
 
 RUN_GAP_SECS = 0.25
 """Pauses shorter than this do not end a stretch of speech (between words)."""
@@ -199,3 +200,46 @@ class SentTimes:
         if i < 0:
             return None
         return self._times[i] + (offset - self._offsets[i]) / (2 * rate)
+
+
+ONSET_GAP_SECS = 0.5
+"""Quiet before a voiced chunk for it to be a new onset (the page's and the test bot's rule)."""
+
+
+class VoiceOnsets:
+    """When voice starts in audio that arrives in chunks: a voiced chunk after 0.5 s of quiet.
+
+    The page, our server and the test bot apply the same rule to the same
+    audio, each with its own clock reading; the differences are the legs of
+    the mouth-to-bot latency.
+
+    Example::
+
+        onsets = VoiceOnsets(8000)
+        if onsets.feed(chunk):
+            heard_at.append(time.time())
+    """
+
+    def __init__(self, rate: int, *, threshold_db: float = SPEECH_THRESHOLD_DB):
+        """Initialize as after a long silence.
+
+        Args:
+            rate: Sample rate of the audio (16-bit mono PCM).
+            threshold_db: A chunk louder than this (RMS, dBFS) is voiced.
+        """
+        self._rate = rate
+        self._threshold = threshold_db
+        self._quiet = ONSET_GAP_SECS
+
+    def feed(self, pcm: bytes) -> bool:
+        """Add the next chunk; True if voice starts in it."""
+        samples = pcm_to_float(pcm)
+        if not len(samples):
+            return False
+        level = float(window_levels(samples, self._rate, len(samples) / self._rate)[0])
+        if level <= self._threshold:
+            self._quiet += len(samples) / self._rate
+            return False
+        onset = self._quiet >= ONSET_GAP_SECS - 1e-9
+        self._quiet = 0.0
+        return onset

@@ -4,17 +4,14 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""The PNGs the commands write: a call's timeline, a load run's report."""
+"""A call's timeline as a PNG (matplotlib, imported on first use)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from pipecat_wsclient.cli.load import LoadReport
 
 PLOT_SIZE_PX = (1200, 500)
 """Width and height of a call's PNG."""
@@ -46,7 +43,7 @@ def plot_call(
         rate: Sample rate of both.
         markers: Times in seconds by kind (keys of :data:`MARKERS`).
     """
-    plt = _pyplot()
+    plt = pyplot()
     dpi = 100
     fig, axes = plt.subplots(
         2, 1, sharex=True, figsize=(PLOT_SIZE_PX[0] / dpi, PLOT_SIZE_PX[1] / dpi), dpi=dpi
@@ -70,25 +67,7 @@ def plot_call(
     plt.close(fig)
 
 
-def plot_report(path: str | Path, report: LoadReport) -> None:
-    """A PNG with the response latency histogram and active calls over time."""
-    plt = _pyplot()
-    fig, (hist, active) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
-    if report.response_ms:
-        hist.hist(report.response_ms, bins=30, color="tab:green")
-    hist.set_xlabel("response latency (ms)")
-    hist.set_ylabel("turns")
-    if report.active_over_time:
-        times, counts = zip(*report.active_over_time, strict=True)
-        active.step(times, counts, where="post")
-    active.set_xlabel("seconds")
-    active.set_ylabel("active calls")
-    fig.tight_layout()
-    fig.savefig(str(path))
-    plt.close(fig)
-
-
-def _pyplot() -> Any:
+def pyplot() -> Any:
     """Matplotlib's pyplot on the file-only backend (imported on first use: it is slow)."""
     import matplotlib
 

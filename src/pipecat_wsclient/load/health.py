@@ -19,7 +19,7 @@ cause. So while a load runs we measure the generator itself:
 :meth:`Health.warnings` says, in words, when the figures can no longer be
 trusted: CPU above 90 % (as Locust warns) or loop lag p99 above 20 ms, over
 the whole run or in the last few seconds. The sampler that feeds it is
-:class:`~pipecat_wsclient.cli.load.HealthProbe`; this module has no clock of
+:class:`~pipecat_wsclient.load.run.HealthProbe`; this module has no clock of
 its own, so a fake clock tests it.
 
 Example::

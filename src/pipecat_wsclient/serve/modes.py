@@ -25,12 +25,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Data
 
-from pipecat_wsclient.cli.audio import EndOfSpeechDetector, Track, write_wav
-from pipecat_wsclient.cli.protocols import get_protocol
-from pipecat_wsclient.cli.serve_audio import InboundAudio, make_tone
+from pipecat_wsclient.audio.levels import EndOfSpeechDetector
+from pipecat_wsclient.audio.track import Track
+from pipecat_wsclient.audio.wav import write_wav
+from pipecat_wsclient.protocols.registry import get_protocol
+from pipecat_wsclient.serve.audio import InboundAudio, make_tone
 
 if TYPE_CHECKING:
-    from pipecat_wsclient.cli.serve import VoiceServer
+    from pipecat_wsclient.serve.server import VoiceServer
 
 CHUNK_SECS = 0.02
 """Answer tones are sent in chunks of this length, paced in real time."""

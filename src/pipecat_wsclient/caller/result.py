@@ -20,34 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from pipecat_wsclient.cli.audio import (
-    Track,
-    Turn,
-    barge_ins,
-    count_underruns,
-    float_to_pcm,
-    percentile,
-    turns,
-    write_wav,
-)
-from pipecat_wsclient.errors import ConnectionFailure, FailureKind
+from pipecat_wsclient.audio.track import Track, count_underruns
+from pipecat_wsclient.audio.turns import Turn, barge_ins, percentile, turns
+from pipecat_wsclient.audio.wav import float_to_pcm, write_wav
+from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST, EXIT_OK
+from pipecat_wsclient.errors import ConnectionFailure
 from pipecat_wsclient.stats import WebsocketClientStats
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_CODES = {
-    FailureKind.REFUSED: 3,
-    FailureKind.DNS: 3,
-    FailureKind.NETWORK: 3,
-    FailureKind.HTTP_STATUS: 4,
-    FailureKind.HANDSHAKE: 4,
-    FailureKind.TLS: 5,
-    FailureKind.TIMEOUT: 6,
-}
-"""Exit code per failure; anything else that ends a call early (connection lost) is 7."""
-EXIT_LOST = 7
-EXIT_INTERRUPTED = 130
-"""Ended by Ctrl-C (the recording is still written)."""
 
 
 @dataclass
@@ -210,7 +188,7 @@ def measure_call(
         write_wav(record, float_to_pcm(stereo), rate, channels=2)
         result.record = str(record)
     if plot is not None:
-        from pipecat_wsclient.cli.plot import plot_call
+        from pipecat_wsclient.caller.plot import plot_call
 
         plot_call(plot, left, right, rate, result.markers)
         result.plot = str(plot)

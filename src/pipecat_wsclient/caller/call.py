@@ -27,59 +27,30 @@ from importlib.resources import files
 from pathlib import Path
 
 from pipecat.frames.frames import (
-    AudioRawFrame,
-    CancelFrame,
     EndFrame,
-    Frame,
-    InputAudioRawFrame,
-    InterruptionFrame,
-    OutputAudioRawFrame,
-    StartFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
-from pipecat_wsclient.cli.audio import Track, read_wav
-from pipecat_wsclient.cli.protocols import make_serializer
-from pipecat_wsclient.cli.result import (
-    EXIT_CODES,
+from pipecat_wsclient.audio.track import Track
+from pipecat_wsclient.audio.wav import read_wav
+from pipecat_wsclient.caller.outcome import (
     EXIT_INTERRUPTED,
-    EXIT_LOST,
     EXIT_OK,
-    EXIT_USAGE,
-    CallResult,
-    measure_call,
 )
+from pipecat_wsclient.caller.result import CallResult, measure_call
+from pipecat_wsclient.caller.taps import Heard, Sent
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear
-from pipecat_wsclient.sender import SENT_KEY
-
-__all__ = [
-    "EXIT_CODES",
-    "EXIT_INTERRUPTED",
-    "EXIT_LOST",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "AudioTap",
-    "CallOptions",
-    "CallResult",
-    "Heard",
-    "Progress",
-    "Sent",
-    "SourceTask",
-    "bundled_clip",
-    "run_call",
-    "tls_option",
-]
+from pipecat_wsclient.protocols.registry import make_serializer
 
 
 def bundled_clip() -> Path:
     """The speech clip shipped with the package: two questions with a pause."""
-    return Path(str(files("pipecat_wsclient.cli").joinpath("data/question.wav")))
+    return Path(str(files("pipecat_wsclient.caller").joinpath("data/question.wav")))
 
 
 @dataclass
@@ -88,7 +59,7 @@ class CallOptions:
 
     Parameters:
         uri: The WebSocket endpoint.
-        protocol: A protocol of the registry (:mod:`pipecat_wsclient.cli.protocols`).
+        protocol: A protocol of the registry (:mod:`pipecat_wsclient.protocols.registry`).
         play: WAV file to play (any rate/channels); the bundled clip if None.
         record: Where to write the stereo recording (left: sent, right: heard).
         plot: Where to write the PNG timeline.
@@ -131,103 +102,6 @@ class Progress:
     heard_secs: float = 0.0
     ping_rtt_ms: float | None = None
     reconnects: int = 0
-
-
-class Heard(FrameProcessor):
-    """Keep the audio the far end sends (not passed on) and note interruptions."""
-
-    def __init__(self, track: Track, interruptions: list[float]):
-        super().__init__()
-        self._track = track
-        self._interruptions = interruptions
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Record inbound audio at its playback time; pass other frames."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            self._track.add(time.monotonic(), frame.audio)
-            return
-        if isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
-            self._interruptions.append(time.monotonic())
-        await self.push_frame(frame, direction)
-
-
-class AudioTap(FrameProcessor):
-    """Hands each audio frame of one kind to a callback and keeps it (not passed on).
-
-    After the output, ``AudioTap(OutputAudioRawFrame, on_sent)`` sees each
-    chunk once it has been sent; after the input, ``AudioTap(InputAudioRawFrame,
-    on_heard)`` sees what the far end sent. Other frames pass.
-    """
-
-    def __init__(self, kind: type[AudioRawFrame], on_audio: Callable[[bytes], object]):
-        super().__init__()
-        self._kind = kind
-        self._on_audio = on_audio
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Give audio of the kind to the callback; pass other frames."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, self._kind):
-            self._on_audio(frame.audio)
-        else:
-            await self.push_frame(frame, direction)
-
-
-class SourceTask(FrameProcessor):
-    """A processor that runs :meth:`produce` from its ``StartFrame`` to its end.
-
-    A microphone (a scenario's, the browser phone's) pushes its audio from
-    that task; ``EndFrame`` and ``CancelFrame`` cancel it before they pass.
-    """
-
-    task_name = "source"
-    """The task's name (after the processor's)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._task: asyncio.Task | None = None
-
-    async def produce(self) -> None:
-        """Push frames downstream until cancelled."""
-        raise NotImplementedError
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Start the task after ``StartFrame``; cancel it at the end; pass every frame."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, StartFrame):
-            await self.push_frame(frame, direction)
-            self._task = self.create_task(self.produce(), self.task_name)
-            return
-        if isinstance(frame, (EndFrame, CancelFrame)) and self._task is not None:
-            await self.cancel_task(self._task)
-            self._task = None
-        await self.push_frame(frame, direction)
-
-
-class Sent(FrameProcessor):
-    """After the output: audio arrives here once it has been sent (not passed on).
-
-    The output pushes what it wrote gathered into frames of about 0.1 s; each
-    chunk in them is placed on the track when it was written (``SENT_KEY``),
-    as the far end receives it.
-    """
-
-    def __init__(self, track: Track):
-        super().__init__()
-        self._track = track
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Place sent audio on the track; pass other frames."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, OutputAudioRawFrame):
-            sent = frame.metadata.get(SENT_KEY) or [(time.monotonic(), len(frame.audio))]
-            audio, offset = frame.audio, 0
-            for at, size in sent:
-                self._track.add(at, audio[offset : offset + size])
-                offset += size
-        else:
-            await self.push_frame(frame, direction)
 
 
 @functools.cache

@@ -8,7 +8,7 @@
 
 One event loop carries only so many callers (``load`` says when its own
 figures stop being trustworthy, :mod:`.health`). With ``--processes N``, N
-workers (``python -m pipecat_wsclient.cli.load_worker``) each run a share of
+workers (``python -m pipecat_wsclient.load.worker``) each run a share of
 the load (:func:`shares`): their options go in as JSON on stdin (headers stay
 out of the process list), and they write JSON lines on stdout: progress twice
 a second, then every call's result, their active-calls timeline and their own
@@ -27,9 +27,9 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
-from pipecat_wsclient.cli.health import HealthFigures
-from pipecat_wsclient.cli.load import LoadOptions, LoadReport, LoadRun
-from pipecat_wsclient.cli.result import CallResult
+from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.load.health import HealthFigures
+from pipecat_wsclient.load.run import LoadOptions, LoadReport, LoadRun
 
 LINE_LIMIT = 1 << 26
 """Longest line a worker may write (its results, at the end)."""
@@ -167,7 +167,7 @@ class ProcessLoad:
             await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "pipecat_wsclient.cli.load_worker",
+                "pipecat_wsclient.load.worker",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -1,0 +1,84 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""Audio placed at its playback time, as a far end plays it, and its underruns (pure, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipecat_wsclient.audio.wav import pcm_to_float
+
+
+@dataclass
+class Track:
+    """Audio placed on a timeline at its playback time, as a far end would play it.
+
+    A chunk plays when it arrives, or when the chunk before it has finished,
+    whichever is later (a jitter buffer that never drops).
+    """
+
+    rate: int
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    _play_end: float = 0.0
+
+    def add(self, arrival: float, pcm: bytes) -> float:
+        """Place a chunk that arrived at ``arrival``; return its playback time."""
+        self.arrivals.append(arrival)
+        start = max(arrival, self._play_end)
+        self._play_end = start + len(pcm) / (2 * self.rate)
+        self.chunks.append((start, pcm))
+        return start
+
+    @property
+    def end(self) -> float:
+        """When the last chunk finishes playing."""
+        return self._play_end
+
+    def render(self, t0: float, duration: float) -> np.ndarray:
+        """The track from ``t0`` for ``duration`` seconds, silence where nothing plays."""
+        out = np.zeros(int(duration * self.rate), np.float32)
+        for start, pcm in self.chunks:
+            samples = pcm_to_float(pcm)
+            i = round((start - t0) * self.rate)
+            if i >= len(out) or i + len(samples) <= 0:
+                continue
+            lo = max(0, -i)
+            hi = min(len(samples), len(out) - i)
+            out[i + lo : i + hi] = samples[lo:hi]
+        return out
+
+
+UNDERRUN_SECS = 0.02
+"""A gap in answer audio at least this long is a playback underrun."""
+
+
+def count_underruns(track: Track, *, min_gap: float = UNDERRUN_SECS, max_gap: float = 0.25) -> int:
+    """Count playback underruns in a track: answer audio that arrived late.
+
+    An underrun is a chunk that arrived between ``min_gap`` and ``max_gap``
+    after the audio before it had finished playing (so the listener heard a
+    gap inside an answer); longer gaps are pauses between answers.
+
+    Args:
+        track: The heard audio, with its arrival times.
+        min_gap: Smallest gap that counts.
+        max_gap: Gaps longer than this are pauses, not underruns.
+
+    Returns:
+        The number of underruns.
+    """
+    count = 0
+    play_end: float | None = None
+    for arrival, (_, pcm) in zip(track.arrivals, track.chunks, strict=True):
+        if play_end is not None and min_gap <= arrival - play_end <= max_gap:
+            count += 1
+        start = arrival if play_end is None else max(arrival, play_end)
+        play_end = start + len(pcm) / (2 * track.rate)
+    return count
