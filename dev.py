@@ -40,44 +40,44 @@ OTHER_PYTHONS = ("3.12", "3.13")
 
 FAST_TESTS = (
     # Pure modules: pacing, retry, ledger, outage buffer, errors, hooks, codecs, API.
-    "tests/test_pacing.py",
-    "tests/test_retry.py",
-    "tests/test_ledger.py",
-    "tests/test_outage.py",
-    "tests/test_errors.py",
-    "tests/test_hooks.py",
-    "tests/test_throttle_stats.py",
-    "tests/test_protobuf_audio.py",
-    "tests/test_protocol_audio.py",
-    "tests/test_serve_audio.py",
-    "tests/test_cli_protocols.py",
+    "tests/core/test_pacing.py",
+    "tests/core/test_retry.py",
+    "tests/core/test_ledger.py",
+    "tests/core/test_outage.py",
+    "tests/core/test_errors.py",
+    "tests/core/test_hooks.py",
+    "tests/core/test_throttle_stats.py",
+    "tests/core/test_protobuf_audio.py",
+    "tests/protocols/test_protocol_audio.py",
+    "tests/serve/test_serve_audio.py",
+    "tests/protocols/test_cli_protocols.py",
     "tests/test_packaging.py",
-    "tests/test_api.py",
-    "tests/test_upstream.py",  # fingerprints (the same on every Python) and the fallbacks
+    "tests/core/test_api.py",
+    "tests/core/test_upstream.py",  # fingerprints (the same on every Python) and the fallbacks
     # Scenario files, transcript matching, timelines, checks and reports (pure).
-    "tests/test_scenario_model.py",
-    "tests/test_scenario_matching.py",
-    "tests/test_scenario_timeline.py",
-    "tests/test_scenario_checks.py",
-    "tests/test_scenario_report.py",
-    "tests/test_phone_turns.py",  # the browser phone's live turns (pure)
+    "tests/scenario/test_scenario_model.py",
+    "tests/scenario/test_scenario_matching.py",
+    "tests/audio/test_scenario_timeline.py",
+    "tests/scenario/test_scenario_checks.py",
+    "tests/scenario/test_scenario_report.py",
+    "tests/audio/test_phone_turns.py",  # the browser phone's live turns (pure)
     # The protocols, against their fake peers, and their generated inputs.
-    "tests/test_asterisk_flow.py",
-    "tests/test_carriers.py",
-    "tests/test_asterisk.py",
-    "tests/test_protocols_fuzz.py",
+    "tests/protocols/test_asterisk_flow.py",
+    "tests/protocols/test_carriers.py",
+    "tests/protocols/test_asterisk.py",
+    "tests/protocols/test_protocols_fuzz.py",
     # Real pipelines against real local servers: connecting (TLS too), audio
     # out and in, the media sender, reconnecting, how calls end.
-    "tests/test_connection.py",
-    "tests/test_connect_failures.py",
-    "tests/test_tls.py",
-    "tests/test_outbound.py",
-    "tests/test_inbound.py",
-    "tests/test_media_sender.py",
-    "tests/test_reconnect.py",
-    "tests/test_remote_close.py",
-    "tests/test_call_end.py",
-    "tests/test_cancel_bound.py",
+    "tests/core/test_connection.py",
+    "tests/core/test_connect_failures.py",
+    "tests/core/test_tls.py",
+    "tests/core/test_outbound.py",
+    "tests/core/test_inbound.py",
+    "tests/core/test_media_sender.py",
+    "tests/core/test_reconnect.py",
+    "tests/core/test_remote_close.py",
+    "tests/core/test_call_end.py",
+    "tests/core/test_cancel_bound.py",
 )
 """The fast suite: about two minutes per Python on two cores (``dev.py test`` runs all)."""
 

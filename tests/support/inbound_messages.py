@@ -1,7 +1,7 @@
 """Hypothesis strategies for inbound messages, per protocol (issues 12 and 13).
 
-Shared by the serializer-level fuzz tests (``tests/test_protocols_fuzz.py``)
-and the transport-level ones (``tests/test_inbound_fuzz.py``): random text
+Shared by the serializer-level fuzz tests (``tests/protocols/test_protocols_fuzz.py``)
+and the transport-level ones (``tests/core/test_inbound_fuzz.py``): random text
 and bytes, JSON of every shape (including nesting deeper than Python's JSON
 parser goes), and, per protocol, valid messages with random field values and
 mutations of valid encodings (truncated, bit-flipped, concatenated).

@@ -159,7 +159,7 @@ async def test_last_partial_chunk_is_sent_on_end():
 async def test_falls_back_to_the_base_sender_when_pipecat_changed(monkeypatch):
     """If Pipecat's sender is not what LeanMediaSender builds on, the base sender is used.
 
-    (tests/test_upstream.py runs a whole call through this fallback.)
+    (tests/core/test_upstream.py runs a whole call through this fallback.)
     """
     from pipecat_wsclient import upstream
 

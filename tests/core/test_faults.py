@@ -8,13 +8,13 @@ import time
 
 import psutil
 from pipecat.frames.frames import OutputTransportMessageUrgentFrame, TTSAudioRawFrame
+from test_reconnect import Events, received_audio
 
 from harness import RATE, client_params, pcm, run_pipeline, wait_for
 from pipecat_wsclient import FailureKind, WebsocketClientTransport
 from pipecat_wsclient.params import ReconnectParams
 from support.fault_proxy import FaultProxy
 from support.restartable import RestartableServer
-from test_reconnect import Events, received_audio
 
 
 async def test_stalled_peer_noticed_by_keepalive_then_reconnected():

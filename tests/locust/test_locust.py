@@ -26,7 +26,7 @@ import pytest
 if importlib.util.find_spec("locust") is None:
     pytest.skip("Locust is not installed (pip install -e '.[locust]')", allow_module_level=True)
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 LOCUSTFILE = ROOT / "examples" / "locustfile.py"
 USERS = 4
 RUN_SECS = 15

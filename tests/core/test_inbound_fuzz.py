@@ -34,7 +34,7 @@ arrives, last:
 For the default serializer, Pipecat's ``ProtobufFrameSerializer`` is not
 ours: whatever its ``deserialize`` does (a frame, None, ``DecodeError``,
 ``TypeError`` for text, ``ZeroDivisionError`` for audio with no channels;
-``tests/test_protocols_fuzz.py`` documents it) the input must count it.
+``tests/protocols/test_protocols_fuzz.py`` documents it) the input must count it.
 
 Messages go from a real WebSocket server on 127.0.0.1 through a real
 transport into a real pipeline. One pipeline per protocol runs all the
@@ -51,8 +51,8 @@ the carriers): 730 batches, about 4,800 messages, in about 30 s on this
 2-core machine. ``long`` runs 3,000 (800): 22,000 batches, about 160,000
 messages, in about 10.5 minutes (35 to 67 s per protocol, under the 120 s
 test timeout). Each defect the fuzzing found has a plain regression test at
-the end of the file (and in ``tests/test_protocols_fuzz.py`` and
-``tests/test_protobuf_audio.py`` for the serializers).
+the end of the file (and in ``tests/protocols/test_protocols_fuzz.py`` and
+``tests/core/test_protobuf_audio.py`` for the serializers).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A mistake is a :class:`ScenarioError` whose message names the file, the turn
 (``turn 3``) and the key at fault, so a user can find it without reading the
 parser. The regressions at the end are inputs the fuzzing
-(``tests/test_scenario_fuzz.py``) found raising something else.
+(``tests/scenario/test_scenario_fuzz.py``) found raising something else.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from harness import client_params, pcm, run_pipeline, wait_for
 from pipecat_wsclient import SerializerHooks, WebsocketClientTransport, hooks
 from support.servers import record_server
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "custom_protocol.py"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "custom_protocol.py"
 
 
 def load_example():

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import struct
-import sys
 import wave
 from pathlib import Path
 
@@ -18,38 +14,12 @@ from pipecat_wsclient.audio.wav import pcm_to_float, read_wav, write_wav
 from pipecat_wsclient.caller.call import bundled_clip
 from pipecat_wsclient.caller.plot import PLOT_SIZE_PX
 from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
+from support.commands import cli, png_size
 from support.processes import pipecat_echo_server
 from support.servers import refused_uri, silent_server, status_server
 from support.tls import make_tls, tls_echo_server
 
-CLI = [sys.executable, "-m", "pipecat_wsclient"]
 RATE = 16000
-
-
-async def cli(*args: str, timeout: float = 60, interrupt_when=None):
-    """Run the CLI; return (exit code, stdout, stderr).
-
-    ``interrupt_when``: a coroutine function; SIGINT is sent once it returns.
-    """
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    if interrupt_when is not None:
-        await interrupt_when()
-        proc.send_signal(signal.SIGINT)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return proc.returncode, out.decode(), err.decode()
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 def stereo(path: Path) -> tuple[np.ndarray, np.ndarray, int]:

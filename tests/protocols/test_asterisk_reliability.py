@@ -18,13 +18,13 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     OutputAudioRawFrame,
 )
+from test_asterisk import FORMATS, FakeIO, media_start, sent_payload, started
 
 from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat_wsclient import WebsocketClientTransport
 from pipecat_wsclient.protocols.asterisk import AsteriskSerializer, asterisk_params
 from pipecat_wsclient.protocols.asterisk.stats import MAX_ERRORS
 from support.fake_asterisk import FakeAsterisk, encode, tone
-from test_asterisk import FORMATS, FakeIO, media_start, sent_payload, started
 
 
 def transport_for(fake: FakeAsterisk, serializer: AsteriskSerializer, **overrides):

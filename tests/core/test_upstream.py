@@ -53,7 +53,7 @@ from pipecat_wsclient.transport import WebsocketClientTransport as TransportClas
 from support.servers import record_server
 
 CHUNK = 1280  # 40 ms at 16 kHz mono, the default 4 x 10 ms
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(autouse=True)

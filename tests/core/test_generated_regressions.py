@@ -8,7 +8,6 @@ Each test plays one fixed script through :func:`test_generated_calls.run_call`
 from __future__ import annotations
 
 import pytest
-
 from test_generated_calls import (
     Audio,
     Dtmf,

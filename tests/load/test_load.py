@@ -9,8 +9,8 @@ import pytest
 from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.load.run import LoadReport, crossed, error_class, parse_threshold, summarize
 from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
+from support.commands import cli, png_size
 from support.servers import refused_uri, status_server
-from test_cli import cli, png_size
 
 
 def call(exit_code=0, error=None, connect=5.0, latencies=(300.0,), underruns=0) -> CallResult:

@@ -8,7 +8,7 @@ with a sample rate and whole 16-bit samples. Pipecat's
 ``ProtobufFrameSerializer`` (the default) is not ours: these document what
 its ``deserialize`` raises and check that the input's fast path for it
 decodes the same frames, without its ERROR line per bad message. That the
-transport counts every outcome is ``tests/test_inbound_fuzz.py``. Each
+transport counts every outcome is ``tests/core/test_inbound_fuzz.py``. Each
 defect these found is also kept as a plain regression test at the end of
 the file. Strategies: ``tests/support/inbound_messages.py``.
 """
@@ -215,7 +215,7 @@ text message (it takes bytes only), ``ZeroDivisionError`` for audio with
 None, after an ERROR log line, for a message with no frame in it (an empty
 message, unknown fields only) and for a transport message whose data is not
 JSON. Not ours to change: the transport counts each of these as a decode error
-and logs at a limited rate (``tests/test_inbound_fuzz.py``)."""
+and logs at a limited rate (``tests/core/test_inbound_fuzz.py``)."""
 
 PIPECAT_FRAMES = (InputAudioRawFrame, TextFrame, InputTransportMessageFrame, InterruptionFrame)
 

@@ -16,12 +16,12 @@ import asyncio
 
 import pytest
 from pipecat.frames.frames import InterruptionFrame, TTSAudioRawFrame
+from test_reconnect import Events, received_audio
 
 from harness import RATE, client_params, pcm, run_pipeline, wait_for
 from pipecat_wsclient import WebsocketClientTransport
 from pipecat_wsclient.params import ReconnectParams
 from support.restartable import RestartableServer
-from test_reconnect import Events, received_audio
 
 CLIP_SECS = 10.0
 CHUNK_SECS = 0.04  # the default 4 x 10 ms

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 
 from pipecat.frames.frames import TTSAudioRawFrame
+from test_reconnect import Events, received_audio
 
 from harness import RATE, client_params, pcm, run_pipeline, wait_for
 from pipecat_wsclient import WebsocketClientTransport
 from pipecat_wsclient.params import ReconnectParams
 from support.restartable import RestartableServer
-from test_reconnect import Events, received_audio
 
 
 async def test_audio_waits_for_a_retried_first_dial_and_none_is_dropped():

@@ -20,7 +20,7 @@ Budget (``tests/budget.py``): ``ci`` 300 examples per test, 200 for the
 scenario-shaped data (1,400 in all, about 6 s here); ``long`` 50 times more,
 15,000 and 10,000 (70,000, about 4 to 5 minutes; the longest test, text
 files, about 70 s, under the 120 s test timeout). The defects these found
-are plain regression tests at the end of ``tests/test_scenario_model.py``.
+are plain regression tests at the end of ``tests/scenario/test_scenario_model.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pytest
 import yaml
 from hypothesis import event, given
 from hypothesis import strategies as st
+from test_scenario_model import EXAMPLE  # the issue's example
 
 from budget import budget
 from pipecat_wsclient.audio.wav import write_wav
@@ -44,7 +45,6 @@ from pipecat_wsclient.scenario.model import (
     load_scenario,
     parse_scenario,
 )
-from test_scenario_model import EXAMPLE  # the issue's example
 
 pytestmark = pytest.mark.generated
 

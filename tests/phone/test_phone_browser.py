@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_phone_server import best_lag, bot_conn, last_conn, read_mono
 from websockets.asyncio.server import serve
 
 from pipecat_wsclient.audio.wav import read_wav, write_wav
@@ -42,9 +43,8 @@ from pipecat_wsclient.caller.call import bundled_clip
 from pipecat_wsclient.phone import PhoneOptions, PhoneServer
 from support.browser import chromium_or_skip, start_chromium
 from support.processes import PhoneBot, phone_bot
-from test_phone_server import best_lag, bot_conn, last_conn, read_mono
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LEAD_SECS = 1.0
 """Silence in the microphone file before the question."""
 FIRST_QUESTION_EXCERPTS = 6

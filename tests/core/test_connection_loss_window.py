@@ -9,13 +9,13 @@ never been a connection.
 import asyncio
 
 from pipecat.frames.frames import OutputAudioRawFrame
+from test_media_sender import received_audio
 from websockets.protocol import State
 
 from harness import RATE, client_params, pcm, run_pipeline, wait_for
 from pipecat_wsclient import SessionState, WebsocketClientTransport
 from pipecat_wsclient.params import ReconnectParams
 from support.servers import record_server
-from test_media_sender import received_audio
 
 
 async def test_audio_written_as_the_socket_dies_is_held_not_dropped():
