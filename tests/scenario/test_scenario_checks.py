@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipecat_wsclient.scenario.call import TurnResult
+from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.checks import check_turn
 from pipecat_wsclient.scenario.model import Expect
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipecat_wsclient.scenario.call import TurnResult
+from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.report import (
     junit_xml,
     scenario_table,

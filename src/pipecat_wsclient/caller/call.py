@@ -6,19 +6,16 @@
 
 """One call to a WebSocket voice endpoint: play a clip, hear the answer, measure.
 
-The pipeline is ``transport.input() -> Heard -> transport.output() -> Sent``:
-``Heard`` keeps what the far end sends (and does not pass it on, so nothing
-echoes back), the clip is queued at the source, and ``Sent`` sits after the
-output, which pushes each audio chunk downstream once it has been sent.
-Both directions are placed on a playback timeline (:class:`Track`), from
-which come the recording, the plot and the per-turn response latency.
+The caller (:class:`~pipecat_wsclient.caller.builder.Caller`) queues the clip
+at its source as a TTS would; both directions are placed on a playback
+timeline (:class:`Track`), from which come the recording, the plot and the
+per-turn response latency (:func:`~pipecat_wsclient.caller.result.measure_call`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,26 +23,16 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from pipecat.frames.frames import (
-    EndFrame,
-    TTSAudioRawFrame,
-    TTSStoppedFrame,
-)
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.workers.runner import WorkerRunner
+from pipecat.frames.frames import EndFrame, TTSAudioRawFrame, TTSStoppedFrame
 
-from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.audio.track import Track
 from pipecat_wsclient.audio.wav import read_wav
-from pipecat_wsclient.caller.outcome import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-)
+from pipecat_wsclient.caller.builder import Caller, LineOptions, tls_option
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
 from pipecat_wsclient.caller.result import CallResult, measure_call
-from pipecat_wsclient.caller.taps import Heard, Sent
-from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear
-from pipecat_wsclient.protocols.registry import make_serializer
+from pipecat_wsclient.protocols.carrier import Clear
+
+__all__ = ["CallOptions", "CallResult", "Progress", "bundled_clip", "run_call", "tls_option"]
 
 
 def bundled_clip() -> Path:
@@ -91,6 +78,20 @@ class CallOptions:
     carrier: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
 
+    def line(self) -> LineOptions:
+        """Whom the caller dials and how."""
+        return LineOptions(
+            self.uri,
+            protocol=self.protocol,
+            sample_rate=self.sample_rate,
+            headers=self.headers,
+            carrier=self.carrier,
+            params=self.params,
+            cafile=self.cafile,
+            insecure=self.insecure,
+            open_timeout=self.open_timeout,
+        )
+
 
 @dataclass
 class Progress:
@@ -108,33 +109,6 @@ class Progress:
 def _analysis_thread() -> ThreadPoolExecutor:
     """One thread for the calls' analysis: many would hold the event loop's GIL longer."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-analysis")
-
-
-def tls_option(cafile: Path | None, insecure: bool) -> ssl.SSLContext | bool | None:
-    """The ``ssl`` param for ``--cafile`` and ``--insecure``.
-
-    Returns:
-        A context trusting the CA bundle, False to skip verification, or None
-        for the system's defaults.
-    """
-    if insecure:
-        return False
-    return None if cafile is None else ssl.create_default_context(cafile=str(cafile))
-
-
-def _client_params(options: CallOptions) -> WebsocketClientParams:
-    return WebsocketClientParams(
-        audio_in_enabled=True,
-        audio_out_enabled=True,
-        add_wav_header=False,
-        audio_out_end_silence_secs=0,
-        additional_headers=options.headers or None,
-        serializer=make_serializer(
-            options.protocol, options.sample_rate, carrier=options.carrier, params=options.params
-        ),
-        open_timeout=options.open_timeout,
-        ssl=tls_option(options.cafile, options.insecure),
-    )
 
 
 async def run_call(
@@ -162,74 +136,49 @@ async def run_call(
         if options.audio is not None
         else read_wav(options.play or bundled_clip(), rate)
     )
-    params = _client_params(options)
-    clears: list[float] = []
-    if isinstance(params.serializer, CarrierSerializer):
-        params.serializer.on_bot_event = lambda event, at: (
-            clears.append(at) if isinstance(event, Clear) else None
-        )
-    transport = WebsocketClientTransport(options.uri, params)
     sent, heard = Track(rate), Track(rate)
-    interruptions: list[float] = []
-    reconnects: list[float] = []
-    failures: list[ConnectionFailure] = []
-    connected, failed = asyncio.Event(), asyncio.Event()
-    stop = stop or asyncio.Event()
+    clears: list[float] = []
     progress = Progress()
 
-    worker = PipelineWorker(
-        Pipeline([transport.input(), Heard(heard, interruptions), transport.output(), Sent(sent)]),
-        params=PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate),
-        idle_timeout_secs=None,
-        enable_rtvi=False,
+    def on_state(state: str, _detail: str) -> None:
+        if state == "reconnected":
+            progress.reconnects += 1
+            state = "connected"
+        elif state == "reconnecting":
+            state = f"reconnecting ({_detail.partition(' in ')[0]})"  # "attempt N"
+        progress.state = state
+
+    caller = Caller(
+        options.line(),
+        on_heard=heard.add,
+        on_sent=sent.add,
+        on_bot_event=lambda event, at: clears.append(at) if isinstance(event, Clear) else None,
+        on_state=on_state,
     )
-
-    @transport.event_handler("on_connected")
-    async def on_connected(_transport, _websocket):
-        progress.state = "connected"
-        connected.set()
-
-    @transport.event_handler("on_connection_error")
-    async def on_connection_error(_transport, error):
-        failures.append(error)
-        progress.state = "failed"
-        failed.set()
-
-    @transport.event_handler("on_reconnecting")
-    async def on_reconnecting(_transport, attempt, delay, cause):
-        progress.state = f"reconnecting (attempt {attempt})"
-
-    @transport.event_handler("on_reconnected")
-    async def on_reconnected(_transport, attempt, downtime):
-        reconnects.append(time.monotonic())
-        progress.reconnects += 1
-        progress.state = "connected"
-
+    worker, transport = caller.worker, caller.transport
+    stop = stop or asyncio.Event()
     started = time.monotonic()
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    run = asyncio.create_task(runner.run())
-
+    run = await caller.start()
     interrupted = False
 
     async def conduct():
         nonlocal interrupted
-        waits = [asyncio.create_task(e.wait()) for e in (stop, failed, connected)]
-        try:
-            await asyncio.wait([*waits, run], return_when=asyncio.FIRST_COMPLETED)
-            if connected.is_set() and not (stop.is_set() or failed.is_set()):
-                # As a TTS does: the stop sends the clip's last partial chunk
-                # (padded) now, not at EndFrame, long after it ended.
-                await worker.queue_frames([TTSAudioRawFrame(clip, rate, 1), TTSStoppedFrame()])
-                clip_secs = len(clip) / (2 * rate)
-                limit = options.duration or clip_secs + options.listen + 0.2
+        await caller.connected_or_failed(stop)
+        if caller.connected.is_set() and not (stop.is_set() or caller.failed.is_set()):
+            # As a TTS does: the stop sends the clip's last partial chunk
+            # (padded) now, not at EndFrame, long after it ended.
+            await worker.queue_frames([TTSAudioRawFrame(clip, rate, 1), TTSStoppedFrame()])
+            clip_secs = len(clip) / (2 * rate)
+            limit = options.duration or clip_secs + options.listen + 0.2
+            waits = [asyncio.create_task(e.wait()) for e in (stop, caller.failed)]
+            try:
                 await asyncio.wait(
-                    [*waits[:2], run], timeout=limit, return_when=asyncio.FIRST_COMPLETED
+                    [*waits, run], timeout=limit, return_when=asyncio.FIRST_COMPLETED
                 )
-        finally:
-            for task in waits:
-                task.cancel()
-        interrupted = stop.is_set() and not failures
+            finally:
+                for task in waits:
+                    task.cancel()
+        interrupted = stop.is_set() and not caller.failures
         if run.done():
             return
         if interrupted:
@@ -261,7 +210,7 @@ async def run_call(
         await run
     finally:
         reporter.cancel()
-    progress.state = "ended" if not failures else "failed"
+    progress.state = "ended" if not caller.failures else "failed"
     if on_progress is not None:
         on_progress(progress)
 
@@ -269,13 +218,13 @@ async def run_call(
     # other callers of a load run are not held up (a plot is drawn here).
     analyse = functools.partial(
         measure_call,
-        uri=transport.session.uri,
+        uri=caller.uri,
         stats=transport.stats,
         sent=sent,
         heard=heard,
-        interruptions=interruptions,
-        reconnects=reconnects,
-        failures=failures,
+        interruptions=caller.interruptions,
+        reconnects=caller.reconnects,
+        failures=caller.failures,
         started=started,
         record=options.record,
         plot=options.plot,

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""The caller's processors: taps that keep what was sent and heard, a task that pushes a source."""
+"""The caller's processors: the listener, the tap after the output, a task that pushes a source."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 
 from pipecat.frames.frames import (
-    AudioRawFrame,
     CancelFrame,
     EndFrame,
     Frame,
@@ -24,47 +23,68 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from pipecat_wsclient.audio.track import Track
 from pipecat_wsclient.sender import SENT_KEY
 
+OnAudio = Callable[[float, bytes], object]
+"""Called with ``(time.monotonic() of the event, 16-bit PCM)``."""
 
-class Heard(FrameProcessor):
-    """Keep the audio the far end sends (not passed on) and note interruptions."""
 
-    def __init__(self, track: Track, interruptions: list[float]):
+class Listener(FrameProcessor):
+    """After the input: the bot's audio goes to ``on_heard``, not on; interruptions are noted.
+
+    Neither is passed on: the bot's audio would echo back, and the bot's
+    interruption must not cut the caller's own speech short. Other frames pass.
+    """
+
+    def __init__(self, on_heard: OnAudio, on_interruption: Callable[[float], object]):
+        """Initialize the listener.
+
+        Args:
+            on_heard: Gets ``(arrival time, PCM)`` of each chunk of the bot's audio.
+            on_interruption: Gets the time of each interruption.
+        """
         super().__init__()
-        self._track = track
-        self._interruptions = interruptions
+        self._on_heard = on_heard
+        self._on_interruption = on_interruption
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Record inbound audio at its playback time; pass other frames."""
+        """Hand inbound audio and interruptions over; pass other frames."""
         await super().process_frame(frame, direction)
         if isinstance(frame, InputAudioRawFrame):
-            self._track.add(time.monotonic(), frame.audio)
+            self._on_heard(time.monotonic(), frame.audio)
             return
         if isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
-            self._interruptions.append(time.monotonic())
+            self._on_interruption(time.monotonic())
+            return
         await self.push_frame(frame, direction)
 
 
-class AudioTap(FrameProcessor):
-    """Hands each audio frame of one kind to a callback and keeps it (not passed on).
+class SentTap(FrameProcessor):
+    """After the output: each chunk sent goes to ``on_sent`` with its send time (not on).
 
-    After the output, ``AudioTap(OutputAudioRawFrame, on_sent)`` sees each
-    chunk once it has been sent; after the input, ``AudioTap(InputAudioRawFrame,
-    on_heard)`` sees what the far end sent. Other frames pass.
+    The output may push what it wrote gathered into frames of about 0.1 s;
+    each chunk in them is handed over with the time it was written
+    (``SENT_KEY``), as the far end receives it.
     """
 
-    def __init__(self, kind: type[AudioRawFrame], on_audio: Callable[[bytes], object]):
+    def __init__(self, on_sent: OnAudio):
+        """Initialize the tap.
+
+        Args:
+            on_sent: Gets ``(send time, PCM)`` of each chunk, in order.
+        """
         super().__init__()
-        self._kind = kind
-        self._on_audio = on_audio
+        self._on_sent = on_sent
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Give audio of the kind to the callback; pass other frames."""
+        """Hand sent audio over; pass other frames."""
         await super().process_frame(frame, direction)
-        if isinstance(frame, self._kind):
-            self._on_audio(frame.audio)
+        if isinstance(frame, OutputAudioRawFrame):
+            sent = frame.metadata.get(SENT_KEY) or [(time.monotonic(), len(frame.audio))]
+            audio, offset = frame.audio, 0
+            for at, size in sent:
+                self._on_sent(at, audio[offset : offset + size])
+                offset += size
         else:
             await self.push_frame(frame, direction)
 
@@ -98,28 +118,3 @@ class SourceTask(FrameProcessor):
             await self.cancel_task(self._task)
             self._task = None
         await self.push_frame(frame, direction)
-
-
-class Sent(FrameProcessor):
-    """After the output: audio arrives here once it has been sent (not passed on).
-
-    The output pushes what it wrote gathered into frames of about 0.1 s; each
-    chunk in them is placed on the track when it was written (``SENT_KEY``),
-    as the far end receives it.
-    """
-
-    def __init__(self, track: Track):
-        super().__init__()
-        self._track = track
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Place sent audio on the track; pass other frames."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, OutputAudioRawFrame):
-            sent = frame.metadata.get(SENT_KEY) or [(time.monotonic(), len(frame.audio))]
-            audio, offset = frame.audio, 0
-            for at, size in sent:
-                self._track.add(at, audio[offset : offset + size])
-                offset += size
-        else:
-            await self.push_frame(frame, direction)

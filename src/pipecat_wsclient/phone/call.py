@@ -31,7 +31,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +39,17 @@ from loguru import logger
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import (
     EndFrame,
-    InputAudioRawFrame,
     OutputAudioRawFrame,
     OutputDTMFUrgentFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.workers.runner import WorkerRunner
 
-from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.audio.activity import VoiceOnsets
 from pipecat_wsclient.audio.track import UNDERRUN_SECS, Track
 from pipecat_wsclient.audio.turns import BargeIn, LiveTurns, TurnUpdate
-from pipecat_wsclient.caller.call import tls_option
+from pipecat_wsclient.caller.builder import Caller, LineOptions
 from pipecat_wsclient.caller.result import CallResult, measure_call
-from pipecat_wsclient.caller.taps import AudioTap, SourceTask
-from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
-from pipecat_wsclient.protocols.registry import make_serializer
+from pipecat_wsclient.caller.taps import SourceTask
+from pipecat_wsclient.protocols.carrier import Clear, Mark
 
 STATS_SECS = 0.5
 """How often the page gets counters and what the live turns found."""
@@ -71,46 +65,14 @@ MAX_CHUNK_SECS = 1.0
 
 
 @dataclass
-class PhoneOptions:
-    """What the phone dials and how: the options of ``call``.
+class PhoneOptions(LineOptions):
+    """What the phone dials and how: the options of ``call``, a carrier by default.
 
     Parameters:
-        uri: The bot's WebSocket endpoint.
-        protocol: A protocol of the registry (:mod:`pipecat_wsclient.protocols.registry`).
-        headers: Extra handshake headers.
-        carrier: The carrier serializer's ids and options (``--carrier K=V``).
-        params: The call's custom parameters (``--param K=V``).
-        sample_rate: The rate of the page's audio and the pipeline; None for
-            the carrier's own rate (8 kHz; Vonage 16 kHz), or 16 kHz for
-            ``pipecat`` and ``raw``.
-        cafile: CA bundle to verify a ``wss://`` bot with.
-        insecure: Skip certificate verification.
-        open_timeout: Seconds allowed for the connection.
+        protocol: A protocol of the registry; Twilio's by default.
     """
 
-    uri: str
     protocol: str = "twilio"
-    headers: dict[str, str] = field(default_factory=dict)
-    carrier: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    sample_rate: int | None = None
-    cafile: Path | None = None
-    insecure: bool = False
-    open_timeout: float = 5.0
-
-    def build_serializer(self):
-        """A new serializer for one call, and the pipeline's rate for it.
-
-        Raises:
-            ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``.
-        """
-        serializer = make_serializer(
-            self.protocol, self.sample_rate or 16000, carrier=self.carrier, params=self.params
-        )
-        rate = self.sample_rate or (
-            serializer.carrier_rate if isinstance(serializer, CarrierSerializer) else 16000
-        )
-        return serializer, rate
 
 
 Post = Callable[[str | bytes], None]
@@ -124,7 +86,7 @@ class _PageMic(SourceTask):
 
     def __init__(self, rate: int):
         super().__init__()
-        self._rate = rate
+        self.rate = rate
         self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
         self.muted = False
 
@@ -136,7 +98,7 @@ class _PageMic(SourceTask):
         """Push each chunk the page sent, in order."""
         while True:
             pcm = await self._chunks.get()
-            await self.push_frame(OutputAudioRawFrame(pcm, self._rate, 1))
+            await self.push_frame(OutputAudioRawFrame(pcm, self.rate, 1))
 
 
 class PageError(ValueError):
@@ -167,33 +129,27 @@ class PhoneCall:
         self._post = post
         self._folder = folder
         self._files_url = files_url
-        serializer, rate = options.build_serializer()
-        self.rate = rate
-        if isinstance(serializer, CarrierSerializer):
-            serializer.on_bot_event = self._bot_event
-        self.transport = WebsocketClientTransport(
-            options.uri,
-            WebsocketClientParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                add_wav_header=False,
-                audio_out_end_silence_secs=0,
-                audio_out_downstream_secs=0,
-                # The page sends 20 ms at a time: send each as it comes, not in
-                # Pipecat's default 40 ms chunks (which would hold every other one).
-                audio_out_10ms_chunks=2,
-                additional_headers=options.headers or None,
-                serializer=serializer,
-                open_timeout=options.open_timeout,
-                ssl=tls_option(options.cafile, options.insecure),
-            ),
+        self.mic = _PageMic(0)
+        self.caller = Caller(
+            options,
+            on_heard=self._heard_audio,
+            on_sent=self._sent_audio,
+            sources=[self.mic],
+            on_bot_event=self._bot_event,
+            on_state=self._connection_state,
+            # The page's live view shows each chunk as it goes out.
+            live_sent_audio=True,
+            # The page sends 20 ms at a time: send each as it comes, not in
+            # Pipecat's default 40 ms chunks (which would hold every other one).
+            out_chunk_secs=0.02,
         )
+        self.transport = self.caller.transport
+        self.rate = rate = self.mic.rate = self.caller.rate
         self.sent, self.heard = Track(rate), Track(rate)
         self.live = LiveTurns(rate)
-        self.mic = _PageMic(rate)
-        self.failures: list[ConnectionFailure] = []
+        self.failures = self.caller.failures
         self.clears: list[float] = []
-        self.reconnects: list[float] = []
+        self.reconnects = self.caller.reconnects
         self.page_voice_onsets: list[float] = []
         """The page's ``voice`` messages: when it captured the start of speech (epoch s)."""
         self.server_voice_onsets: list[float] = []
@@ -207,21 +163,7 @@ class PhoneCall:
         self.hung_up_by_page = False
         self.t0 = time.monotonic()
         self._ended = asyncio.Event()
-        self._worker = PipelineWorker(
-            Pipeline(
-                [
-                    self.transport.input(),
-                    AudioTap(InputAudioRawFrame, self._heard_audio),  # to the page
-                    self.mic,
-                    self.transport.output(),
-                    AudioTap(OutputAudioRawFrame, self._sent_audio),
-                ]
-            ),
-            params=PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate),
-            idle_timeout_secs=None,
-            enable_rtvi=False,
-        )
-        self._register_handlers()
+        self._worker = self.caller.worker
 
     # -- to the page ----------------------------------------------------------
 
@@ -237,16 +179,15 @@ class PhoneCall:
 
     # -- timelines (called by the processors and the serializer) ---------------
 
-    def _heard_audio(self, pcm: bytes) -> None:
-        now = time.monotonic()
+    def _heard_audio(self, now: float, pcm: bytes) -> None:
         if self.heard.chunks and UNDERRUN_SECS <= now - self.heard.end <= MAX_UNDERRUN_SECS:
             self.underruns += 1
         start = self.heard.add(now, pcm)
         self.live.add_theirs(pcm, start)
         self._post(pcm)
 
-    def _sent_audio(self, pcm: bytes) -> None:
-        start = self.sent.add(time.monotonic(), pcm)
+    def _sent_audio(self, at: float, pcm: bytes) -> None:
+        start = self.sent.add(at, pcm)
         self.live.add_ours(pcm, start)
         if self._sent_onsets.feed(pcm):
             self.sent_voice_onsets.append(time.time())
@@ -259,26 +200,14 @@ class PhoneCall:
         else:
             self._event("mark", f"the bot sent mark {event.name!r}", at)
 
-    def _register_handlers(self) -> None:
-        @self.transport.event_handler("on_connected")
-        async def on_connected(_transport, _websocket):
-            self._state("connected", f"connected to {self.transport.session.uri}")
-
-        @self.transport.event_handler("on_connection_error")
-        async def on_connection_error(_transport, error: ConnectionFailure):
-            self.failures.append(error)
-            self._state("failed", str(error))
+    def _connection_state(self, state: str, detail: str) -> None:
+        if state == "failed":
             self._ended.set()
-
-        @self.transport.event_handler("on_reconnecting")
-        async def on_reconnecting(_transport, attempt, delay, cause):
-            self._state("reconnecting", f"attempt {attempt} in {delay:.1f} s: {cause}")
-
-        @self.transport.event_handler("on_reconnected")
-        async def on_reconnected(_transport, attempt, downtime):
-            self.reconnects.append(time.monotonic())
-            self._state("connected", f"reconnected after {downtime:.1f} s")
-            self._event("reconnect", f"reconnected after {downtime:.1f} s (attempt {attempt})")
+        if state == "reconnected":
+            self._state("connected", detail.partition(" (")[0])
+            self._event("reconnect", detail)
+        else:
+            self._state(state, detail)
 
     # -- the call -------------------------------------------------------------
 
@@ -293,9 +222,7 @@ class PhoneCall:
         """
         self._state("connecting", f"dialing {self.transport.session.uri}")
         self.t0 = time.monotonic()
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(self._worker)
-        run = asyncio.create_task(runner.run())
+        run = await self.caller.start()
         reader = asyncio.create_task(self._read(messages))
         ticker = asyncio.create_task(self._tick(run))
         ended = asyncio.create_task(self._ended.wait())

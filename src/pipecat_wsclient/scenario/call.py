@@ -6,17 +6,18 @@
 
 """One scripted call, turn by turn: :class:`VoiceCall`.
 
-The pipeline is ``transport.input() -> Listener -> Microphone ->
-transport.output() -> Sent``:
+The caller is the one every front end uses
+(:class:`~pipecat_wsclient.caller.builder.Caller`), with the line's
+microphone as its source:
 
-- the ``Microphone`` sends audio all the time, as a phone line does: our
+- the microphone sends audio all the time, as a phone line does: our
   speech when there is some, silence otherwise, 20 ms at a time on an
   absolute schedule (a bot's VAD needs the silence after speech to notice
-  its end);
-- the ``Listener`` keeps the bot's audio at its playback time (a carrier
-  protocol already plays it out in real time and drops what a ``clear``
-  cancels) and finds speech in it (:class:`~.timeline.VoiceActivity`);
-- ``Sent`` notes when each chunk of ours went out, so the end of our speech
+  its end: :class:`~pipecat_wsclient.caller.microphone.LineMicrophone`);
+- the bot's audio is kept at its playback time (a carrier protocol already
+  plays it out in real time and drops what a ``clear`` cancels) and speech
+  is found in it (:class:`~pipecat_wsclient.audio.activity.VoiceActivity`);
+- each chunk of ours is noted when it went out, so the end of our speech
   is known at the far end's playback time.
 
 Each turn method waits for what it needs (our speech sent, the answer's
@@ -34,191 +35,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import (
-    EndFrame,
-    Frame,
-    InputAudioRawFrame,
-    InterruptionFrame,
-    OutputAudioRawFrame,
     OutputDTMFUrgentFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.workers.runner import WorkerRunner
 
-from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.audio.activity import RUN_GAP_SECS, SentTimes, VoiceActivity, voiced_span
 from pipecat_wsclient.audio.track import Track, count_underruns
 from pipecat_wsclient.audio.wav import float_to_pcm, read_wav, write_wav
-from pipecat_wsclient.caller.call import tls_option
+from pipecat_wsclient.caller.builder import Caller, LineOptions
+from pipecat_wsclient.caller.microphone import LineMicrophone
 from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST
-from pipecat_wsclient.caller.taps import AudioTap, SourceTask
-from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
-from pipecat_wsclient.protocols.registry import get_protocol
-from pipecat_wsclient.scenario.matching import contains, matches
+from pipecat_wsclient.protocols.carrier import Clear, Mark
+from pipecat_wsclient.scenario.results import CallFailed, Transcript, TurnResult
 from pipecat_wsclient.scenario.speech import Synthesizer, Transcriber
-
-FRAME_SECS = 0.02
-"""The microphone sends 20 ms at a time."""
-
-MIC_LEAD_SECS = 0.06
-"""How far ahead of real time the microphone hands audio to the output (it paces)."""
 
 POLL_SECS = 0.02
 """How often a waiting turn looks at the timelines."""
 
 DTMF_GAP_SECS = 0.15
 """Time between two keys of one ``dtmf`` turn."""
-
-
-class CallFailed(RuntimeError):
-    """The call could not be made or was lost; ``exit_code`` is the ``call`` command's."""
-
-    def __init__(self, message: str, exit_code: int, failure: ConnectionFailure | None = None):
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.failure = failure
-
-
-@dataclass
-class TurnResult:
-    """What one turn measured. Times are seconds from the start of the call (``_s``).
-
-    ``None`` where nothing was measured (no answer, no barge-in...).
-    """
-
-    label: str
-    kind: str
-    started_s: float = 0.0
-    speech_start_s: float | None = None
-    """Our speech's first voiced window, at the far end's playback time."""
-    speech_end_s: float | None = None
-    """Our speech's end (its last voiced window)."""
-    dtmf_sent: str = ""
-    """Keys sent in this turn."""
-    response_ms: float | None = None
-    """From the end of our speech (last DTMF key, start of a listen) to the answer's first audio."""
-    answer_start_s: float | None = None
-    answer_end_s: float | None = None
-    answer_secs: float | None = None
-    """How long the answer lasted (to its last voiced window, or until it was cut off)."""
-    barge_in_ms: float | None = None
-    """barge_in: from our speech onset to the bot's audio stopping."""
-    clear_ms: float | None = None
-    """barge_in with a carrier: from our speech onset to the bot's ``clear``."""
-    transcript: str | None = None
-    """What the bot said in its answer (None: not transcribed)."""
-    underruns: int = 0
-    """Gaps of 20-250 ms inside the answer's audio."""
-    marks: int = 0
-    """Carrier marks the bot sent during the turn."""
-    clears: int = 0
-    """Carrier clears the bot sent during the turn."""
-    bot_hung_up: bool = False
-    """The bot ended the call during (or right after) this turn."""
-    notes: list[str] = field(default_factory=list)
-    """What went differently from the script (no answer, the call ended...)."""
-    failures: list[str] = field(default_factory=list)
-    """Expectations that did not hold (filled by the checks)."""
-
-    @property
-    def passed(self) -> bool:
-        """Whether every expectation held."""
-        return not self.failures
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data (for ``--json``)."""
-        return {**asdict(self), "passed": self.passed}
-
-
-class Transcript(str):
-    """What the bot said; ``in`` forgives case, punctuation and numerals.
-
-    ``"nine to five" in Transcript("Open 9 to 5.")`` is true, as
-    ``transcript_contains`` in a scenario; :meth:`matches` is
-    ``transcript_matches``.
-    """
-
-    def __contains__(self, phrase: object) -> bool:
-        return isinstance(phrase, str) and contains(str(self), phrase)
-
-    def matches(self, pattern: str) -> bool:
-        """Whether the regular expression matches the raw or the normalized text."""
-        return matches(str(self), pattern)
-
-
-Answer = TurnResult
-"""What ``say``/``play``/``dtmf``/``listen`` return: the turn and the bot's answer."""
-
-
-class _Listener(FrameProcessor):
-    """Keeps the bot's audio (not passed on) on the playback timeline; swallows interruptions."""
-
-    def __init__(self, call: VoiceCall):
-        super().__init__()
-        self._call = call
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            self._call._heard_audio(frame.audio)
-            return
-        if isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
-            # The bot's interruption must not cut our own speech short.
-            return
-        await self.push_frame(frame, direction)
-
-
-class _Microphone(SourceTask):
-    """Sends our speech, or silence, 20 ms at a time in real time."""
-
-    task_name = "microphone"
-
-    def __init__(self, rate: int):
-        super().__init__()
-        self._rate = rate
-        self._frame_bytes = 2 * round(rate * FRAME_SECS)
-        self._silence = bytes(self._frame_bytes)
-        self._speech = bytearray()
-        self.pushed_bytes = 0
-
-    def enqueue(self, pcm: bytes) -> int:
-        """Queue speech; return its byte offset in everything the microphone sends."""
-        offset = self.pushed_bytes + len(self._speech)
-        self._speech += pcm
-        # Keep the stream frame-aligned: pad the speech to whole 20 ms frames.
-        self._speech += bytes(-len(self._speech) % self._frame_bytes)
-        return offset
-
-    @property
-    def queued_bytes(self) -> int:
-        """Speech not sent yet."""
-        return len(self._speech)
-
-    async def produce(self) -> None:
-        """Our speech when queued, else silence, on an absolute 20 ms schedule."""
-        start = time.monotonic()
-        n = 0
-        while True:
-            due = start + n * FRAME_SECS - MIC_LEAD_SECS
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if self._speech:
-                chunk = bytes(self._speech[: self._frame_bytes])
-                del self._speech[: self._frame_bytes]
-            else:
-                chunk = self._silence
-            self.pushed_bytes += len(chunk)
-            await self.push_frame(OutputAudioRawFrame(chunk, self._rate, 1))
-            n += 1
 
 
 class VoiceCall:
@@ -280,82 +120,49 @@ class VoiceCall:
         self.synthesizer = synthesizer
         self.transcriber = transcriber
         self.transcribe_answers = transcribe_answers
-        serializer = get_protocol(protocol).serializer(sample_rate or 16000)
-        if sample_rate is None:
-            sample_rate = (
-                serializer.carrier_rate if isinstance(serializer, CarrierSerializer) else 16000
-            )
-        self.rate = sample_rate
         self.carrier_events: list[tuple[float, str]] = []
-        if isinstance(serializer, CarrierSerializer):
-            serializer.on_bot_event = self._bot_event
-        self.transport = WebsocketClientTransport(
-            uri,
-            WebsocketClientParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                add_wav_header=False,
-                audio_out_end_silence_secs=0,
-                audio_out_downstream_secs=0,
-                additional_headers=headers or None,
-                serializer=serializer,
+        self._mic = LineMicrophone(0)
+        self.caller = Caller(
+            LineOptions(
+                uri,
+                protocol=protocol,
+                sample_rate=sample_rate,
+                headers=headers or {},
+                cafile=cafile,
+                insecure=insecure,
                 open_timeout=open_timeout,
-                ssl=tls_option(cafile, insecure),
-                # A test call reports a dropped connection (exit 7) instead of
-                # redialing: a drop is something the bot did.
-                reconnect=None,
             ),
+            on_heard=self._heard_audio,
+            on_sent=self._sent_audio,
+            sources=[self._mic],
+            on_bot_event=self._bot_event,
+            # A test call reports a dropped connection (exit 7) instead of
+            # redialing: a drop is something the bot did.
+            redial=False,
+            # Barge-in timing counts what is in flight: each chunk as it goes out.
+            live_sent_audio=True,
         )
+        self.transport = self.caller.transport
+        self.rate = sample_rate = self._mic.rate = self.caller.rate
         self.sent_track, self.heard_track = Track(sample_rate), Track(sample_rate)
         self.heard = VoiceActivity(sample_rate)
         self.sent_times = SentTimes()
-        self.failures: list[ConnectionFailure] = []
+        self.failures = self.caller.failures
         self.results: list[TurnResult] = []
         self.t0 = time.monotonic()
-        self.connected_at: float | None = None
         self.ended_at: float | None = None
         self._hung_up = False
-        self._mic = _Microphone(sample_rate)
-        self._connected = asyncio.Event()
-        self._failed = asyncio.Event()
-        self._worker = PipelineWorker(
-            Pipeline(
-                [
-                    self.transport.input(),
-                    _Listener(self),
-                    self._mic,
-                    self.transport.output(),
-                    AudioTap(OutputAudioRawFrame, self._sent_audio),
-                ]
-            ),
-            params=PipelineParams(
-                audio_in_sample_rate=sample_rate, audio_out_sample_rate=sample_rate
-            ),
-            idle_timeout_secs=None,
-            enable_rtvi=False,
-        )
-        self._run: asyncio.Task | None = None
         self._pending_answer: TurnResult | None = None
         self._last_text: str | None = None
 
-        @self.transport.event_handler("on_connected")
-        async def on_connected(_transport, _websocket):
-            self.connected_at = time.monotonic()
-            self._connected.set()
-
-        @self.transport.event_handler("on_connection_error")
-        async def on_connection_error(_transport, error):
-            self.failures.append(error)
-            self._failed.set()
-
     # -- timelines (called by the processors) ---------------------------------
 
-    def _heard_audio(self, pcm: bytes) -> None:
-        start = self.heard_track.add(time.monotonic(), pcm)
+    def _heard_audio(self, at: float, pcm: bytes) -> None:
+        start = self.heard_track.add(at, pcm)
         self.heard.add(pcm, start)
 
-    def _sent_audio(self, pcm: bytes) -> None:
-        start = self.sent_track.add(time.monotonic(), pcm)
+    def _sent_audio(self, at: float, pcm: bytes) -> None:
+        start = self.sent_track.add(at, pcm)
         self.sent_times.add(len(pcm), start)
 
     def _bot_event(self, event: Mark | Clear, at: float) -> None:
@@ -371,12 +178,17 @@ class VoiceCall:
     @property
     def started(self) -> bool:
         """Whether :meth:`start` has dialed."""
-        return self._run is not None
+        return self.caller.run_task is not None
+
+    @property
+    def connected_at(self) -> float | None:
+        """When the call connected (None: it did not)."""
+        return self.caller.connected_at
 
     @property
     def ended(self) -> bool:
         """Whether the call is over (hung up by either side, or lost)."""
-        return self._run is not None and self._run.done()
+        return self.caller.ended
 
     async def start(self) -> None:
         """Dial and wait until connected.
@@ -384,18 +196,11 @@ class VoiceCall:
         Raises:
             CallFailed: If the connection cannot be made (``exit_code`` as ``call``'s).
         """
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(self._worker)
         self.t0 = time.monotonic()
-        self._run = asyncio.create_task(runner.run())
-        self._run.add_done_callback(self._note_end)
-        waits = [asyncio.create_task(e.wait()) for e in (self._connected, self._failed)]
-        try:
-            await asyncio.wait([*waits, self._run], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-        if not self._connected.is_set():
+        run = await self.caller.start()
+        run.add_done_callback(self._note_end)
+        await self.caller.connected_or_failed()
+        if not self.caller.connected.is_set():
             await self.close()
             raise self._failure_error("the call could not be made")
 
@@ -411,16 +216,11 @@ class VoiceCall:
 
     async def close(self) -> None:
         """Hang up (if the bot has not) and wait for the pipeline to end (15 s at most)."""
-        if self._run is None:
+        if self.caller.run_task is None:
             return
-        if not self._run.done():
+        if not self.caller.ended:
             self._hung_up = True
-            await self._worker.queue_frame(EndFrame())
-            try:
-                await asyncio.wait_for(asyncio.shield(self._run), 15)
-            except TimeoutError:
-                await self._worker.cancel()
-        await asyncio.gather(self._run, return_exceptions=True)
+        await self.caller.hang_up()
 
     async def __aenter__(self) -> VoiceCall:
         await self.start()
@@ -755,7 +555,7 @@ class VoiceCall:
         for i, digit in enumerate(digits):
             if i:
                 await asyncio.sleep(DTMF_GAP_SECS)
-            await self._worker.queue_frame(OutputDTMFUrgentFrame(button=KeypadEntry(digit)))
+            await self.caller.worker.queue_frame(OutputDTMFUrgentFrame(button=KeypadEntry(digit)))
             result.dtmf_sent += digit
         last = time.monotonic()
         await self._answer(result, last, timeout, until)

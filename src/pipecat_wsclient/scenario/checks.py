@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from pipecat_wsclient.scenario.call import TurnResult
+from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.matching import contains, matches
 from pipecat_wsclient.scenario.model import Expect
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from pipecat_wsclient.scenario.call import TurnResult
+from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.run import ScenarioResult
 
 

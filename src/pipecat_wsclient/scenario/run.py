@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from pipecat_wsclient.caller.outcome import EXIT_OK
-from pipecat_wsclient.scenario.call import CallFailed, TurnResult, VoiceCall
+from pipecat_wsclient.scenario.call import VoiceCall
+from pipecat_wsclient.scenario.results import CallFailed, TurnResult
 from pipecat_wsclient.scenario.checks import check_turn
 from pipecat_wsclient.scenario.model import Scenario, Turn
 from pipecat_wsclient.scenario.speech import SpeechError, Synthesizer, Transcriber
