@@ -1,6 +1,8 @@
 """What the package declares matches what the code needs (defect 10 of the reliability issue)."""
 
 import importlib.util
+import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -39,3 +41,22 @@ def test_declared_pythons_are_the_tested_ones():
     assert f"{sys.version_info.major}.{sys.version_info.minor}" in declared
     requires = SpecifierSet(PROJECT["project"]["requires-python"])
     assert all(f"{version}.0" in requires for version in declared)
+
+
+def test_the_locust_extra_does_not_pull_the_command_line():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    names = {re.split(r"[<>=\[ ]", dep, maxsplit=1)[0] for dep in extras["locust"]}
+    assert {"numpy", "soxr", "locust"} <= names
+    assert not names & {"typer", "rich", "matplotlib", "pipecat-wsclient"}
+
+
+def test_the_locust_users_import_nothing_of_the_command_line():
+    code = (
+        "import sys; import pipecat_wsclient.locust.user, pipecat_wsclient.locust.loop; "
+        "print(sorted(m for m in ('typer', 'rich', 'matplotlib', 'pipecat_wsclient.cli') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
