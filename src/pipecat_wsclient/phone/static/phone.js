@@ -212,8 +212,7 @@
     });
     ring.len = 0;
     ring.pos = 0;
-    clearTable("turns", "No turns yet.");
-    clearTable("barge-ins", "No barge-ins yet.");
+    for (const { table, empty } of Object.values(MEASURES)) clearTable(table, empty);
     $("log").textContent = "";
     $("result").hidden = true;
     $("stats").textContent = "Elapsed 00:00.0 · RTT —";
@@ -455,6 +454,26 @@
 
   // ---- Server messages -------------------------------------------------------
 
+  // The numbered measures the server reports (a message per turn or barge-in,
+  // sent again when it changes): the list on window.phone that keeps the latest
+  // of each number, the table that shows them, and a row's cells.
+  const MEASURES = {
+    turn: {
+      list: "turns",
+      table: "turns",
+      empty: "No turns yet.",
+      cells: (m) => [String(m.n), clock(m.utterance_end_s), ms(m.latency_ms) || "no answer"],
+    },
+    barge_in: {
+      list: "bargeIns",
+      table: "barge-ins",
+      empty: "No barge-ins yet.",
+      cells: (m) => [
+        String(m.n), clock(m.onset_s), ms(m.reaction_ms) || "—", ms(m.clear_ms) || "no clear",
+      ],
+    },
+  };
+
   function onServerMessage(c, data) {
     if (call !== c || c.done) return;
     if (data instanceof ArrayBuffer) {
@@ -474,22 +493,12 @@
         if (m.state === "failed") showError(m.detail || "The call failed.");
         break;
       case "turn":
-        upsert(phone.turns, m);
-        renderRow("turns", m.n, [
-          String(m.n),
-          clock(m.utterance_end_s),
-          ms(m.latency_ms) || "no answer",
-        ]);
+      case "barge_in": {
+        const measure = MEASURES[m.type];
+        upsert(phone[measure.list], m);
+        renderRow(measure.table, m.n, measure.cells(m));
         break;
-      case "barge_in":
-        upsert(phone.bargeIns, m);
-        renderRow("barge-ins", m.n, [
-          String(m.n),
-          clock(m.onset_s),
-          ms(m.reaction_ms) || "—",
-          ms(m.clear_ms) || "no clear",
-        ]);
-        break;
+      }
       case "event":
         phone.events.push(m);
         if (m.kind === "clear" && c.playback) c.playback.port.postMessage({ type: "flush" });
@@ -826,11 +835,21 @@
 
   // ---- Level meters ------------------------------------------------------------
 
+  // One side's meter: its label, its bars (a canvas) and its level in dBFS.
+  // `side` names its ids (level-SIDE, level-SIDE-label, level-SIDE-db) and its
+  // colour (--SIDE); `element` is its row, for the page to place.
   class Meter {
-    constructor(canvas, readout, colorVar) {
-      this.canvas = canvas;
-      this.readout = readout;
-      this.colorVar = colorVar;
+    constructor(side, label) {
+      this.element = document.createElement("div");
+      this.element.className = "meter";
+      this.element.innerHTML =
+        `<span class="meter-label" id="level-${side}-label">${label}</span>` +
+        `<canvas id="level-${side}" class="meter-canvas" role="img"` +
+        ` aria-labelledby="level-${side}-label" aria-describedby="level-${side}-db"></canvas>` +
+        `<span class="meter-db" id="level-${side}-db"></span>`;
+      this.canvas = this.element.querySelector("canvas");
+      this.readout = this.element.querySelector(".meter-db");
+      this.colorVar = side;
       this.history = new Float32Array(METER_BARS);
       this.reset();
     }
@@ -890,10 +909,8 @@
     }
   }
 
-  const meters = {
-    mic: new Meter($("level-mic"), $("level-mic-db"), "mic"),
-    bot: new Meter($("level-bot"), $("level-bot-db"), "bot"),
-  };
+  const meters = { mic: new Meter("mic", "You"), bot: new Meter("bot", "Bot") };
+  $("levels-heading").after(meters.mic.element, meters.bot.element);
 
   function themeColors() {
     const style = getComputedStyle(document.documentElement);
