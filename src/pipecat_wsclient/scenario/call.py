@@ -6,23 +6,13 @@
 
 """One scripted call, turn by turn: :class:`VoiceCall`.
 
-The caller is the one every front end uses
-(:class:`~pipecat_wsclient.caller.builder.Caller`), with the line's
-microphone as its source:
-
-- the microphone sends audio all the time, as a phone line does: our
-  speech when there is some, silence otherwise, 20 ms at a time on an
-  absolute schedule (a bot's VAD needs the silence after speech to notice
-  its end: :class:`~pipecat_wsclient.caller.microphone.LineMicrophone`);
-- the bot's audio is kept at its playback time (a carrier protocol already
-  plays it out in real time and drops what a ``clear`` cancels) and speech
-  is found in it (:class:`~pipecat_wsclient.audio.activity.VoiceActivity`);
-- each chunk of ours is noted when it went out, so the end of our speech
-  is known at the far end's playback time.
-
-Each turn method waits for what it needs (our speech sent, the answer's
-start, its end) by polling those timelines every 20 ms, and returns a
-:class:`TurnResult`. Transcripts are made on demand (:meth:`VoiceCall.transcribe`).
+One job: the turns. Each turn method (``say``, ``play``, ``barge_in``,
+``dtmf``, ``listen``, ``wait``, ``hangup``) does its step, waits for what
+it needs (our speech sent, the answer's start, its end) and returns a
+:class:`TurnResult` with what it measured and notes on what went wrong.
+The call's audio, its timelines and the waits on them are the line's
+(:class:`~pipecat_wsclient.scenario.line.Line`, composed as ``call.line``).
+Transcripts are made on demand (:meth:`VoiceCall.transcribe`).
 
 Example::
 
@@ -39,23 +29,14 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pipecat.audio.dtmf.types import KeypadEntry
-from pipecat.frames.frames import (
-    OutputDTMFUrgentFrame,
-)
 
-from pipecat_wsclient.audio.activity import RUN_GAP_SECS, SentTimes, VoiceActivity, voiced_span
-from pipecat_wsclient.audio.track import Track, count_underruns
-from pipecat_wsclient.audio.wav import float_to_pcm, read_wav, write_wav
-from pipecat_wsclient.caller.builder import Caller, LineOptions
-from pipecat_wsclient.caller.microphone import LineMicrophone
+from pipecat_wsclient.audio.activity import RUN_GAP_SECS
+from pipecat_wsclient.audio.wav import read_wav
+from pipecat_wsclient.caller.builder import LineOptions
 from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST
-from pipecat_wsclient.protocols.carrier import Clear, Mark
+from pipecat_wsclient.scenario.line import Line
 from pipecat_wsclient.scenario.results import CallFailed, Transcript, TurnResult
 from pipecat_wsclient.scenario.speech import Synthesizer, Transcriber
-
-POLL_SECS = 0.02
-"""How often a waiting turn looks at the timelines."""
 
 DTMF_GAP_SECS = 0.15
 """Time between two keys of one ``dtmf`` turn."""
@@ -70,6 +51,11 @@ class VoiceCall:
     Parameters of timing (seconds unless named ``_ms``): ``answer_timeout``
     for an answer to begin, ``answer_silence_ms`` of silence that ends an
     answer, ``max_answer_secs`` after which an answer is cut off.
+
+    The audio and its timelines are ``call.line`` (a
+    :class:`~pipecat_wsclient.scenario.line.Line`); ``caller``, ``transport``,
+    ``rate``, ``heard``, ``heard_track``, ``sent_track``, ``sent_times``,
+    ``carrier_events`` and ``failures`` are its objects, at hand on the call.
     """
 
     def __init__(
@@ -120,9 +106,7 @@ class VoiceCall:
         self.synthesizer = synthesizer
         self.transcriber = transcriber
         self.transcribe_answers = transcribe_answers
-        self.carrier_events: list[tuple[float, str]] = []
-        self._mic = LineMicrophone(0)
-        self.caller = Caller(
+        self.line = Line(
             LineOptions(
                 uri,
                 protocol=protocol,
@@ -131,42 +115,20 @@ class VoiceCall:
                 cafile=cafile,
                 insecure=insecure,
                 open_timeout=open_timeout,
-            ),
-            on_heard=self._heard_audio,
-            on_sent=self._sent_audio,
-            sources=[self._mic],
-            on_bot_event=self._bot_event,
-            # A test call reports a dropped connection (exit 7) instead of
-            # redialing: a drop is something the bot did.
-            redial=False,
-            # Barge-in timing counts what is in flight: each chunk as it goes out.
-            live_sent_audio=True,
+            )
         )
-        self.transport = self.caller.transport
-        self.rate = sample_rate = self._mic.rate = self.caller.rate
-        self.sent_track, self.heard_track = Track(sample_rate), Track(sample_rate)
-        self.heard = VoiceActivity(sample_rate)
-        self.sent_times = SentTimes()
-        self.failures = self.caller.failures
+        # The line's parts, as the call's attributes (the same objects).
+        line = self.line
+        self.caller, self.transport, self.rate = line.caller, line.caller.transport, line.rate
+        self.heard, self.heard_track = line.heard, line.heard_track
+        self.sent_track, self.sent_times = line.sent_track, line.sent_times
+        self.carrier_events, self.failures = line.carrier_events, line.caller.failures
         self.results: list[TurnResult] = []
         self.t0 = time.monotonic()
         self.ended_at: float | None = None
         self._hung_up = False
         self._pending_answer: TurnResult | None = None
         self._last_text: str | None = None
-
-    # -- timelines (called by the processors) ---------------------------------
-
-    def _heard_audio(self, at: float, pcm: bytes) -> None:
-        start = self.heard_track.add(at, pcm)
-        self.heard.add(pcm, start)
-
-    def _sent_audio(self, at: float, pcm: bytes) -> None:
-        start = self.sent_track.add(at, pcm)
-        self.sent_times.add(len(pcm), start)
-
-    def _bot_event(self, event: Mark | Clear, at: float) -> None:
-        self.carrier_events.append((at, "clear" if isinstance(event, Clear) else "mark"))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -188,7 +150,7 @@ class VoiceCall:
     @property
     def ended(self) -> bool:
         """Whether the call is over (hung up by either side, or lost)."""
-        return self.caller.ended
+        return self.line.ended
 
     async def start(self) -> None:
         """Dial and wait until connected.
@@ -229,32 +191,10 @@ class VoiceCall:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # -- clock helpers --------------------------------------------------------
+    # -- helpers --------------------------------------------------------------
 
     def _rel(self, t: float | None) -> float | None:
         return None if t is None else round(t - self.t0, 3)
-
-    async def _until(self, deadline: float) -> None:
-        """Sleep until ``deadline`` or the end of the call."""
-        while not self.ended:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            await asyncio.sleep(min(POLL_SECS, left))
-
-    async def _speak(self, pcm: bytes) -> tuple[float | None, float | None]:
-        """Queue speech; wait until its voiced part is sent; return its playback start and end."""
-        first, last = voiced_span(pcm, self.rate) or (0, len(pcm))
-        offset = self._mic.enqueue(pcm)
-        limit = time.monotonic() + self._mic.queued_bytes / (2 * self.rate) + 5.0
-        start = end = None
-        while not self.ended and time.monotonic() < limit:
-            start = start or self.sent_times.time_of(offset + first, self.rate)
-            end = self.sent_times.time_of(offset + last, self.rate)
-            if end is not None:
-                break
-            await asyncio.sleep(POLL_SECS)
-        return start, end
 
     async def _audio(self, text: str | None, audio: Path | bytes | None) -> bytes:
         if text is not None:
@@ -269,40 +209,15 @@ class VoiceCall:
 
     # -- answers --------------------------------------------------------------
 
-    async def _await_onset(self, after: float, timeout: float) -> float | None:
-        """The first voiced audio of the bot at or after ``after``, waiting up to ``timeout``."""
-        deadline = max(after, time.monotonic()) + timeout
-        while True:
-            onset = self.heard.onset_after(after)
-            if onset is not None or self.ended or time.monotonic() >= deadline:
-                return onset
-            await asyncio.sleep(POLL_SECS)
-
     async def _await_end(self, onset: float) -> tuple[float, bool]:
         """Where the answer that began at ``onset`` ends; True if it was cut off."""
-        limit = onset + self.max_answer_secs
-        while True:
-            now = time.monotonic()
-            end = self.heard.end_of_run(onset, self.answer_silence, now)
-            if end is not None:
-                return end, False
-            if self.ended:
-                return self.heard.end_of_run(
-                    onset, self.answer_silence, float("inf")
-                ) or onset, False
-            if now >= limit:
-                return now, True
-            await asyncio.sleep(POLL_SECS)
-
-    def _events_between(self, result: TurnResult, start: float, end: float) -> None:
-        kinds = [k for t, k in self.carrier_events if start <= t < end]
-        result.marks, result.clears = kinds.count("mark"), kinds.count("clear")
+        return await self.line.await_end(onset, self.answer_silence, self.max_answer_secs)
 
     def _finish_answer(self, result: TurnResult, onset: float, end: float) -> None:
         result.answer_start_s = self._rel(onset)
         result.answer_end_s = self._rel(end)
         result.answer_secs = round(end - onset, 3)
-        result.underruns = _underruns(self.heard_track, onset, end)
+        result.underruns = self.line.underruns(onset, end)
 
     async def _answer(
         self,
@@ -312,7 +227,7 @@ class VoiceCall:
         until: str,
         since: float | None = None,
     ) -> TurnResult:
-        early = self.heard.run_start(after) if since is not None else None
+        early = self.line.heard.run_start(after) if since is not None else None
         if early is not None and since is not None and early >= since:
             # The bot began while we were still talking: its answer counts from
             # there, and response_ms is negative.
@@ -321,7 +236,7 @@ class VoiceCall:
                 f"the bot began answering {(after - early) * 1000:.0f} ms before our speech ended"
             )
         else:
-            onset = await self._await_onset(
+            onset = await self.line.await_onset(
                 after, self.answer_timeout if timeout is None else timeout
             )
         if onset is None:
@@ -352,7 +267,7 @@ class VoiceCall:
         return result, now
 
     async def _done(self, result: TurnResult, started: float) -> TurnResult:
-        self._events_between(result, started, time.monotonic())
+        result.marks, result.clears = self.line.carrier_counts(started, time.monotonic())
         if self.ended and not self._hung_up and not self.failures:
             result.bot_hung_up = True
         if self.transcribe_answers and result.answer_end_s is not None:
@@ -414,7 +329,7 @@ class VoiceCall:
             self._last_text = text
         await self._settle_pending()
         result, started = self._begin(label, kind)
-        start, end = await self._speak(pcm)
+        start, end = await self.line.speak(pcm)
         result.speech_start_s, result.speech_end_s = self._rel(start), self._rel(end)
         if end is None:
             result.notes.append("our speech was not sent" if not self.ended else "the call ended")
@@ -473,22 +388,20 @@ class VoiceCall:
             result.notes.append("there was no answer to talk over")
             return await self._done(result, started)
         onset = self.t0 + target.answer_start_s
-        await self._until_onset(onset + after_ms / 1000, pcm)
-        ended = self.heard.end_of_run(onset, RUN_GAP_SECS, time.monotonic())
+        await self.line.wait_to_voice(onset + after_ms / 1000, pcm)
+        ended = self.line.heard.end_of_run(onset, RUN_GAP_SECS, time.monotonic())
         if ended is not None:
             self._finish_answer(target, onset, ended)
             result.notes.append(
                 f"the answer ended before the barge-in (it lasted {(ended - onset) * 1000:.0f} ms,"
                 f" the barge-in was due after {after_ms:g} ms)"
             )
-        ours, end = await self._speak(pcm)
+        ours, end = await self.line.speak(pcm)
         result.speech_start_s, result.speech_end_s = self._rel(ours), self._rel(end)
         if ours is not None and ended is None:
-            stop = await self._await_stop(ours)
+            stop = await self.line.await_stop(ours, self.max_answer_secs)
             result.barge_in_ms = round((stop - ours) * 1000, 1)
-            clear = next(
-                (t for t, k in self.carrier_events if k == "clear" and t >= ours - 0.05), None
-            )
+            clear = self.line.first_clear(ours - 0.05)
             if clear is not None:
                 result.clear_ms = round((clear - ours) * 1000, 1)
             self._finish_answer(target, onset, stop)
@@ -497,39 +410,6 @@ class VoiceCall:
         if end is not None:
             await self._answer(result, end, timeout, "end")
         return await self._done(result, started)
-
-    def _line_delay(self) -> float:
-        """Seconds from now until audio queued now would start playing at the far end.
-
-        The line runs ahead of real time: what the microphone has handed on and
-        not yet sent, then what has been sent and not yet played.
-        """
-        bps = 2 * self.rate
-        in_flight = (self._mic.pushed_bytes - self.sent_times.total) / bps
-        ahead = max(0.0, self.sent_track.end - time.monotonic())
-        return ahead + max(0.0, in_flight)
-
-    async def _until_onset(self, when: float, pcm: bytes) -> None:
-        """Wait so that ``pcm``'s voice, queued on return, plays at ``when`` (or just after)."""
-        span = voiced_span(pcm, self.rate)
-        leading = span[0] / (2 * self.rate) if span else 0.0  # silence before the voice
-        while not self.ended:
-            left = when - time.monotonic() - self._line_delay() - leading
-            if left <= 0:
-                return
-            await asyncio.sleep(min(POLL_SECS, left))
-
-    async def _await_stop(self, ours: float) -> float:
-        """When the bot's audio going on at our onset ``ours`` stopped."""
-        limit = ours + self.max_answer_secs
-        while True:
-            now = time.monotonic()
-            stop = self.heard.end_of_run(ours, RUN_GAP_SECS, now)
-            if stop is not None:
-                return max(stop, ours)
-            if self.ended or now >= limit:
-                return now
-            await asyncio.sleep(POLL_SECS)
 
     async def _reask(self) -> TurnResult | None:
         """Say the last utterance again and return when its answer has begun."""
@@ -555,7 +435,7 @@ class VoiceCall:
         for i, digit in enumerate(digits):
             if i:
                 await asyncio.sleep(DTMF_GAP_SECS)
-            await self.caller.worker.queue_frame(OutputDTMFUrgentFrame(button=KeypadEntry(digit)))
+            await self.line.press_key(digit)
             result.dtmf_sent += digit
         last = time.monotonic()
         await self._answer(result, last, timeout, until)
@@ -578,8 +458,8 @@ class VoiceCall:
         """Stay silent for ``seconds``; whatever the bot says meanwhile is the answer."""
         await self._settle_pending()
         result, started = self._begin(label or f"wait {seconds:g} s", "wait")
-        await self._until(started + seconds)
-        onset = self.heard.onset_after(started, until=started + seconds)
+        await self.line.sleep_until(started + seconds)
+        onset = self.line.heard.onset_after(started, until=started + seconds)
         if onset is not None:
             result.response_ms = round((onset - started) * 1000, 1)
             end, _ = await self._await_end(onset)
@@ -588,7 +468,7 @@ class VoiceCall:
 
     async def wait_for_hangup(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for the bot to end the call; whether it did."""
-        await self._until(time.monotonic() + timeout)
+        await self.line.sleep_until(time.monotonic() + timeout)
         return self.ended and not self._hung_up and not self.failures
 
     async def hangup(self) -> TurnResult:
@@ -611,12 +491,7 @@ class VoiceCall:
             return b""
         start = self.t0 + result.answer_start_s - 0.1
         end = self.t0 + (result.answer_end_s or result.answer_start_s) + 0.1
-        bps = 2 * self.rate
-        return b"".join(
-            pcm
-            for played, pcm in self.heard_track.chunks
-            if played + len(pcm) / bps > start and played < end
-        )
+        return self.line.heard_between(start, end)
 
     async def transcribe(self, result: TurnResult) -> str:
         """What the bot said in a turn's answer (also stored in ``result.transcript``)."""
@@ -630,12 +505,7 @@ class VoiceCall:
 
     def render(self) -> tuple[float, np.ndarray, np.ndarray] | None:
         """Both sides on one timeline: its start time, our audio, the bot's (None if no audio)."""
-        tracks = [t for t in (self.sent_track, self.heard_track) if t.chunks]
-        if not tracks:
-            return None
-        t0 = min(track.chunks[0][0] for track in tracks)
-        end = max(track.end for track in tracks)
-        return t0, self.sent_track.render(t0, end - t0), self.heard_track.render(t0, end - t0)
+        return self.line.render()
 
     def write_recording(
         self, path: Path, rendered: tuple[float, np.ndarray, np.ndarray] | None = None
@@ -646,24 +516,8 @@ class VoiceCall:
             path: The WAV file.
             rendered: What :meth:`render` returned, if already at hand.
         """
-        rendered = rendered or self.render()
-        if rendered is None:
-            return False
-        _, left, right = rendered
-        stereo = np.stack([left, right], axis=1).reshape(-1)
-        write_wav(path, float_to_pcm(stereo), self.rate, channels=2)
-        return True
+        return self.line.write_recording(path, rendered)
 
     def failure(self) -> CallFailed | None:
         """The connection failure that ended the call, if any."""
         return self._failure_error("lost") if self.failures else None
-
-
-def _underruns(track: Track, start: float, end: float) -> int:
-    """Underruns among the chunks of ``track`` that play within ``[start, end]``."""
-    part = Track(track.rate)
-    for arrival, (play, pcm) in zip(track.arrivals, track.chunks, strict=True):
-        if start - 0.05 <= play <= end:
-            part.arrivals.append(arrival)
-            part.chunks.append((play, pcm))
-    return count_underruns(part)
