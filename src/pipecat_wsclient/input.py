@@ -11,6 +11,10 @@ reflection, :mod:`pipecat_wsclient.protobuf_audio`) and pushed downstream in
 arrival order; messages that arrive before the pipeline has started are held
 and delivered once it has; what cannot be decoded is counted and logged at a
 limited rate.
+
+:class:`TransportProcessor`, the base of the input and of the output
+(:mod:`pipecat_wsclient.output`), is here too: how each of them holds the
+transport's connection.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pipecat.frames.frames import (
     InputTransportMessageFrame,
     StartFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameProcessor, FrameProcessorSetup
 from pipecat.transports.base_input import BaseInputTransport
 from websockets.asyncio.client import ClientConnection
 
@@ -47,7 +51,67 @@ MAX_PENDING_MESSAGES = 1000
 """Messages held while the input is not ready yet; older ones are dropped beyond it."""
 
 
-class WebsocketClientInputTransport(BaseInputTransport):
+class TransportProcessor(FrameProcessor):
+    """What the transport's input and output share: how a processor holds the connection.
+
+    Keeps the transport, its session and its parameters. :meth:`setup`
+    attaches to the transport (which sets the session and the serializer up
+    once, for both) and holds the connection; :meth:`cleanup` stops the
+    processor's own traffic (:meth:`_stop_traffic`), lets go of the
+    connection and cleans the transport up. Comes before Pipecat's base in
+    the bases: ``class X(TransportProcessor, BaseInputTransport)``.
+    """
+
+    def __init__(
+        self,
+        transport: WebsocketClientTransport,
+        session: WebsocketClientSession,
+        params: WebsocketClientParams,
+    ):
+        """Initialize the processor.
+
+        Args:
+            transport: The parent transport instance.
+            session: The WebSocket session to use for communication.
+            params: Configuration parameters for the transport.
+        """
+        super().__init__(params=params)
+        self._transport = transport
+        self._session = session
+        self._ws_params = params
+
+    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
+        """Set up the processor and attach it to the transport.
+
+        Args:
+            setup: The frame processor setup configuration.
+        """
+        await super().setup(setup)
+        await self._transport._attach(self, setup)
+
+    async def cleanup(self):
+        """Clean up the processor: let go of the connection, clean the transport up."""
+        await super().cleanup()
+        await self._disconnect(close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
+        await self._transport.cleanup()
+
+    async def _disconnect(self, close_timeout: float | None = None):
+        """Stop this processor's traffic and let go of the connection.
+
+        The connection closes when both processors have let go of it.
+
+        Args:
+            close_timeout: Bound for the closing handshake, overriding the
+                ``close_timeout`` param (short on cancel and cleanup).
+        """
+        await self._stop_traffic()
+        await self._transport._release(self, close_timeout=close_timeout)
+
+    async def _stop_traffic(self):
+        """Stop what this processor receives or sends (it lets go of the connection)."""
+
+
+class WebsocketClientInputTransport(TransportProcessor, BaseInputTransport):
     """WebSocket client input transport for receiving frames.
 
     Handles incoming WebSocket messages, deserializes them to frames, and
@@ -65,31 +129,13 @@ class WebsocketClientInputTransport(BaseInputTransport):
         session: WebsocketClientSession,
         params: WebsocketClientParams,
     ):
-        """Initialize the WebSocket client input transport.
-
-        Args:
-            transport: The parent transport instance.
-            session: The WebSocket session to use for communication.
-            params: Configuration parameters for the transport.
-        """
-        super().__init__(params)
-        self._transport = transport
-        self._session = session
-        self._ws_params = params
+        """Initialize the input transport; the arguments are :class:`TransportProcessor`'s."""
+        super().__init__(transport, session, params)
         self._stats = session.stats
         self._ready = False
         self._stopped = False
         self._pending: deque[str | bytes] = deque()
         self._decode_log = LogThrottle()
-
-    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
-        """Set up the input transport with the frame processor setup.
-
-        Args:
-            setup: The frame processor setup configuration.
-        """
-        await super().setup(setup)
-        await self._transport._attach(self, setup)
 
     async def start(self, frame: StartFrame):
         """Start the input transport and initialize the WebSocket connection.
@@ -115,8 +161,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
             frame: The end frame signaling transport shutdown.
         """
         await super().stop(frame)
-        await self._stop_receiving()
-        await self._transport._release(self)
+        await self._disconnect()
 
     async def cancel(self, frame: CancelFrame):
         """Cancel the input transport and disconnect from WebSocket.
@@ -125,15 +170,7 @@ class WebsocketClientInputTransport(BaseInputTransport):
             frame: The cancel frame signaling immediate cancellation.
         """
         await super().cancel(frame)
-        await self._stop_receiving()
-        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
-
-    async def cleanup(self):
-        """Clean up the input transport resources."""
-        await super().cleanup()
-        await self._stop_receiving()
-        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
-        await self._transport.cleanup()
+        await self._disconnect(close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
 
     async def on_message(self, websocket: ClientConnection | None, message: str | bytes):
         """Handle incoming WebSocket messages.
@@ -180,7 +217,8 @@ class WebsocketClientInputTransport(BaseInputTransport):
         for frame in coalesce_audio(frames):
             await self.deliver(frame)
 
-    async def _stop_receiving(self):
+    async def _stop_traffic(self):
+        """Deliver nothing more; what is held is dropped, the protocol detached."""
         self._ready = False
         self._stopped = True
         self._pending.clear()

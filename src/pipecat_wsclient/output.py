@@ -35,12 +35,13 @@ from pipecat.frames.frames import (
     StartFrame,
     SystemFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.utils.utils import obj_id
 
 from pipecat_wsclient import hooks, upstream
+from pipecat_wsclient.input import TransportProcessor
 from pipecat_wsclient.ledger import OutputLedger
 from pipecat_wsclient.outage import DropReport, HeldFrame, OutageBuffer
 from pipecat_wsclient.pacing import DEFAULT_MAX_LAG_SECS, PaceClock, pcm_duration
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
     from pipecat_wsclient.transport import WebsocketClientTransport
 
 
-class WebsocketClientOutputTransport(BaseOutputTransport):
+class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
     """WebSocket client output transport for sending frames.
 
     Handles outgoing frames, serializes them for WebSocket transmission, and
@@ -74,17 +75,8 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         session: WebsocketClientSession,
         params: WebsocketClientParams,
     ):
-        """Initialize the WebSocket client output transport.
-
-        Args:
-            transport: The parent transport instance.
-            session: The WebSocket session to use for communication.
-            params: Configuration parameters for the transport.
-        """
-        super().__init__(params)
-        self._transport = transport
-        self._session = session
-        self._ws_params = params
+        """Initialize the output transport; the arguments are :class:`.TransportProcessor`'s."""
+        super().__init__(transport, session, params)
         self._pace = PaceClock(
             lead_secs=params.audio_out_send_lead_secs, max_lag_secs=DEFAULT_MAX_LAG_SECS
         )
@@ -102,15 +94,6 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         self._lean_senders: list[LeanMediaSender] = []
         # Id of the last InterruptionFrame: audio frames made before it are stale.
         self._interruption_id = 0
-
-    async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
-        """Set up the output transport with the frame processor setup.
-
-        Args:
-            setup: The frame processor setup configuration.
-        """
-        await super().setup(setup)
-        await self._transport._attach(self, setup)
 
     async def start(self, frame: StartFrame):
         """Start the output transport and initialize the WebSocket connection.
@@ -201,9 +184,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
         else:
             async with self._send_lock:
                 await self._flush_outage_locked()
-        await self._cancel_flush()
-        self.abandon_outage()
-        await self._transport._release(self)
+        await self._disconnect()
 
     async def cancel(self, frame: CancelFrame):
         """Cancel the output transport and disconnect from WebSocket.
@@ -212,8 +193,7 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             frame: The cancel frame signaling immediate cancellation.
         """
         await super().cancel(frame)
-        await self._cancel_flush()
-        self.abandon_outage()
+        await self._stop_traffic()
         if self._session.is_connected and not isinstance(
             self._transport.serializer, ProtobufFrameSerializer
         ):
@@ -229,14 +209,6 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
                 )
                 self._session.abort()
         await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
-
-    async def cleanup(self):
-        """Clean up the output transport resources."""
-        await super().cleanup()
-        await self._cancel_flush()
-        self.abandon_outage()
-        await self._transport._release(self, close_timeout=CANCEL_CLOSE_TIMEOUT_SECS)
-        await self._transport.cleanup()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Process a frame; interruptions also go to the far end.
@@ -438,10 +410,12 @@ class WebsocketClientOutputTransport(BaseOutputTransport):
             await self._flush_outage_locked()
         self._report_outage_drops()
 
-    async def _cancel_flush(self):
+    async def _stop_traffic(self):
+        """Send nothing more: the flush stops, what is held is counted as dropped."""
         if self._flush_task is not None:
             task, self._flush_task = self._flush_task, None
             await self.cancel_task(task)
+        self.abandon_outage()
 
     def abandon_outage(self):
         """The connection is not coming back: count what is held as dropped."""
