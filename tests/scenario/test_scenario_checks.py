@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.checks import check_turn
 from pipecat_wsclient.scenario.model import Expect
+from pipecat_wsclient.scenario.results import TurnResult
 
 
 def result(kind: str = "say", **measured: Any) -> TurnResult:

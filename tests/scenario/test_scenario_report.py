@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.report import (
     junit_xml,
     scenario_table,
@@ -21,6 +20,7 @@ from pipecat_wsclient.scenario.report import (
     suite_summary,
     write_junit,
 )
+from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.run import ScenarioResult, suite_exit_code
 
 

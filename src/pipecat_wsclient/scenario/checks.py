@@ -16,9 +16,9 @@ Example::
 
 from __future__ import annotations
 
-from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.matching import contains, matches
 from pipecat_wsclient.scenario.model import Expect
+from pipecat_wsclient.scenario.results import TurnResult
 
 
 def check_turn(expect: Expect, result: TurnResult, *, kind: str | None = None) -> list[str]:

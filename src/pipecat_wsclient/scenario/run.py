@@ -33,9 +33,9 @@ from typing import Any
 
 from pipecat_wsclient.caller.outcome import EXIT_OK
 from pipecat_wsclient.scenario.call import VoiceCall
-from pipecat_wsclient.scenario.results import CallFailed, TurnResult
 from pipecat_wsclient.scenario.checks import check_turn
 from pipecat_wsclient.scenario.model import Scenario, Turn
+from pipecat_wsclient.scenario.results import CallFailed, TurnResult
 from pipecat_wsclient.scenario.speech import SpeechError, Synthesizer, Transcriber
 
 EXIT_EXPECTATION = 1
