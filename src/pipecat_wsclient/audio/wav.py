@@ -4,9 +4,10 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""WAV files and PCM conversions: where audio is read, written and resampled (no I/O but files).
+"""WAV files and PCM conversions: where audio is read and written (no I/O but files).
 
-All audio is 16-bit little-endian PCM.
+All audio is 16-bit little-endian PCM. Reading resamples through
+:mod:`pipecat_wsclient.audio.resample`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import soxr
+
+from pipecat_wsclient.audio.resample import resample_float
 
 
 def read_wav(path: str | Path, rate: int) -> bytes:
@@ -54,9 +56,7 @@ def read_wav(path: str | Path, rate: int) -> bytes:
     else:
         raise ValueError(f"{path}: unsupported sample width {width}")
     mono = samples.reshape(-1, channels).mean(axis=1)
-    if src_rate != rate:
-        mono = soxr.resample(mono, src_rate, rate)
-    return float_to_pcm(mono)
+    return float_to_pcm(resample_float(mono, src_rate, rate))
 
 
 def write_wav(path: str | Path, pcm: bytes, rate: int, channels: int = 1) -> None:

@@ -27,11 +27,12 @@ import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
-from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.utils.types import NOT_GIVEN, NotGiven, assert_given
+
+from pipecat_wsclient.audio.resample import resample
 
 DEFAULT_VOICE = "en-us"
 DEFAULT_WORDS_PER_MINUTE = 150
@@ -166,7 +167,10 @@ class EspeakTTSService(TTSService):
     """Offline text to speech with eSpeak NG (robotic, but clear and instant).
 
     The voice is eSpeak NG's voice name (``settings.voice``, default ``en-us``).
-    Audio is resampled from eSpeak's 22050 Hz to the pipeline's output rate.
+    Each utterance is synthesized whole, then resampled in one piece from
+    eSpeak's 22050 Hz to the pipeline's output rate: all of it, its closing
+    pause included (a stream resampler that is not flushed keeps back its
+    last 20-100 ms, and could leak them into the next utterance).
     """
 
     Settings = EspeakTTSSettings
@@ -200,7 +204,6 @@ class EspeakTTSService(TTSService):
             push_start_frame=True, push_stop_frames=True, settings=default_settings, **kwargs
         )
         _Espeak.get()
-        self._resampler = create_stream_resampler()
 
     def can_generate_metrics(self) -> bool:
         """This service reports TTFB and usage metrics."""
@@ -225,7 +228,7 @@ class EspeakTTSService(TTSService):
                 espeak_synthesize, text, voice=voice, words_per_minute=wpm
             )
             await self.stop_ttfb_metrics()
-            audio = await self._resampler.resample(pcm, rate, self.sample_rate)
+            audio = resample(pcm, rate, self.sample_rate)
             yield TTSAudioRawFrame(
                 audio=audio, sample_rate=self.sample_rate, num_channels=1, context_id=context_id
             )

@@ -14,12 +14,12 @@ out to the server's format: 16-bit mono PCM at its sample rate.
 from __future__ import annotations
 
 import numpy as np
-import soxr
 from loguru import logger
 from pipecat.frames.frames import InputAudioRawFrame
 from pipecat.serializers.base_serializer import FrameSerializer
 from websockets.typing import Data
 
+from pipecat_wsclient.audio.resample import StreamResampler
 from pipecat_wsclient.audio.wav import float_to_pcm, pcm_to_float
 from pipecat_wsclient.protocols import RawPCMSerializer
 
@@ -74,8 +74,7 @@ class InboundAudio:
         self._rate = rate
         self._byte_stream = isinstance(serializer, RawPCMSerializer)
         self._odd_byte = b""
-        self._resampler: soxr.ResampleStream | None = None
-        self._resampler_rate = 0
+        self._resampler: StreamResampler | None = None
 
     async def decode(self, message: Data) -> bytes:
         """The caller's audio in a message (``b""`` if there is none)."""
@@ -100,24 +99,18 @@ class InboundAudio:
 
     def flush(self) -> bytes:
         """What the resampler still holds (its filter delay), if one was used."""
-        if self._resampler is None:
-            return b""
-        return float_to_pcm(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        return b"" if self._resampler is None else self._resampler.flush()
 
     def _normalize(self, pcm: bytes, rate: int, channels: int) -> bytes:
         """Bring audio to mono at the server's rate (streaming resampling when needed)."""
         rate = rate or self._rate
         channels = max(1, channels)
         pcm = pcm[: len(pcm) // (2 * channels) * (2 * channels)]
-        if channels == 1 and rate == self._rate:
-            return pcm
-        samples = pcm_to_float(pcm)
         if channels > 1:
-            samples = samples.reshape(-1, channels).mean(axis=1).astype(np.float32)
-        if rate != self._rate:
-            if self._resampler is None or self._resampler_rate != rate:
-                logger.debug(f"VoiceServer: resampling {rate} Hz to {self._rate} Hz")
-                self._resampler = soxr.ResampleStream(rate, self._rate, 1, "float32")
-                self._resampler_rate = rate
-            samples = self._resampler.resample_chunk(samples)
-        return float_to_pcm(samples)
+            pcm = float_to_pcm(pcm_to_float(pcm).reshape(-1, channels).mean(axis=1))
+        if rate == self._rate:
+            return pcm
+        if self._resampler is None or self._resampler.from_rate != rate:
+            logger.debug(f"VoiceServer: resampling {rate} Hz to {self._rate} Hz")
+            self._resampler = StreamResampler(rate, self._rate)
+        return self._resampler.resample(pcm)
