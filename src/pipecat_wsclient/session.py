@@ -16,7 +16,7 @@ instead of leaving a dead socket behind.
 from __future__ import annotations
 
 import asyncio
-import enum
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from loguru import logger
@@ -29,6 +29,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from pipecat_wsclient.coalesce import MAX_BATCH_MESSAGES
+from pipecat_wsclient.connection_state import ConnectionState, SessionState
 from pipecat_wsclient.dial import Dialer
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
 from pipecat_wsclient.failures import CLOSE_NORMAL, failure_from_exception
@@ -52,9 +53,8 @@ class WebsocketClientCallbacks(BaseModel):
 
     Parameters:
         on_connected: Called when WebSocket connection is established.
-        on_disconnected: Called when WebSocket connection is closed, whoever
-            closed it; ``websocket.close_code`` and ``websocket.close_reason``
-            say how.
+        on_disconnected: Called when WebSocket connection is closed, whoever closed
+            it; ``websocket.close_code`` and ``websocket.close_reason`` say how.
         on_message: Called when a message is received from the WebSocket.
         on_messages: If set, called instead of ``on_message`` with the
             messages already received when the receive task runs (one or
@@ -85,33 +85,13 @@ class WebsocketClientCallbacks(BaseModel):
     on_session_start: Callable[[], Awaitable[list[str | bytes]]] | None = None
 
 
-class SessionState(enum.Enum):
-    """Where a session is in its life.
-
-    Parameters:
-        IDLE: Not connected; ``connect()`` may be called.
-        CONNECTING: Dialing.
-        OPEN: Connected.
-        RECONNECTING: The connection was lost; the reconnect policy is redialing.
-        CLOSING: ``disconnect()`` is closing the connection.
-    """
-
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    OPEN = "open"
-    RECONNECTING = "reconnecting"
-    CLOSING = "closing"
-
-
 class WebsocketClientSession:
-    """Manages a WebSocket client connection session.
+    """A transport's WebSocket connection: dials, receives, sends, closes, redials.
 
-    Handles connection lifecycle, message sending/receiving, and provides
-    callback mechanisms for connection events. The input and output
-    processors of a transport share one session: each :meth:`acquire` s it in
-    ``setup`` and :meth:`release` s it when done (stop, cancel or cleanup,
-    whichever comes first); the connection closes when the last holder lets
-    go.
+    The input and output processors of a transport share one session: each
+    :meth:`acquire` s it in ``setup`` and :meth:`release` s it when done (stop,
+    cancel or cleanup, whichever comes first); the last holder to let go
+    closes the connection. Its state is kept by a :class:`ConnectionState`.
 
     Example::
 
@@ -145,22 +125,21 @@ class WebsocketClientSession:
             self._secure = parse_uri(uri).secure
         except InvalidURI as e:
             raise ValueError(f"invalid WebSocket URI {self._safe_uri!r}: {e.msg}") from None
-        self._uri = uri
         self._params = params
         self._callbacks = callbacks
         self._transport_name = transport_name
 
         self._task_manager: BaseTaskManager | None = None
-        self._state = SessionState.IDLE
+        self._conn = ConnectionState()  # the state, changed only through its events
         self._websocket: ClientConnection | None = None
         self._receive_task: asyncio.Task | None = None
         self._reconnect_task: asyncio.Task | None = None
         self._policy = ReconnectPolicy(params.reconnect) if params.reconnect else None
-        self._connect_lock: asyncio.Lock | None = None
-        self._settled: asyncio.Event | None = None
+        self._connect_lock = asyncio.Lock()  # binds to a loop on first use, not here
+        self._settled = asyncio.Event()  # clear while connect() dials
+        self._settled.set()
         self._holders: set[int] = set()
-        # Set when we know why a connection is going down before websockets
-        # does (a write timeout), so the report names the real cause.
+        # Why a connection is going down, when we know before websockets (write timeout).
         self._pending_failure: ConnectionFailure | None = None
         self._stats = WebsocketClientStats()
         self._dialer = Dialer(
@@ -181,10 +160,7 @@ class WebsocketClientSession:
 
     @property
     def task_manager(self) -> BaseTaskManager:
-        """Get the task manager for this session.
-
-        Returns:
-            The task manager instance.
+        """The task manager given to :meth:`setup`.
 
         Raises:
             RuntimeError: If ``setup()`` has not been called yet.
@@ -203,33 +179,25 @@ class WebsocketClientSession:
 
     @property
     def state(self) -> SessionState:
-        """The session's :class:`SessionState`."""
-        return self._state
+        """The session's :class:`SessionState` (kept by :class:`ConnectionState`)."""
+        return self._conn.state
 
     @property
     def is_connected(self) -> bool:
-        """Check if the WebSocket is currently connected.
-
-        Returns:
-            True if the WebSocket is in connected state.
-        """
+        """Whether the session is OPEN and its socket open too."""
         ws = self._websocket
-        return self._state is SessionState.OPEN and ws is not None and ws.state is State.OPEN
+        return self._conn.is_open and ws is not None and ws.state is State.OPEN
 
     @property
     def is_closing(self) -> bool:
-        """Check if the WebSocket is currently closing.
-
-        Returns:
-            True if the WebSocket is in the process of closing.
-        """
+        """Whether we are closing the connection, or its closing handshake has begun."""
         ws = self._websocket
-        return self._state is SessionState.CLOSING or (ws is not None and ws.state is State.CLOSING)
+        return self._conn.closed_by_us or (ws is not None and ws.state is State.CLOSING)
 
     @property
     def is_reconnecting(self) -> bool:
         """Whether the connection was lost and the reconnect policy is redialing."""
-        return self._state is SessionState.RECONNECTING
+        return self._conn.reconnecting
 
     @property
     def websocket(self) -> ClientConnection | None:
@@ -282,12 +250,10 @@ class WebsocketClientSession:
             close_timeout: Bound for the closing handshake, overriding the
                 ``close_timeout`` param (e.g. short on cancel).
         """
-        key = id(holder)
-        if key not in self._holders:
-            return
-        self._holders.discard(key)
-        if not self._holders:
-            await self.disconnect(close_timeout=close_timeout)
+        if id(holder) in self._holders:
+            self._holders.discard(id(holder))
+            if not self._holders:
+                await self.disconnect(close_timeout=close_timeout)
 
     async def connect(self):
         """Connect to the WebSocket server.
@@ -298,13 +264,11 @@ class WebsocketClientSession:
             ConnectionFailure: If the connection could not be made; the message
                 names the redacted URI and the cause (e.g. ``HTTP 401``).
         """
-        if self._connect_lock is None:
-            self._connect_lock = asyncio.Lock()
         async with self._connect_lock:
-            if self._state is SessionState.OPEN:
+            if self._conn.is_open:
                 return
-            self._state = SessionState.CONNECTING
-            self._settled_event().clear()
+            self._conn.dial_started()
+            self._settled.clear()
             try:
                 try:
                     await self._dial()
@@ -312,15 +276,13 @@ class WebsocketClientSession:
                     reconnect = self._params.reconnect
                     if not (reconnect and reconnect.retry_initial_connect):
                         raise
-                    # Still CONNECTING: audio written meanwhile waits for the
-                    # dial (up to open_timeout), as for a first dial.
-                    final = await self._retry(failure, state=SessionState.CONNECTING)
+                    # Still CONNECTING: audio written meanwhile waits, as for a first dial.
+                    final = await self._retry(failure, initial=True)
                     if final is not None:
                         raise final from failure
             finally:
-                if self._state is SessionState.CONNECTING:
-                    self._state = SessionState.IDLE
-                self._settled_event().set()
+                self._conn.connect_returned()  # CONNECTING -> IDLE: failed or cancelled
+                self._settled.set()
 
     async def wait_connected(self, timeout: float | None = None) -> bool:
         """Wait while a dial is in progress.
@@ -331,12 +293,10 @@ class WebsocketClientSession:
         Returns:
             Whether the session is connected.
         """
-        if self._state is SessionState.CONNECTING:
-            try:
+        if self._conn.connecting:
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
-                    await self._settled_event().wait()
-            except TimeoutError:
-                pass
+                    await self._settled.wait()
         return self.is_connected
 
     async def disconnect(self, *, close_timeout: float | None = None):
@@ -349,11 +309,14 @@ class WebsocketClientSession:
         Args:
             close_timeout: Override of the ``close_timeout`` param.
         """
-        await self._stop_reconnecting()
-        ws = self._websocket
-        if ws is None:
+        self._conn.redial_cancelled()  # RECONNECTING -> IDLE: an outage's redial stops
+        redialing = self._reconnect_task
+        if redialing is not None and redialing is not asyncio.current_task():
+            self._reconnect_task = None
+            await self.task_manager.cancel_task(redialing)
+        if (ws := self._websocket) is None:
             return
-        self._state = SessionState.CLOSING
+        self._conn.close_requested()
         timeout = close_timeout if close_timeout is not None else self._params.close_timeout
         try:
             async with asyncio.timeout(timeout):
@@ -364,7 +327,19 @@ class WebsocketClientSession:
         except Exception as e:  # the socket may already be broken
             logger.debug(f"{self}: error while closing: {e!r}")
             ws.transport.abort()
-        await self._wait_receive_task(ws)
+        # Wait for the receive task to report the end of ``ws``.
+        receiving = self._receive_task
+        if receiving is None or receiving is asyncio.current_task():
+            return
+        try:
+            async with asyncio.timeout(1.0):
+                await asyncio.shield(receiving)
+        except TimeoutError:
+            logger.warning(f"{self}: receive task did not end, cancelling it")
+            await self.task_manager.cancel_task(receiving)
+            if self._websocket is ws:
+                self._websocket = None
+                self._conn.dropped()
 
     def abort(self) -> None:
         """Drop the connection at once, without a closing handshake.
@@ -372,11 +347,9 @@ class WebsocketClientSession:
         For a peer that has stopped reading when the call must end now (a
         ``CancelFrame``): the end counts as ours, nothing is reconnected.
         """
-        ws = self._websocket
-        if ws is None:
-            return
-        self._state = SessionState.CLOSING
-        ws.transport.abort()
+        if (ws := self._websocket) is not None:
+            self._conn.close_requested()
+            ws.transport.abort()
 
     async def send(self, message: str | bytes) -> bool:
         """Send a message through the WebSocket connection.
@@ -393,7 +366,7 @@ class WebsocketClientSession:
             have reached the peer).
         """
         ws = self._websocket
-        if ws is None or self._state is not SessionState.OPEN:
+        if ws is None or not self._conn.is_open:
             return False
         try:
             if self._params.write_timeout is None or _cannot_block(ws, len(message)):
@@ -416,24 +389,15 @@ class WebsocketClientSession:
 
     # -- internals ----------------------------------------------------------
 
-    def _settled_event(self) -> asyncio.Event:
-        if self._settled is None:
-            self._settled = asyncio.Event()
-            self._settled.set()
-        return self._settled
-
     async def _dial(self):
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = asyncio.get_running_loop().time()
         websocket = await self._dialer.open()
         self._websocket = websocket
-        self._state = SessionState.OPEN
+        self._conn.opened()
         self._pending_failure = None
         self._stats.connects += 1
-        self._stats.connect_time_secs = loop.time() - started
-        logger.debug(
-            f"{self}: connected to {self._safe_uri} in {self._stats.connect_time_secs:.3f}s"
-        )
+        self._stats.connect_time_secs = took = asyncio.get_running_loop().time() - started
+        logger.debug(f"{self}: connected to {self._safe_uri} in {took:.3f}s")
         self._receive_task = self.task_manager.create_task(
             self._receive_task_handler(websocket), f"{self}::receive"
         )
@@ -441,8 +405,7 @@ class WebsocketClientSession:
 
     async def _receive_task_handler(self, websocket: ClientConnection):
         """Deliver messages until the connection ends, then report how it ended."""
-        stats = self._stats
-        callbacks = self._callbacks
+        stats, callbacks = self._stats, self._callbacks
         on_messages = callbacks.on_messages
         try:
             async for message in websocket:
@@ -452,9 +415,8 @@ class WebsocketClientSession:
                     # without waiting): none waits for another.
                     while len(batch) < MAX_BATCH_MESSAGES and _message_waiting(websocket):
                         batch.append(await websocket.recv())
-                for m in batch:
-                    stats.messages_in += 1
-                    stats.bytes_in += len(m)
+                stats.messages_in += len(batch)
+                stats.bytes_in += sum(len(m) for m in batch)
                 try:
                     if on_messages is not None:
                         await on_messages(websocket, batch)
@@ -469,7 +431,7 @@ class WebsocketClientSession:
         await self._connection_ended(websocket)
 
     async def _connection_ended(self, websocket: ClientConnection):
-        closed_by_us = self._state is SessionState.CLOSING
+        closed_by_us = self._conn.closed_by_us
         self._receive_task = None
         close_exc = websocket.protocol.close_exc
         # The close frame received, else the one we sent (1009 for an oversize
@@ -494,7 +456,7 @@ class WebsocketClientSession:
         if self._websocket is websocket:
             self._websocket = None
             # Set before any await: from here on, senders know to hold their data.
-            self._state = SessionState.RECONNECTING if retry else SessionState.IDLE
+            self._conn.closed() if closed_by_us else self._conn.lost(reconnect=retry)
 
         try:
             await self._callbacks.on_disconnected(websocket)
@@ -503,41 +465,27 @@ class WebsocketClientSession:
                 self._reconnect_task = self.task_manager.create_task(
                     self._reconnect_task_handler(failure), f"{self}::reconnect"
                 )
-            elif failure is not None:
-                await self._report_lost(failure)
-
-    async def _report_lost(self, failure: ConnectionFailure):
-        if self._callbacks.on_connection_lost is not None:
-            await self._callbacks.on_connection_lost(failure)
+            elif failure is not None and self._callbacks.on_connection_lost is not None:
+                await self._callbacks.on_connection_lost(failure)
 
     async def _reconnect_task_handler(self, failure: ConnectionFailure):
-        final = await self._retry(failure)
+        final = await self._retry(failure, initial=False)
         self._reconnect_task = None
-        if final is not None:
-            await self._report_lost(final)
+        if final is not None and self._callbacks.on_connection_lost is not None:
+            await self._callbacks.on_connection_lost(final)
 
-    async def _retry(
-        self, failure: ConnectionFailure, *, state: SessionState = SessionState.RECONNECTING
-    ) -> ConnectionFailure | None:
-        """Redial under the reconnect policy (:func:`~pipecat_wsclient.reconnect.redial`).
+    async def _retry(self, cause: ConnectionFailure, *, initial: bool) -> ConnectionFailure | None:
+        """Redial, CONNECTING if ``initial`` (a first dial's retries) else RECONNECTING.
 
-        Args:
-            failure: Why the connection was lost, or the first dial failed.
-            state: The state while redialing: RECONNECTING after a lost
-                connection (senders hold their data), CONNECTING for the first
-                dial (senders wait for it).
-
-        Returns:
-            None once reconnected (or closed meanwhile), or the failure to
-            report when giving up.
+        Returns None once reconnected or stopped, else the failure to report.
         """
         assert self._policy is not None
-        self._state = state
+        self._conn.redial_started(initial=initial)
         outcome = await redial(
             self._policy,
-            failure,
+            cause,
             self._dial,
-            still_wanted=lambda: self._state is state,
+            still_wanted=lambda: self._conn.redial_wanted(initial=initial),
             on_reconnecting=self._callbacks.on_reconnecting,
             safe_uri=self._safe_uri,
             name=str(self),
@@ -554,31 +502,8 @@ class WebsocketClientSession:
                     self._websocket, outcome.attempt, outcome.downtime_secs
                 )
             return None
-        self._state = SessionState.IDLE
+        self._conn.gave_up()
         return outcome
-
-    async def _stop_reconnecting(self):
-        task = self._reconnect_task
-        if self._state is SessionState.RECONNECTING:
-            self._state = SessionState.IDLE
-        if task is not None and task is not asyncio.current_task():
-            self._reconnect_task = None
-            await self.task_manager.cancel_task(task)
-
-    async def _wait_receive_task(self, websocket: ClientConnection):
-        """Wait for the receive task to report the end of ``websocket``."""
-        task = self._receive_task
-        if task is None or task is asyncio.current_task():
-            return
-        try:
-            async with asyncio.timeout(1.0):
-                await asyncio.shield(task)
-        except TimeoutError:
-            logger.warning(f"{self}: receive task did not end, cancelling it")
-            await self.task_manager.cancel_task(task)
-            if self._websocket is websocket:
-                self._websocket = None
-                self._state = SessionState.IDLE
 
     def _drop_after_write_timeout(self, websocket: ClientConnection):
         if self._pending_failure is None:
@@ -595,10 +520,9 @@ class WebsocketClientSession:
 def _message_waiting(websocket: ClientConnection) -> bool:
     """Whether a whole message has been received and not read yet (recv will not wait).
 
-    Looks at the connection's queue of received frames (websockets'
-    ``Assembler``): its next frame starts a message and ends it. False if a
-    later websockets changed those internals (each message then goes alone;
-    ``tests/test_coalesce.py`` notices).
+    Looks at the connection's queue of received frames (websockets' ``Assembler``): its next
+    frame starts a message and ends it. False if a later websockets changed those internals
+    (each message then goes alone; ``tests/core/test_coalesce.py`` notices).
     """
     frames = getattr(getattr(websocket, "recv_messages", None), "frames", None)
     queue = getattr(frames, "queue", None)
