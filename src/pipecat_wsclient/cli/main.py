@@ -107,6 +107,11 @@ def _finish(result: CallResult, as_json: bool) -> None:
     raise typer.Exit(result.exit_code)
 
 
+def _warn_if_insecure(insecure: bool) -> None:
+    if insecure:
+        err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
+
+
 def _usage_error(message: object) -> typer.Exit:
     err.print(f"error: {message}")
     return typer.Exit(EXIT_USAGE)
@@ -155,8 +160,7 @@ def call(
         make_serializer(protocol, sample_rate, carrier=carrier_options, params=params)
     except ValueError as e:
         raise _usage_error(e) from None
-    if insecure:
-        err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
+    _warn_if_insecure(insecure)
     options = CallOptions(
         carrier=carrier_options,
         params=params,
@@ -272,8 +276,7 @@ def phone(
         options.build_serializer()
     except ValueError as e:
         raise _usage_error(e) from None
-    if insecure:
-        err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
+    _warn_if_insecure(insecure)
 
     def say(line: str) -> None:
         print(line, flush=True)
@@ -522,8 +525,7 @@ def test_command(
         )
     except (ScenarioError, ValueError) as e:
         raise _usage_error(e) from None
-    if insecure:
-        err.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
+    _warn_if_insecure(insecure)
     console = Console() if Console().is_terminal else Console(width=150)
 
     def show(result):
