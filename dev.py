@@ -40,6 +40,9 @@ OTHER_PYTHONS = ("3.12", "3.13")
 
 FAST_TESTS = (
     # Pure modules: pacing, retry, ledger, outage buffer, errors, hooks, codecs, API.
+    "tests/test_layering.py",  # imports run downwards; modules stay readable
+    "tests/test_public_paths.py",
+    "tests/core/test_connection_state.py",
     "tests/core/test_pacing.py",
     "tests/core/test_retry.py",
     "tests/core/test_ledger.py",
@@ -60,7 +63,9 @@ FAST_TESTS = (
     "tests/audio/test_scenario_timeline.py",
     "tests/scenario/test_scenario_checks.py",
     "tests/scenario/test_scenario_report.py",
-    "tests/audio/test_phone_turns.py",  # the browser phone's live turns (pure)
+    "tests/audio/test_phone_turns.py",
+    "tests/audio/test_resample.py",
+    "tests/caller/test_builder.py",  # the browser phone's live turns (pure)
     # The protocols, against their fake peers, and their generated inputs.
     "tests/protocols/test_asterisk_flow.py",
     "tests/protocols/test_carriers.py",
