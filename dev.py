@@ -63,9 +63,9 @@ FAST_TESTS = (
     "tests/audio/test_scenario_timeline.py",
     "tests/scenario/test_scenario_checks.py",
     "tests/scenario/test_scenario_report.py",
-    "tests/audio/test_phone_turns.py",
+    "tests/audio/test_phone_turns.py",  # the one turn engine, live and final (pure)
     "tests/audio/test_resample.py",
-    "tests/caller/test_builder.py",  # the browser phone's live turns (pure)
+    "tests/caller/test_builder.py",
     # The protocols, against their fake peers, and their generated inputs.
     "tests/protocols/test_asterisk_flow.py",
     "tests/protocols/test_carriers.py",
