@@ -56,10 +56,11 @@ class TransportProcessor(FrameProcessor):
 
     Keeps the transport, its session and its parameters. :meth:`setup`
     attaches to the transport (which sets the session and the serializer up
-    once, for both) and holds the connection; :meth:`cleanup` stops the
-    processor's own traffic (:meth:`_stop_traffic`), lets go of the
-    connection and cleans the transport up. Comes before Pipecat's base in
-    the bases: ``class X(TransportProcessor, BaseInputTransport)``.
+    once, for both) and holds the connection; :meth:`_disconnect` (from
+    ``stop``, ``cancel`` and :meth:`cleanup`) stops the processor's own
+    traffic (:meth:`_stop_traffic`, which subclasses implement) and lets go
+    of it. Comes before Pipecat's base in the bases:
+    ``class X(TransportProcessor, BaseInputTransport)``.
     """
 
     def __init__(
