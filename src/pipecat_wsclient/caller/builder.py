@@ -111,6 +111,15 @@ def line_rate(serializer: FrameSerializer) -> int:
     return serializer.carrier_rate if isinstance(serializer, CarrierSerializer) else DEFAULT_RATE
 
 
+def resolve_rate(protocol: str, sample_rate: int | None) -> int:
+    """The pipeline's rate for a protocol: ``sample_rate``, else the carrier's own, else 16 kHz.
+
+    Raises:
+        ValueError: For an unknown protocol.
+    """
+    return sample_rate or LineOptions("", protocol=protocol).build_serializer()[1]
+
+
 def tls_option(cafile: Path | None, insecure: bool) -> ssl.SSLContext | bool | None:
     """The transport's ``ssl`` param for ``--cafile`` and ``--insecure``.
 

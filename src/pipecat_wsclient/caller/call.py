@@ -27,7 +27,7 @@ from pipecat.frames.frames import EndFrame, TTSAudioRawFrame, TTSStoppedFrame
 
 from pipecat_wsclient.audio.track import Track
 from pipecat_wsclient.audio.wav import read_wav
-from pipecat_wsclient.caller.builder import Caller, LineOptions, tls_option
+from pipecat_wsclient.caller.builder import Caller, LineOptions, resolve_rate, tls_option
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
 from pipecat_wsclient.caller.result import CallResult, measure_call
 from pipecat_wsclient.protocols.carrier import Clear
@@ -53,7 +53,8 @@ class CallOptions:
         duration: Longest call in seconds; by default the clip plus ``listen``.
         listen: Seconds to keep listening after the clip has been played.
         headers: Extra handshake headers.
-        sample_rate: Pipeline sample rate.
+        sample_rate: Pipeline sample rate; None: the carrier's own (8 kHz;
+            Vonage 16 kHz), so no resampler delays what is measured, else 16 kHz.
         cafile: CA bundle to verify a ``wss://`` server with.
         insecure: Skip certificate verification.
         open_timeout: Seconds allowed for the connection.
@@ -70,7 +71,7 @@ class CallOptions:
     duration: float | None = None
     listen: float = 2.0
     headers: dict[str, str] = field(default_factory=dict)
-    sample_rate: int = 16000
+    sample_rate: int | None = None
     cafile: Path | None = None
     insecure: bool = False
     open_timeout: float = 5.0
@@ -130,7 +131,7 @@ async def run_call(
     Raises:
         ValueError: For an invalid URI or an unreadable ``play`` file.
     """
-    rate = options.sample_rate
+    rate = resolve_rate(options.protocol, options.sample_rate)
     clip = (
         options.audio
         if options.audio is not None

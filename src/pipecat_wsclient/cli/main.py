@@ -35,6 +35,7 @@ from pipecat_wsclient.caller.result import CallResult  # noqa: E402
 from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
 from pipecat_wsclient.cli.options import (  # noqa: E402
     CafileOption,
+    CallerRateOption,
     CarrierOption,
     HeaderOption,
     InsecureOption,
@@ -138,7 +139,7 @@ def call(
     header: HeaderOption = None,
     carrier: CarrierOption = None,
     param: ParamOption = None,
-    sample_rate: SampleRateOption = 16000,
+    sample_rate: CallerRateOption = None,
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
     open_timeout: OpenTimeoutOption = 5.0,
@@ -157,7 +158,7 @@ def call(
     try:
         headers = parse_headers(header)
         carrier_options, params = parse_pairs(carrier, "--carrier"), parse_pairs(param, "--param")
-        make_serializer(protocol, sample_rate, carrier=carrier_options, params=params)
+        make_serializer(protocol, sample_rate or 16000, carrier=carrier_options, params=params)
     except ValueError as e:
         raise _usage_error(e) from None
     _warn_if_insecure(insecure)
@@ -344,7 +345,7 @@ def load(
     turns: Annotated[int, typer.Option(help="Turns per call.")] = 1,
     think: Annotated[float, typer.Option(help="Seconds of listening after each clip.")] = 2.0,
     header: HeaderOption = None,
-    sample_rate: SampleRateOption = 16000,
+    sample_rate: CallerRateOption = None,
     open_timeout: OpenTimeoutOption = 5.0,
     fail_if: Annotated[
         list[str] | None,

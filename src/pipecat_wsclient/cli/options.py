@@ -34,6 +34,14 @@ HeaderOption = Annotated[list[str] | None, typer.Option(help="Handshake header K
 """``--header K:V``, repeatable; turn it into a dict with :func:`parse_headers`."""
 
 SampleRateOption = Annotated[int, typer.Option(help="Audio sample rate.")]
+CallerRateOption = Annotated[
+    int | None,
+    typer.Option(
+        "--sample-rate",
+        help="Pipeline sample rate. Default: the carrier's own (8 kHz; Vonage 16 kHz), "
+        "so no resampler adds to what is measured; 16 kHz for pipecat and raw.",
+    ),
+]
 """``--sample-rate``."""
 
 CafileOption = Annotated[

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipecat_wsclient.audio.turns import percentile
 from pipecat_wsclient.audio.wav import read_wav
+from pipecat_wsclient.caller.builder import resolve_rate
 from pipecat_wsclient.caller.call import CallOptions, bundled_clip, run_call
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
 from pipecat_wsclient.caller.result import CallResult
@@ -64,7 +65,7 @@ class LoadOptions:
         turns: Turns per call (the clip is played this many times).
         think: Seconds of silence after each clip (the caller listens).
         headers: Extra handshake headers.
-        sample_rate: Pipeline sample rate.
+        sample_rate: Pipeline sample rate; None: the carrier's own, else 16 kHz.
         open_timeout: Seconds allowed to connect.
         scenario: Run this scenario for every caller instead of clips and
             turns (its turns are checked; ``protocol`` overrides the
@@ -81,7 +82,7 @@ class LoadOptions:
     turns: int = 1
     think: float = 2.0
     headers: dict[str, str] = field(default_factory=dict)
-    sample_rate: int = 16000
+    sample_rate: int | None = None
     open_timeout: float = 5.0
     scenario: Scenario | None = None
 
@@ -262,9 +263,10 @@ class LoadRun:
         self.options = options
         self.scenario_results: list[ScenarioResult] = []
         self._transcriber: Transcriber | None = None
-        rate = options.sample_rate
         self._scripts: list[bytes] = []
+        self._rate = options.sample_rate
         if options.scenario is None:  # a scenario says what to play itself
+            self._rate = rate = resolve_rate(options.protocol, options.sample_rate)
             clips = [read_wav(p, rate) for p in (options.clips or [bundled_clip()])]
             think = bytes(2 * int(rate * options.think))
             self._scripts = [
@@ -289,7 +291,7 @@ class LoadRun:
             protocol=o.protocol,
             audio=self._scripts[n % len(self._scripts)],
             headers=o.headers,
-            sample_rate=o.sample_rate,
+            sample_rate=self._rate,
             open_timeout=o.open_timeout,
             listen=0.5,
         )

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import gevent
-from locust import User, constant, task
 
+from locust import User, constant, task
 from pipecat_wsclient.caller.call import CallOptions
 from pipecat_wsclient.caller.outcome import EXIT_OK
 from pipecat_wsclient.caller.result import CallResult
@@ -50,7 +50,7 @@ class VoiceCallUser(User):
         turns: Turns per call (the clip is played this many times).
         think: Seconds of silence after each clip, in which the bot answers.
         headers: Extra handshake headers.
-        sample_rate: Pipeline sample rate.
+        sample_rate: Pipeline sample rate; None: the carrier's own, else 16 kHz.
         open_timeout: Seconds allowed to connect.
         cafile: CA bundle to verify a ``wss://`` server with.
         insecure: Skip certificate verification.
@@ -74,7 +74,7 @@ class VoiceCallUser(User):
     turns: ClassVar[int] = 1
     think: ClassVar[float] = 2.0
     headers: ClassVar[dict[str, str]] = {}
-    sample_rate: ClassVar[int] = 16000
+    sample_rate: ClassVar[int | None] = None
     open_timeout: ClassVar[float] = 5.0
     cafile: ClassVar[str | Path | None] = None
     insecure: ClassVar[bool] = False
