@@ -4,14 +4,12 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""Speech by energy: window levels, utterances, streaming end-of-speech (pure, no I/O).
+"""Speech by energy: window levels and streaming end-of-speech (pure, no I/O).
 
 All audio is 16-bit little-endian PCM. Times are seconds.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,56 +37,6 @@ def window_levels(samples: np.ndarray, rate: int, window: float = WINDOW_SECS) -
     frames = samples[: count * n].reshape(count, n).astype(np.float64)
     rms = np.sqrt(np.mean(frames**2, axis=1))
     return 20 * np.log10(np.maximum(rms, 1e-9))
-
-
-@dataclass
-class Segment:
-    """A stretch of speech, in seconds from the start of the audio."""
-
-    start: float
-    end: float
-
-
-def speech_segments(
-    samples: np.ndarray,
-    rate: int,
-    *,
-    threshold_db: float = SPEECH_THRESHOLD_DB,
-    min_silence: float = MIN_SILENCE_SECS,
-    min_speech: float = MIN_SPEECH_SECS,
-    window: float = WINDOW_SECS,
-) -> list[Segment]:
-    """Find utterances by energy: speech windows joined across pauses shorter than ``min_silence``.
-
-    Args:
-        samples: Mono float samples.
-        rate: Their sample rate.
-        threshold_db: Level above which a window is speech.
-        min_silence: A pause at least this long ends an utterance.
-        min_speech: Utterances shorter than this are ignored.
-        window: Analysis window in seconds.
-
-    Returns:
-        The utterances, in order.
-    """
-    voiced = window_levels(samples, rate, window) > threshold_db
-    segments: list[Segment] = []
-    start: int | None = None
-    last = -1
-    gap = round(min_silence / window)
-    for i, v in enumerate(voiced):
-        if not v:
-            continue
-        if start is None:
-            start = i
-        elif i - last > gap:
-            segments.append(Segment(start * window, (last + 1) * window))
-            start = i
-        last = i
-    if start is not None:
-        segments.append(Segment(start * window, (last + 1) * window))
-    # (The lengths are sums of window floats: one of exactly ``min_speech`` counts.)
-    return [s for s in segments if s.end - s.start >= min_speech - 1e-9]
 
 
 class EndOfSpeechDetector:

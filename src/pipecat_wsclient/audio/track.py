@@ -58,13 +58,34 @@ class Track:
 UNDERRUN_SECS = 0.02
 """A gap in answer audio at least this long is a playback underrun."""
 
+MAX_UNDERRUN_SECS = 0.25
+"""A longer gap is a pause between answers, not an underrun."""
 
-def count_underruns(track: Track, *, min_gap: float = UNDERRUN_SECS, max_gap: float = 0.25) -> int:
-    """Count playback underruns in a track: answer audio that arrived late.
 
-    An underrun is a chunk that arrived between ``min_gap`` and ``max_gap``
-    after the audio before it had finished playing (so the listener heard a
-    gap inside an answer); longer gaps are pauses between answers.
+def is_underrun(
+    late: float, *, min_gap: float = UNDERRUN_SECS, max_gap: float = MAX_UNDERRUN_SECS
+) -> bool:
+    """Whether a chunk that arrived ``late`` seconds after the audio before it finished is one.
+
+    The listener heard a gap inside an answer: the chunk came between
+    ``min_gap`` and ``max_gap`` after the audio before it had finished
+    playing; longer gaps are pauses between answers.
+
+    Args:
+        late: The chunk's arrival less the end of the audio played before it.
+        min_gap: Smallest gap that counts.
+        max_gap: Gaps longer than this are pauses, not underruns.
+    """
+    return min_gap <= late <= max_gap
+
+
+def count_underruns(
+    track: Track, *, min_gap: float = UNDERRUN_SECS, max_gap: float = MAX_UNDERRUN_SECS
+) -> int:
+    """Count playback underruns in a track: answer audio that arrived late (:func:`is_underrun`).
+
+    The chunks are replayed from their arrival times (the first plays when
+    it arrives), so a part of a track counts as if it had been played alone.
 
     Args:
         track: The heard audio, with its arrival times.
@@ -77,7 +98,9 @@ def count_underruns(track: Track, *, min_gap: float = UNDERRUN_SECS, max_gap: fl
     count = 0
     play_end: float | None = None
     for arrival, (_, pcm) in zip(track.arrivals, track.chunks, strict=True):
-        if play_end is not None and min_gap <= arrival - play_end <= max_gap:
+        if play_end is not None and is_underrun(
+            arrival - play_end, min_gap=min_gap, max_gap=max_gap
+        ):
             count += 1
         start = arrival if play_end is None else max(arrival, play_end)
         play_end = start + len(pcm) / (2 * track.rate)

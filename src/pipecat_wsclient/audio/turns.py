@@ -4,98 +4,79 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""Per-turn response latency and barge-in reaction while a call goes on (pure, no I/O).
+"""The turn engine: greeting, turns, overlap, barge-ins and underruns of a call (pure, no I/O).
 
-The browser phone shows what ``call`` measures after the fact, as it
-happens. Both sides' audio is added with its playback time; :meth:`LiveTurns.poll`
-(with ``now`` passed in, so a fake clock tests it) returns what became known:
+One :class:`TurnEngine` is fed both sides of a call: what we sent
+(:meth:`~TurnEngine.add_ours`) and what we heard
+(:meth:`~TurnEngine.add_theirs`), in chunks of any size at their playback
+times, and the bot's carrier ``clear`` messages. It judges the audio in 20 ms
+windows on one grid (from the first audio fed, or ``origin``); a window is
+voiced when its level is above -40 dBFS. From the windows it works out:
 
-- a turn once our utterance has ended (``min_silence`` of silence after it),
-  then again once the bot's answer begins: the response latency is from the
-  end of our utterance to the start of the bot's next stretch of speech;
-- a barge-in once the bot stops after we spoke over it: the reaction is from
-  our onset to the end of the bot's speech we talked over (again if the
-  bot's ``clear`` comes after that).
+- our utterances: voiced windows joined across pauses shorter than
+  ``min_silence`` (0.3 s), at least ``min_speech`` (80 ms) long;
+- the bot's stretches of speech: the same with pauses shorter than 0.1 s;
+- the greeting: the bot's stretches that start before our first utterance
+  does (all of them if we never speak): its onset and end;
+- a turn per utterance: its answer is the first stretch that starts after
+  the utterance ended and before our next utterance ends (the response
+  latency is the gap); the overlap is the first stretch that starts inside
+  the utterance (the bot began before we had finished);
+- a barge-in per utterance that starts inside a stretch (after its start,
+  before its end): the bot stopped at the stretch's end; its clear is the
+  first ``clear`` from 50 ms before our onset on;
+- underruns: the bot's audio that arrived 20-250 ms after the audio before
+  it had finished playing (:func:`~pipecat_wsclient.audio.track.is_underrun`).
 
-The rules are those of :func:`turns` and
-:func:`barge_ins` (the same thresholds and the
-same 0.1 s joining of the bot's pauses), so the live figures agree with the
-summary the call ends with.
+The same object gives the live figures and the final ones.
+:meth:`~TurnEngine.poll` (``now`` passed in, so a fake clock tests it) judges
+the windows that have played by ``now`` and reports each figure once it is
+certain, never before it happened: a turn once the silence after our
+utterance confirmed its end, its answer once the answer has played
+``min_speech`` (a click is no answer), a barge-in once the bot's silence
+confirmed its stop. :meth:`~TurnEngine.finish` ends the call: the windows
+left are judged, what was waiting is decided. What was reported is never
+changed afterwards, but for a turn getting its answer and a barge-in its
+clear (both reported again). :func:`replay` runs a recorded call through the
+engine, as ``call`` does.
 
 Example::
 
-    live = LiveTurns(8000)
+    live = TurnEngine(8000)
     live.add_ours(mic_pcm, start=sent_at)
-    live.add_theirs(bot_pcm, start=played_at)
+    live.add_theirs(bot_pcm, start=played_at, arrival=received_at)
     live.add_clear(clear_at)
     for update in live.poll(now=time.monotonic()):
         show(update)
+    ...
+    live.finish()
+    summary(live.turns, live.barge_ins, live.greeting, live.underruns)
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from pipecat_wsclient.audio.activity import VoiceActivity
 from pipecat_wsclient.audio.levels import (
     MIN_SILENCE_SECS,
     MIN_SPEECH_SECS,
+    SPEECH_THRESHOLD_DB,
     WINDOW_SECS,
-    speech_segments,
+    window_levels,
 )
+from pipecat_wsclient.audio.track import Track, is_underrun
+from pipecat_wsclient.audio.wav import pcm_to_float
 
+ANSWER_GAP_SECS = 0.1
+"""The bot's pauses shorter than this are inside one stretch of speech."""
 
-@dataclass
-class Turn:
-    """One exchange: our utterance and the first answer after it."""
-
-    utterance_start: float
-    utterance_end: float
-    answer_start: float | None
-
-    @property
-    def latency(self) -> float | None:
-        """Seconds from the end of our utterance to the first audible answer."""
-        return None if self.answer_start is None else self.answer_start - self.utterance_end
-
-
-def turns(sent: np.ndarray, heard: np.ndarray, rate: int, t0: float = 0.0) -> list[Turn]:
-    """Pair each utterance in ``sent`` with the first answer onset in ``heard`` after its end.
-
-    Both arrays are rendered tracks on the same timeline starting at ``t0``.
-    An answer counts for a turn when it starts after the utterance ended and
-    before the next utterance ends.
-    """
-    ours = speech_segments(sent, rate)
-    answers = speech_segments(heard, rate, min_silence=0.1)
-    result = []
-    for i, u in enumerate(ours):
-        limit = ours[i + 1].end if i + 1 < len(ours) else float("inf")
-        onset = next((a.start for a in answers if u.end <= a.start < limit), None)
-        result.append(Turn(t0 + u.start, t0 + u.end, None if onset is None else t0 + onset))
-    return result
-
-
-def barge_ins(sent: np.ndarray, heard: np.ndarray, rate: int) -> list[tuple[float, float]]:
-    """Where we started talking while the far end was talking, and when it stopped.
-
-    Both arrays are rendered tracks on the same timeline. For each of our
-    utterances that starts inside an answer (a stretch of the far end's
-    speech, pauses under 0.1 s joined), the pair is our onset and the end of
-    that answer, in seconds from the start of the arrays: the far end's
-    reaction is the difference.
-    """
-    ours = speech_segments(sent, rate)
-    answers = speech_segments(heard, rate, min_silence=0.1)
-    found = []
-    for u in ours:
-        talked_over = next((a for a in answers if a.start < u.start < a.end), None)
-        if talked_over is not None:
-            found.append((u.start, talked_over.end))
-    return found
+CLEAR_SLACK_SECS = 0.05
+"""A clear this long before our onset still counts for that barge-in."""
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -105,29 +86,31 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-ANSWER_GAP_SECS = 0.1
-"""The bot's pauses shorter than this are inside one stretch of speech."""
-
-CLEAR_SLACK_SECS = 0.05
-"""A clear this long before our onset still counts for that barge-in."""
-
-_EPS = 1e-6
-"""Window times are sums of floats: a pause of exactly the gap must split, as in ``turns``."""
-
-
 @dataclass
 class TurnUpdate:
-    """A turn, new or answered: our utterance's end and the bot's answer onset."""
+    """One turn: our utterance, the bot's answer onset, and where it began over us.
+
+    Times are on the clock the audio was fed with (seconds).
+    """
 
     n: int
+    """The turn's number, from 1."""
     utterance_start: float
     utterance_end: float
     answer_start: float | None = None
+    """The first stretch of the bot's speech after our utterance ended (None: no answer)."""
+    overlap_start: float | None = None
+    """The first stretch of the bot's speech that began inside our utterance (None: none)."""
 
     @property
     def latency(self) -> float | None:
         """Seconds from the end of our utterance to the answer's first voiced window."""
         return None if self.answer_start is None else self.answer_start - self.utterance_end
+
+    @property
+    def overlap(self) -> float | None:
+        """Seconds the bot began speaking before our utterance ended (None: it waited)."""
+        return None if self.overlap_start is None else self.utterance_end - self.overlap_start
 
 
 @dataclass
@@ -135,9 +118,12 @@ class BargeIn:
     """We spoke over the bot: our onset, when it stopped, when its clear came."""
 
     n: int
+    """The barge-in's number, from 1."""
     onset: float
     stop: float
+    """The end of the bot's stretch of speech we talked over."""
     clear: float | None
+    """The bot's first ``clear`` from ``CLEAR_SLACK_SECS`` before our onset (None: none yet)."""
 
     @property
     def reaction(self) -> float:
@@ -145,8 +131,125 @@ class BargeIn:
         return self.stop - self.onset
 
 
-class LiveTurns:
-    """Turns and barge-ins of one call, worked out as its audio comes in."""
+@dataclass
+class Greeting:
+    """The bot's speech before our first utterance: its first onset and its last end."""
+
+    onset: float
+    end: float
+
+
+@dataclass
+class _Stretch:
+    """Voiced windows joined across short pauses: ``[start, end)`` in window numbers."""
+
+    start: int
+    end: int
+
+
+class _Stretches:
+    """One side's stretches of speech, a window at a time (pure bookkeeping on window flags).
+
+    Voiced windows are joined across pauses shorter than ``min_silence``; a
+    stretch is kept when at least ``min_speech`` long. A stretch ends once
+    ``min_silence`` of unvoiced windows followed it (or at :meth:`finish`).
+    """
+
+    def __init__(self, min_silence: float, min_speech: float):
+        self._gap = round(min_silence / WINDOW_SECS)  # unvoiced windows that end a stretch
+        self._min_speech = min_speech
+        self.count = 0
+        """Windows judged so far."""
+        self.done: list[_Stretch] = []
+        """The kept stretches that have ended, in order."""
+        self.starts: list[int] = []
+        """Their starts (for bisecting)."""
+        self.open: _Stretch | None = None
+        """The stretch going on, kept or not yet, with its end so far."""
+
+    def long_enough(self, s: _Stretch) -> bool:
+        """Whether ``s`` is kept (its length from window times, as they always were)."""
+        return s.end * WINDOW_SECS - s.start * WINDOW_SECS >= self._min_speech - 1e-9
+
+    @property
+    def open_kept(self) -> _Stretch | None:
+        """The stretch going on, if already long enough to be kept."""
+        s = self.open
+        return s if s is not None and self.long_enough(s) else None
+
+    def push(self, voiced: bool) -> None:
+        """Judge the next window."""
+        k = self.count
+        self.count += 1
+        s = self.open
+        if voiced:
+            if s is not None and k - (s.end - 1) > self._gap:
+                self._close()
+                s = None
+            if s is None:
+                self.open = _Stretch(k, k + 1)
+            else:
+                s.end = k + 1
+        elif s is not None and k - (s.end - 1) >= self._gap:
+            self._close()  # no voiced window can join it any more
+
+    def finish(self) -> None:
+        """End the stretch going on (the audio is over)."""
+        self._close()
+
+    def _close(self) -> None:
+        s, self.open = self.open, None
+        if s is not None and self.long_enough(s):
+            self.done.append(s)
+            self.starts.append(s.start)
+
+    def first_from(self, k: int) -> _Stretch | None:
+        """The first kept stretch starting at or after window ``k``, as far as known."""
+        i = bisect_left(self.starts, k)
+        if i < len(self.done):
+            return self.done[i]
+        s = self.open_kept
+        return s if s is not None and s.start >= k else None
+
+    def settled_before(self, k: int) -> bool:
+        """Whether every kept stretch starting before window ``k`` is known to be one."""
+        s = self.open
+        return self.count >= k and (s is None or s.start >= k or self.long_enough(s))
+
+
+class _Pending:
+    """One side's audio not judged yet: float samples placed at sample offsets on the grid."""
+
+    def __init__(self) -> None:
+        self._chunks: list[tuple[int, np.ndarray]] = []
+
+    def add(self, at: int, samples: np.ndarray) -> None:
+        """Place ``samples`` from sample ``at`` (later chunks overwrite earlier ones)."""
+        self._chunks.append((at, samples))
+
+    def samples(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``[lo, hi)``, silence where nothing plays."""
+        out = np.zeros(hi - lo, np.float32)
+        for at, samples in self._chunks:
+            i = at - lo
+            if i >= len(out) or i + len(samples) <= 0:
+                continue
+            a, b = max(0, -i), min(len(samples), len(out) - i)
+            out[i + a : i + b] = samples[a:b]
+        return out
+
+    def forget(self, before: int) -> None:
+        """Drop the chunks that end by sample ``before`` (judged)."""
+        self._chunks = [(at, s) for at, s in self._chunks if at + len(s) > before]
+
+
+class TurnEngine:
+    """Greeting, turns, overlap, barge-ins and underruns of one call, live and final.
+
+    Feed each side's chunks in playback order, each starting no earlier than
+    the end of the one before (as :class:`~pipecat_wsclient.audio.track.Track`
+    places them), and nothing that plays before a ``now`` already polled.
+    """
 
     def __init__(
         self,
@@ -154,45 +257,72 @@ class LiveTurns:
         *,
         min_silence: float = MIN_SILENCE_SECS,
         min_speech: float = MIN_SPEECH_SECS,
+        origin: float | None = None,
     ):
         """Initialize with no audio.
 
         Args:
             rate: Sample rate of both sides (16-bit mono PCM).
             min_silence: Our pause that ends an utterance.
-            min_speech: Our utterances shorter than this are ignored.
+            min_speech: Utterances and stretches of the bot's speech shorter
+                than this are ignored (clicks).
+            origin: Where the 20 ms window grid starts; None: at the first
+                audio fed.
         """
-        self.ours = VoiceActivity(rate)
-        self.theirs = VoiceActivity(rate)
-        self._min_silence = min_silence
-        self._min_speech = min_speech
-        self._cursor = float("-inf")  # our audio before this has been split into utterances
-        self._onsets: set[float] = set()  # our onsets already judged for barge-in
-        self._open: list[TurnUpdate] = []  # turns still waiting for an answer
-        self._undecided: list[float] = []  # our onsets not yet judged for barge-in
-        # Our onsets over the bot (with the start of its speech), waiting for it to stop.
-        self._barge_ins: list[tuple[float, float]] = []
+        self.rate = rate
+        self.origin = origin
+        """The start of the window grid (the first audio's playback time unless given)."""
+        self._window = int(rate * WINDOW_SECS)  # samples, as window_levels counts them
+        self._audio = (_Pending(), _Pending())  # ours, theirs
+        self._ours = _Stretches(min_silence, min_speech)
+        self._theirs = _Stretches(ANSWER_GAP_SECS, min_speech)
+        self._end: float | None = None  # when the last audio fed finishes playing
+        self._theirs_end: float | None = None
         self._clears: list[float] = []
-        self._speaking_until: float | None = None  # our utterance in progress, so far
-        self._updated: list[BargeIn] = []  # reported barge-ins whose clear came since
+        self._finished = False
+        self._open: list[TurnUpdate] = []  # turns whose answer is not decided
+        self._onsets: list[int] = []  # our onsets (windows) not yet judged for barge-in
+        self._last_onset = -1
+        self._onsets_seen = 0  # our ended utterances whose onset was taken
+        self._greeted = False  # the greeting is decided
+        self._updated: list[TurnUpdate | BargeIn] = []  # barge-ins whose clear came since
         self.turns: list[TurnUpdate] = []
         """Every turn so far, in order."""
         self.barge_ins: list[BargeIn] = []
         """Every resolved barge-in so far, in order."""
+        self.greeting: Greeting | None = None
+        """The greeting, once decided (None before, or if the bot never spoke first)."""
+        self.underruns = 0
+        """The bot's chunks that arrived 20-250 ms after the audio before them finished."""
+
+    # -- what goes in -----------------------------------------------------------
 
     def add_ours(self, pcm: bytes, start: float) -> None:
         """Add our audio whose first sample plays (reaches the bot) at ``start``."""
-        self.ours.add(pcm, start)
+        self._add(0, pcm, start)
 
-    def add_theirs(self, pcm: bytes, start: float) -> None:
-        """Add the bot's audio whose first sample plays at ``start``."""
-        self.theirs.add(pcm, start)
+    def add_theirs(self, pcm: bytes, start: float, arrival: float | None = None) -> None:
+        """Add the bot's audio whose first sample plays at ``start``.
+
+        Args:
+            pcm: The audio, 16-bit mono PCM.
+            start: When its first sample plays.
+            arrival: When it arrived; given, a late arrival counts as an underrun.
+        """
+        if (
+            arrival is not None
+            and self._theirs_end is not None
+            and is_underrun(arrival - self._theirs_end)
+        ):
+            self.underruns += 1
+        self._theirs_end = start + len(pcm) / (2 * self.rate)
+        self._add(1, pcm, start)
 
     def add_clear(self, at: float) -> None:
         """Note a carrier ``clear`` from the bot at ``at`` (clears come in time order).
 
         A barge-in already reported without a clear gets this one if it came
-        after its onset; :meth:`poll` reports it again.
+        after its onset (less ``CLEAR_SLACK_SECS``); the next poll reports it again.
         """
         self._clears.append(at)
         for barge_in in self.barge_ins:
@@ -200,106 +330,219 @@ class LiveTurns:
                 barge_in.clear = at
                 self._updated.append(barge_in)
 
+    def _add(self, side: int, pcm: bytes, start: float) -> None:
+        if self.origin is None:
+            self.origin = start
+        end = start + len(pcm) / (2 * self.rate)
+        self._end = end if self._end is None else max(self._end, end)
+        if pcm:
+            at = round((start - self.origin) * self.rate)
+            self._audio[side].add(at, pcm_to_float(pcm))
+
+    # -- what comes out ---------------------------------------------------------
+
     def poll(self, now: float) -> list[TurnUpdate | BargeIn]:
-        """What became known by ``now``: new turns, answered turns, resolved barge-ins."""
+        """What became known by ``now``: new turns, answered turns, barge-ins (or their clear).
+
+        Turns and barge-ins are reported as the same objects as in
+        :attr:`turns` and :attr:`barge_ins` (copy them to keep them as they were).
+        """
+        if not self._finished and self.origin is not None:
+            self._judge(played=math.floor((now - self.origin) * self.rate) // self._window)
+        return self._report()
+
+    def finish(self) -> list[TurnUpdate | BargeIn]:
+        """End the call: judge all the audio fed, decide what was waiting, report it."""
+        if not self._finished:
+            if self.origin is not None:
+                self._judge(played=None)
+            self._ours.finish()
+            self._theirs.finish()
+            self._finished = True
+        return self._report()
+
+    # -- windows ----------------------------------------------------------------
+
+    def _judge(self, played: int | None) -> None:
+        """Judge the windows that have played (all, if ``played`` is None).
+
+        A window that has played holds its final audio: what is fed later plays
+        after it. Windows only exist up to the end of the audio fed (a
+        trailing part window is not one); past it, a window is judged only
+        when silent on both sides, which is as good as absent, should the
+        call end there.
+        """
+        assert self.origin is not None
+        whole = 0 if self._end is None else int((self._end - self.origin) * self.rate)
+        whole //= self._window  # windows that exist: the audio fed reaches their end
+        k0 = self._ours.count
+        k1 = whole if played is None else min(played, whole)
+        if k1 > k0:
+            self._push(*self._voiced(k0, k1))
+        k0 = self._ours.count
+        if played is not None and played > k0:
+            ours, theirs = self._voiced(k0, played)
+            voiced = ours | theirs
+            silent = int(np.argmax(voiced)) if voiced.any() else len(voiced)
+            self._push(ours[:silent], theirs[:silent])
+        for pending in self._audio:
+            pending.forget(self._ours.count * self._window)
+
+    def _voiced(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each window ``[k0, k1)`` is voiced, ours and theirs."""
+        lo, hi = k0 * self._window, k1 * self._window
+        ours, theirs = (
+            window_levels(pending.samples(lo, hi), self.rate) > SPEECH_THRESHOLD_DB
+            for pending in self._audio
+        )
+        return ours, theirs
+
+    def _push(self, ours: np.ndarray, theirs: np.ndarray) -> None:
+        for o, t in zip(ours.tolist(), theirs.tolist(), strict=True):
+            self._ours.push(o)
+            self._theirs.push(t)
+
+    def _time(self, k: int) -> float:
+        """The start of window ``k``."""
+        assert self.origin is not None
+        return self.origin + k * WINDOW_SECS
+
+    # -- the rules --------------------------------------------------------------
+
+    def _report(self) -> list[TurnUpdate | BargeIn]:
         updates: list[TurnUpdate | BargeIn] = list(self._updated)
         self._updated.clear()
-        self._split_utterances(now, updates)
-        self._answer_turns(now, updates, until=self._speaking_until)
-        self._decide_barge_ins(now)
-        self._resolve_barge_ins(now, updates)
-        return updates
+        self._new_turns(updates)
+        self._answer_turns(updates)
+        self._take_onsets()
+        self._decide_barge_ins(updates)
+        self._greet()
+        unique: dict[int, TurnUpdate | BargeIn] = {}
+        for update in updates:
+            unique.setdefault(id(update), update)
+        return list(unique.values())
 
-    def _split_utterances(self, now: float, updates: list[TurnUpdate | BargeIn]) -> None:
-        self._speaking_until = None
-        while (onset := self.ours.onset_after(self._cursor)) is not None:
-            if onset not in self._onsets:
-                self._onsets.add(onset)
-                self._undecided.append(onset)
-            end = self.ours.end_of_run(onset, self._min_silence - _EPS, now + _EPS)
-            if end is None:
-                # Still speaking: an answer after what we have said so far may
-                # belong to this utterance, not to the open turn; wait.
-                self._speaking_until = self.ours.starts[-1] + WINDOW_SECS
+    def _new_turns(self, updates: list[TurnUpdate | BargeIn]) -> None:
+        """A turn for each utterance that ended, once the bot's speech inside it is known."""
+        ours, theirs = self._ours, self._theirs
+        while len(self.turns) < len(ours.done):
+            u = ours.done[len(self.turns)]
+            if not (self._finished or theirs.settled_before(u.end)):
                 return
-            self._cursor = end
-            if end - onset < self._min_speech - _EPS:
-                continue
-            # An open turn whose next utterance has now ended gets no answer.
-            self._answer_turns(now, updates, until=end)
-            self._open.clear()
-            turn = TurnUpdate(len(self.turns) + 1, onset, end)
+            over = theirs.first_from(u.start)
+            if over is not None and over.start >= u.end:
+                over = None  # it began after we had finished
+            turn = TurnUpdate(
+                len(self.turns) + 1,
+                self._time(u.start),
+                self._time(u.end),
+                overlap_start=None if over is None else self._time(over.start),
+            )
             self.turns.append(turn)
             self._open.append(turn)
             updates.append(turn)
 
-    def _answer_turns(
-        self, now: float, updates: list[TurnUpdate | BargeIn], until: float | None = None
-    ) -> None:
+    def _answer_turns(self, updates: list[TurnUpdate | BargeIn]) -> None:
+        """Answer each open turn with the first stretch after it, once it is its own."""
+        ours, theirs = self._ours, self._theirs
         for turn in list(self._open):
-            onset = self._answer_onset(turn.utterance_end, until, now)
-            if onset is not None:
-                turn.answer_start = onset
+            i = turn.n - 1
+            u = ours.done[i]
+            after = ours.done[i + 1] if i + 1 < len(ours.done) else None
+            answer = theirs.first_from(u.end)
+            if answer is None:
+                # Unanswered once our next utterance ended with no stretch before its end.
+                answered = False
+                decided = self._finished or (after is not None and theirs.settled_before(after.end))
+            elif after is not None:
+                answered, decided = answer.start < after.end, True
+            else:
+                # It answers this turn unless an utterance of ours ends before it begins:
+                # we are silent (a new utterance ends after it), or speaking past its start.
+                going = ours.open
+                answered = decided = going is None or going.end > answer.start
+            if decided:
                 self._open.remove(turn)
-                updates.append(turn)
+                if answered:
+                    assert answer is not None
+                    turn.answer_start = self._time(answer.start)
+                    updates.append(turn)
 
-    def _answer_onset(self, after: float, until: float | None, now: float) -> float | None:
-        """The start of the bot's first stretch of speech starting in ``[after, until)``.
+    def _take_onsets(self) -> None:
+        """Our utterances' onsets, to judge for barge-in, as soon as they are utterances."""
+        ours = self._ours
+        starts = [s.start for s in ours.done[self._onsets_seen :]]
+        self._onsets_seen = len(ours.done)
+        going = ours.open_kept
+        if going is not None:
+            starts.append(going.start)
+        for start in starts:
+            if start > self._last_onset:
+                self._onsets.append(start)
+                self._last_onset = start
 
-        A stretch shorter than ``min_speech`` (a click) is no answer; one that
-        is still that short and may go on is not judged yet (None).
-        """
-        starts = self.theirs.starts
-        i = bisect_left(starts, after - _EPS)
-        while i < len(starts) and (until is None or starts[i] < until - _EPS):
-            if i > 0 and starts[i] - (starts[i - 1] + WINDOW_SECS) < ANSWER_GAP_SECS - _EPS:
-                i += 1  # inside a stretch that started earlier
+    def _decide_barge_ins(self, updates: list[TurnUpdate | BargeIn]) -> None:
+        """A barge-in for each onset of ours inside a stretch of the bot's, once it ended."""
+        theirs = self._theirs
+        for onset in list(self._onsets):
+            j = bisect_left(theirs.starts, onset) - 1  # the last ended stretch before it
+            talked_over = theirs.done[j] if j >= 0 and theirs.done[j].end > onset else None
+            if talked_over is None:
+                going = theirs.open
+                if going is not None and going.start < onset:
+                    continue  # the bot's speech around our onset has not ended (or is a click)
+                self._onsets.remove(onset)
                 continue
-            j = i  # the stretch's last window
-            while j + 1 < len(starts) and (
-                starts[j + 1] - (starts[j] + WINDOW_SECS) < ANSWER_GAP_SECS - _EPS
-            ):
-                j += 1
-            end = starts[j] + WINDOW_SECS
-            if end - starts[i] >= self._min_speech - _EPS:
-                return starts[i]
-            if j + 1 == len(starts) and now - end < ANSWER_GAP_SECS - _EPS:
-                return None  # a short stretch that may still go on
-            i = j + 1
-        return None
-
-    def _decide_barge_ins(self, now: float) -> None:
-        """Whether we spoke over the bot, once its audio around our onset is in.
-
-        The bot's pause at our onset joins its speech if it resumes within
-        ``ANSWER_GAP_SECS``: the decision waits until that much has played.
-        """
-        for onset in list(self._undecided):
-            if now < onset + ANSWER_GAP_SECS - _EPS:
-                continue
-            self._undecided.remove(onset)
-            talked_over = self.theirs.run_start(onset, gap=ANSWER_GAP_SECS - _EPS)
-            if talked_over is not None and talked_over < onset - _EPS:
-                self._barge_ins.append((onset, talked_over))
-
-    def _resolve_barge_ins(self, now: float, updates: list[TurnUpdate | BargeIn]) -> None:
-        for item in list(self._barge_ins):
-            onset, talked_over = item
-            stop = self.theirs.end_of_run(onset, ANSWER_GAP_SECS - _EPS, now + _EPS)
-            if stop is None:
-                continue
-            # Our utterance must be one (``min_speech``): its length, or so far,
-            # since while it goes on every voiced window belongs to it.
-            end = self.ours.end_of_run(onset, self._min_silence - _EPS, now + _EPS)
-            ours = (self.ours.starts[-1] + WINDOW_SECS if end is None else end) - onset
-            if ours < self._min_speech - _EPS:
-                if end is not None:
-                    self._barge_ins.remove(item)  # a blip, not an utterance
-                continue
-            self._barge_ins.remove(item)
-            if stop - talked_over < self._min_speech - _EPS or stop < onset + _EPS:
-                continue  # the bot's "speech" was a click, or ended as we began
-            clear = next((t for t in self._clears if t >= onset - CLEAR_SLACK_SECS), None)
-            barge_in = BargeIn(len(self.barge_ins) + 1, onset, stop, clear)
+            self._onsets.remove(onset)
+            at = self._time(onset)
+            clear = next((t for t in self._clears if t >= at - CLEAR_SLACK_SECS), None)
+            barge_in = BargeIn(len(self.barge_ins) + 1, at, self._time(talked_over.end), clear)
             self.barge_ins.append(barge_in)
             updates.append(barge_in)
+
+    def _greet(self) -> None:
+        """The greeting, once our first utterance began and the bot's speech before it ended."""
+        if self._greeted:
+            return
+        ours, theirs = self._ours, self._theirs
+        first = ours.done[0] if ours.done else ours.open_kept
+        if first is None and not self._finished:
+            return
+        before = theirs.count if first is None else first.start
+        going = theirs.open
+        if going is not None and going.start < before:
+            return
+        said = theirs.done[: bisect_left(theirs.starts, before)]
+        if said:
+            self.greeting = Greeting(self._time(said[0].start), self._time(said[-1].end))
+        self._greeted = True
+
+
+LiveTurns = TurnEngine
+"""The name the browser phone knows the engine by."""
+
+
+def replay(sent: Track, heard: Track, clears: Iterable[float] = ()) -> TurnEngine:
+    """The final figures of a recorded call: both tracks fed at their playback times, finished.
+
+    The window grid starts at the first chunk of either track; the heard
+    track's arrival times count its underruns.
+
+    Args:
+        sent: Our audio, placed at its playback times (its rate is both sides').
+        heard: The bot's audio, placed at its playback times.
+        clears: When each carrier ``clear`` arrived, in order.
+
+    Returns:
+        The engine after :meth:`TurnEngine.finish`.
+    """
+    firsts = [track.chunks[0][0] for track in (sent, heard) if track.chunks]
+    engine = TurnEngine(sent.rate, origin=min(firsts) if firsts else None)
+    for start, pcm in sent.chunks:
+        engine.add_ours(pcm, start)
+    for arrival, (start, pcm) in zip(heard.arrivals, heard.chunks, strict=True):
+        engine.add_theirs(pcm, start, arrival=arrival)
+    for at in clears:
+        engine.add_clear(at)
+    engine.finish()
+    return engine

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from pipecat_wsclient.audio.track import Track, count_underruns
-from pipecat_wsclient.audio.turns import Turn, barge_ins, percentile, turns
+from pipecat_wsclient.audio.track import Track
+from pipecat_wsclient.audio.turns import TurnUpdate, percentile, replay
 from pipecat_wsclient.audio.wav import float_to_pcm, write_wav
 from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST, EXIT_OK
 from pipecat_wsclient.errors import ConnectionFailure
@@ -57,7 +57,9 @@ class CallResult:
     pacing_rate: float | None = None
     """Audio sent over the time taken to send it (1.0: real time)."""
     turns: list[dict[str, float | None]] = field(default_factory=list)
-    """Per turn: ``utterance_end_s``, ``answer_start_s``, ``latency_ms``."""
+    """Per turn: ``utterance_end_s``, ``answer_start_s``, ``latency_ms`` (from the end of
+    our utterance to the first answer that began after it) and ``overlap_ms`` (the far
+    end began speaking this long before our utterance ended; None if it waited)."""
     latency_p50_ms: float | None = None
     """Median response latency over the turns."""
     latency_p95_ms: float | None = None
@@ -76,6 +78,9 @@ class CallResult:
     """From the first audio sent to the first audio heard."""
     underruns: int = 0
     """Gaps of 20 ms or more inside answer audio."""
+    greeting: dict[str, float] | None = None
+    """The far end's speech before our first utterance (all of it if we never spoke):
+    ``onset_s`` and ``end_s``; None if it did not speak first."""
     barge_ins: list[dict[str, float | None]] = field(default_factory=list)
     """Each time we talked over the far end: ``onset_s`` (our speech onset),
     ``barge_in_ms`` (until its audio stopped) and, with a carrier protocol,
@@ -150,39 +155,45 @@ def measure_call(
         result.pacing_rate = before_last / span if span > 0 else None
     if heard.arrivals and sent.arrivals:
         result.first_answer_ms = (heard.arrivals[0] - sent.arrivals[0]) * 1e3
-    result.underruns = count_underruns(heard)
     clears = clears or []
     result.clears = len(clears)
-    if not sent.chunks and not heard.chunks:
+    engine = replay(sent, heard, clears)
+    result.underruns = engine.underruns
+    if engine.origin is None:
         return result
 
-    t0 = min(track.chunks[0][0] for track in (sent, heard) if track.chunks)
-    end = max(sent.end, heard.end)
-    rate = sent.rate
-    left, right = sent.render(t0, end - t0), heard.render(t0, end - t0)
-    call_turns = turns(left, right, rate, t0)
-    latencies = [t.latency for t in call_turns if t.latency is not None]
-    result.turns = [_turn_dict(t, t0) for t in call_turns]
+    t0 = engine.origin  # the first chunk of either track
+    latencies = [t.latency for t in engine.turns if t.latency is not None]
+    result.turns = [_turn_dict(t, t0) for t in engine.turns]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     result.latency_p50_ms = None if p50 is None else p50 * 1e3
     result.latency_p95_ms = None if p95 is None else p95 * 1e3
-    for onset, stop in barge_ins(left, right, rate):
-        clear = next((t - t0 for t in clears if t - t0 >= onset - 0.05), None)
+    for b in engine.barge_ins:
         result.barge_ins.append(
             {
-                "onset_s": round(onset, 3),
-                "barge_in_ms": round((stop - onset) * 1e3, 1),
-                "clear_ms": None if clear is None else round((clear - onset) * 1e3, 1),
+                "onset_s": round(b.onset - t0, 3),
+                "barge_in_ms": round(b.reaction * 1e3, 1),
+                "clear_ms": None if b.clear is None else round((b.clear - b.onset) * 1e3, 1),
             }
         )
+    if engine.greeting is not None:
+        result.greeting = {
+            "onset_s": round(engine.greeting.onset - t0, 3),
+            "end_s": round(engine.greeting.end - t0, 3),
+        }
     result.markers = {
-        "speech_end": [t.utterance_end - t0 for t in call_turns],
-        "first_response": [t.answer_start - t0 for t in call_turns if t.answer_start],
+        "speech_end": [t.utterance_end - t0 for t in engine.turns],
+        "first_response": [t.answer_start - t0 for t in engine.turns if t.answer_start],
         "interruption": [t - t0 for t in interruptions],
         "reconnect": [t - t0 for t in reconnects],
         "barge_in": [float(b["onset_s"] or 0.0) for b in result.barge_ins],
         "clear": [t - t0 for t in clears],
     }
+    if record is None and plot is None:
+        return result
+    rate = sent.rate
+    end = max(sent.end, heard.end)
+    left, right = sent.render(t0, end - t0), heard.render(t0, end - t0)
     if record is not None:
         stereo = np.stack([left, right], axis=1).reshape(-1)
         write_wav(record, float_to_pcm(stereo), rate, channels=2)
@@ -195,9 +206,10 @@ def measure_call(
     return result
 
 
-def _turn_dict(turn: Turn, t0: float) -> dict[str, float | None]:
+def _turn_dict(turn: TurnUpdate, t0: float) -> dict[str, float | None]:
     return {
         "utterance_end_s": round(turn.utterance_end - t0, 3),
         "answer_start_s": None if turn.answer_start is None else round(turn.answer_start - t0, 3),
         "latency_ms": None if turn.latency is None else round(turn.latency * 1e3, 1),
+        "overlap_ms": None if turn.overlap is None else round(turn.overlap * 1e3, 1),
     }
