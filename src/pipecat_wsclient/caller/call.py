@@ -19,7 +19,7 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -41,57 +41,24 @@ def bundled_clip() -> Path:
 
 
 @dataclass
-class CallOptions:
-    """What to call and how.
+class CallOptions(LineOptions):
+    """What to call and how: the line's options (:class:`LineOptions`) and what to play.
 
     Parameters:
-        uri: The WebSocket endpoint.
-        protocol: A protocol of the registry (:mod:`pipecat_wsclient.protocols.registry`).
         play: WAV file to play (any rate/channels); the bundled clip if None.
         record: Where to write the stereo recording (left: sent, right: heard).
         plot: Where to write the PNG timeline.
         duration: Longest call in seconds; by default the clip plus ``listen``.
         listen: Seconds to keep listening after the clip has been played.
-        headers: Extra handshake headers.
-        sample_rate: Pipeline sample rate; None: the carrier's own (8 kHz;
-            Vonage 16 kHz), so no resampler delays what is measured, else 16 kHz.
-        cafile: CA bundle to verify a ``wss://`` server with.
-        insecure: Skip certificate verification.
-        open_timeout: Seconds allowed for the connection.
-        audio: PCM at ``sample_rate`` to play instead of ``play`` (load tests).
-        carrier: The carrier serializer's ids and options (``--carrier K=V``).
-        params: The call's custom parameters (``--param K=V``).
+        audio: PCM at the call's rate to play instead of ``play`` (load tests).
     """
 
-    uri: str
-    protocol: str = "pipecat"
     play: Path | None = None
     record: Path | None = None
     plot: Path | None = None
     duration: float | None = None
     listen: float = 2.0
-    headers: dict[str, str] = field(default_factory=dict)
-    sample_rate: int | None = None
-    cafile: Path | None = None
-    insecure: bool = False
-    open_timeout: float = 5.0
     audio: bytes | None = None
-    carrier: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-
-    def line(self) -> LineOptions:
-        """Whom the caller dials and how."""
-        return LineOptions(
-            self.uri,
-            protocol=self.protocol,
-            sample_rate=self.sample_rate,
-            headers=self.headers,
-            carrier=self.carrier,
-            params=self.params,
-            cafile=self.cafile,
-            insecure=self.insecure,
-            open_timeout=self.open_timeout,
-        )
 
 
 @dataclass
@@ -150,7 +117,7 @@ async def run_call(
         progress.state = state
 
     caller = Caller(
-        options.line(),
+        options,
         on_heard=heard.add,
         on_sent=sent.add,
         on_bot_event=lambda event, at: clears.append(at) if isinstance(event, Clear) else None,
