@@ -44,7 +44,7 @@ from pipecat.frames.frames import (
 )
 
 from pipecat_wsclient.audio.activity import VoiceOnsets
-from pipecat_wsclient.audio.track import UNDERRUN_SECS, Track
+from pipecat_wsclient.audio.track import Track
 from pipecat_wsclient.audio.turns import BargeIn, LiveTurns, TurnUpdate
 from pipecat_wsclient.caller.builder import Caller, LineOptions
 from pipecat_wsclient.caller.result import CallResult, measure_call
@@ -56,9 +56,6 @@ STATS_SECS = 0.5
 
 HANGUP_SECS = 15.0
 """How long the pipeline has to end after a hang-up before it is cancelled."""
-
-MAX_UNDERRUN_SECS = 0.25
-"""Longer gaps in the bot's audio are pauses between its answers, not underruns."""
 
 MAX_CHUNK_SECS = 1.0
 """The longest microphone chunk the page may send in one message."""
@@ -158,8 +155,6 @@ class PhoneCall:
         """When our transport had sent them to the bot (epoch s)."""
         self._arrived_onsets = VoiceOnsets(rate)
         self._sent_onsets = VoiceOnsets(rate)
-        self.underruns = 0
-        """Gaps of 20-250 ms inside the bot's audio (it came late), as ``call`` counts them."""
         self.hung_up_by_page = False
         self.t0 = time.monotonic()
         self._ended = asyncio.Event()
@@ -180,10 +175,8 @@ class PhoneCall:
     # -- timelines (called by the processors and the serializer) ---------------
 
     def _heard_audio(self, now: float, pcm: bytes) -> None:
-        if self.heard.chunks and UNDERRUN_SECS <= now - self.heard.end <= MAX_UNDERRUN_SECS:
-            self.underruns += 1
         start = self.heard.add(now, pcm)
-        self.live.add_theirs(pcm, start)
+        self.live.add_theirs(pcm, start, arrival=now)
         self._post(pcm)
 
     def _sent_audio(self, at: float, pcm: bytes) -> None:
@@ -244,7 +237,7 @@ class PhoneCall:
             if not run.done():
                 await self._worker.cancel()
             await asyncio.gather(run, return_exceptions=True)
-        self._publish(self.live.poll(time.monotonic() + 60))
+        self._publish(self.live.finish())
         return await self._finish()
 
     async def _read(self, messages: AsyncIterator[str | bytes]) -> None:
@@ -307,7 +300,7 @@ class PhoneCall:
                 sent_secs=round(stats.audio_secs_sent, 2),
                 heard_secs=round(stats.audio_secs_received, 2),
                 rtt_ms=None if stats.ping_rtt_secs is None else round(stats.ping_rtt_secs * 1e3, 1),
-                underruns=self.underruns,
+                underruns=self.live.underruns,
             )
             self._publish(self.live.poll(now))
 
