@@ -14,6 +14,9 @@ import numpy as np
 
 from pipecat_wsclient.audio.wav import pcm_to_float
 
+Rendered = tuple[float, np.ndarray, np.ndarray]
+"""A call on one timeline: its start (monotonic seconds), our audio, the far end's (floats)."""
+
 
 @dataclass
 class Track:
@@ -105,3 +108,17 @@ def count_underruns(
         start = arrival if play_end is None else max(arrival, play_end)
         play_end = start + len(pcm) / (2 * track.rate)
     return count
+
+
+def render_pair(sent: Track, heard: Track) -> Rendered | None:
+    """Both sides of a call on one timeline: its start, our audio, the far end's.
+
+    The timeline starts at the first chunk of either track and ends when the
+    later one has finished playing; None if neither has audio.
+    """
+    tracks = [t for t in (sent, heard) if t.chunks]
+    if not tracks:
+        return None
+    t0 = min(track.chunks[0][0] for track in tracks)
+    end = max(track.end for track in tracks)
+    return t0, sent.render(t0, end - t0), heard.render(t0, end - t0)

@@ -76,3 +76,9 @@ def pcm_to_float(pcm: bytes) -> np.ndarray:
 def float_to_pcm(samples: np.ndarray) -> bytes:
     """Floats in [-1, 1] to 16-bit PCM (clipped)."""
     return (np.clip(samples, -1.0, 32767 / 32768) * 32768).astype("<i2").tobytes()
+
+
+def write_stereo(path: str | Path, left: np.ndarray, right: np.ndarray, rate: int) -> None:
+    """Write two float tracks of one length as a stereo 16-bit WAV (a call: us left)."""
+    stereo = np.stack([left, right], axis=1).reshape(-1)
+    write_wav(path, float_to_pcm(stereo), rate, channels=2)

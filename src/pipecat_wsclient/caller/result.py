@@ -18,11 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pipecat_wsclient.audio.track import Track
+from pipecat_wsclient.audio.track import Track, render_pair
 from pipecat_wsclient.audio.turns import TurnUpdate, percentile, replay
-from pipecat_wsclient.audio.wav import float_to_pcm, write_wav
+from pipecat_wsclient.audio.wav import write_stereo
 from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST, EXIT_OK
 from pipecat_wsclient.errors import ConnectionFailure
 from pipecat_wsclient.stats import WebsocketClientStats
@@ -192,11 +190,11 @@ def measure_call(
     if record is None and plot is None:
         return result
     rate = sent.rate
-    end = max(sent.end, heard.end)
-    left, right = sent.render(t0, end - t0), heard.render(t0, end - t0)
+    rendered = render_pair(sent, heard)
+    assert rendered is not None  # the engine had audio
+    _, left, right = rendered
     if record is not None:
-        stereo = np.stack([left, right], axis=1).reshape(-1)
-        write_wav(record, float_to_pcm(stereo), rate, channels=2)
+        write_stereo(record, left, right, rate)
         result.record = str(record)
     if plot is not None:
         from pipecat_wsclient.caller.plot import plot_call

@@ -28,9 +28,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from pipecat_wsclient.audio.activity import RUN_GAP_SECS
+from pipecat_wsclient.audio.track import Rendered
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import LineOptions
 from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST
@@ -503,19 +502,12 @@ class VoiceCall:
             result.transcript = Transcript(text)
         return result.transcript
 
-    def render(self) -> tuple[float, np.ndarray, np.ndarray] | None:
-        """Both sides on one timeline: its start time, our audio, the bot's (None if no audio)."""
+    def render(self) -> Rendered | None:
+        """The line's :meth:`~pipecat_wsclient.scenario.line.Line.render`: both sides."""
         return self.line.render()
 
-    def write_recording(
-        self, path: Path, rendered: tuple[float, np.ndarray, np.ndarray] | None = None
-    ) -> bool:
-        """Write the call as a stereo WAV (left: us, right: the bot); False if no audio.
-
-        Args:
-            path: The WAV file.
-            rendered: What :meth:`render` returned, if already at hand.
-        """
+    def write_recording(self, path: Path, rendered: Rendered | None = None) -> bool:
+        """The line's :meth:`~pipecat_wsclient.scenario.line.Line.write_recording`."""
         return self.line.write_recording(path, rendered)
 
     def failure(self) -> CallFailed | None:

@@ -43,13 +43,12 @@ import asyncio
 import time
 from pathlib import Path
 
-import numpy as np
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import OutputDTMFUrgentFrame
 
 from pipecat_wsclient.audio.activity import RUN_GAP_SECS, SentTimes, VoiceActivity, voiced_span
-from pipecat_wsclient.audio.track import Track, count_underruns
-from pipecat_wsclient.audio.wav import float_to_pcm, write_wav
+from pipecat_wsclient.audio.track import Rendered, Track, count_underruns, render_pair
+from pipecat_wsclient.audio.wav import write_stereo
 from pipecat_wsclient.caller.builder import Caller, LineOptions
 from pipecat_wsclient.caller.microphone import LineMicrophone
 from pipecat_wsclient.protocols.carrier import Clear, Mark
@@ -268,18 +267,11 @@ class Line:
             if played + len(pcm) / bps > start and played < end
         )
 
-    def render(self) -> tuple[float, np.ndarray, np.ndarray] | None:
+    def render(self) -> Rendered | None:
         """Both sides on one timeline: its start time, our audio, the bot's (None if no audio)."""
-        tracks = [t for t in (self.sent_track, self.heard_track) if t.chunks]
-        if not tracks:
-            return None
-        t0 = min(track.chunks[0][0] for track in tracks)
-        end = max(track.end for track in tracks)
-        return t0, self.sent_track.render(t0, end - t0), self.heard_track.render(t0, end - t0)
+        return render_pair(self.sent_track, self.heard_track)
 
-    def write_recording(
-        self, path: Path, rendered: tuple[float, np.ndarray, np.ndarray] | None = None
-    ) -> bool:
+    def write_recording(self, path: Path, rendered: Rendered | None = None) -> bool:
         """Write the call as a stereo WAV (left: us, right: the bot); False if no audio.
 
         Args:
@@ -290,8 +282,7 @@ class Line:
         if rendered is None:
             return False
         _, left, right = rendered
-        stereo = np.stack([left, right], axis=1).reshape(-1)
-        write_wav(path, float_to_pcm(stereo), self.rate, channels=2)
+        write_stereo(path, left, right, self.rate)
         return True
 
 
