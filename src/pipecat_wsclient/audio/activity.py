@@ -28,7 +28,14 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from pipecat_wsclient.audio.levels import SPEECH_THRESHOLD_DB, WINDOW_SECS, window_levels
+import numpy as np
+
+from pipecat_wsclient.audio.levels import (
+    SPEECH_THRESHOLD_DB,
+    WINDOW_SECS,
+    WindowCutter,
+    window_levels,
+)
 from pipecat_wsclient.audio.wav import pcm_to_float
 
 RUN_GAP_SECS = 0.25
@@ -55,9 +62,7 @@ class VoiceActivity:
         self._rate = rate
         self._threshold = threshold_db
         self._window = window
-        self._window_bytes = 2 * round(rate * window)
-        self._pending = b""
-        self._pending_t = 0.0
+        self._cutter = WindowCutter(rate, window)
         self._next_t: float | None = None
         self.starts: list[float] = []
         """Start times of the voiced windows, ascending."""
@@ -71,25 +76,15 @@ class VoiceActivity:
         contiguous = self._next_t is not None and abs(start - self._next_t) < 1e-3
         if not contiguous:
             self._flush()
-            self._pending_t = start
-        self._pending += pcm
         self._next_t = start + len(pcm) / (2 * self._rate)
         self.last_audio_end = max(self.last_audio_end, self._next_t)
-        whole = len(self._pending) // self._window_bytes * self._window_bytes
-        if whole:
-            self._windows(self._pending[:whole])
-            self._pending = self._pending[whole:]
+        self._windows(*self._cutter.add(pcm, None if contiguous else start))
 
     def _flush(self) -> None:
         """Judge a trailing partial window (padded with silence) before a discontinuity."""
-        if self._pending:
-            padded = self._pending + bytes(self._window_bytes - len(self._pending))
-            self._windows(padded)
-            self._pending = b""
+        self._windows(*self._cutter.flush())
 
-    def _windows(self, pcm: bytes) -> None:
-        levels = window_levels(pcm_to_float(pcm), self._rate, self._window)
-        t0 = self._pending_t
+    def _windows(self, t0: float, levels: np.ndarray) -> None:
         for i, level in enumerate(levels):
             if level > self._threshold:
                 t = t0 + i * self._window
@@ -97,7 +92,6 @@ class VoiceActivity:
                     self.starts.append(t)
                 else:  # out of order (a new grid behind the last): keep the list sorted
                     self.starts.insert(bisect_left(self.starts, t), t)
-        self._pending_t = t0 + len(levels) * self._window
 
     def onset_after(self, t: float, until: float | None = None) -> float | None:
         """The start of the first voiced window at or after ``t`` (before ``until``)."""
@@ -166,7 +160,7 @@ def voiced_span(pcm: bytes, rate: int) -> tuple[int, int] | None:
     activity._flush()
     if not activity.starts:
         return None
-    window_bytes = activity._window_bytes
+    window_bytes = activity._cutter.window_bytes
     first = round(activity.starts[0] / activity._window) * window_bytes
     last = (round(activity.starts[-1] / activity._window) + 1) * window_bytes
     return first, min(last, len(pcm))

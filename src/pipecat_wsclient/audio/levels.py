@@ -39,6 +39,62 @@ def window_levels(samples: np.ndarray, rate: int, window: float = WINDOW_SECS) -
     return 20 * np.log10(np.maximum(rms, 1e-9))
 
 
+class WindowCutter:
+    """Cuts audio that arrives in chunks into whole windows and measures each one's level.
+
+    Audio is added with the time of its first sample; what does not fill a
+    window waits for the next chunk (or :meth:`flush`).
+
+    Example::
+
+        cutter = WindowCutter(16000)
+        t0, levels = cutter.add(pcm, t)   # window i starts at t0 + i * cutter.window
+    """
+
+    def __init__(self, rate: int, window: float = WINDOW_SECS):
+        """Initialize with nothing pending.
+
+        Args:
+            rate: Sample rate of the audio (16-bit mono PCM).
+            window: Window length in seconds.
+        """
+        self.rate = rate
+        self.window = window
+        self.window_bytes = 2 * int(rate * window)
+        self.pending = b""
+        """Audio that does not fill a window yet."""
+        self.pending_t = 0.0
+        """When the pending audio (or the next window) starts."""
+
+    def add(self, pcm: bytes, t: float | None = None) -> tuple[float, np.ndarray]:
+        """Add audio starting at ``t`` (None: right after the pending audio).
+
+        Returns:
+            The start of the first whole window completed, and the levels (dBFS)
+            of the windows completed (none: an empty array).
+        """
+        if not self.pending and t is not None:
+            self.pending_t = t
+        self.pending += pcm
+        whole = len(self.pending) // self.window_bytes * self.window_bytes
+        return self._cut(whole)
+
+    def flush(self) -> tuple[float, np.ndarray]:
+        """Complete a partial window with silence and measure it."""
+        if self.pending:
+            self.pending += bytes(self.window_bytes - len(self.pending))
+        return self._cut(len(self.pending))
+
+    def _cut(self, size: int) -> tuple[float, np.ndarray]:
+        t0 = self.pending_t
+        if not size:
+            return t0, np.zeros(0)
+        levels = window_levels(pcm_to_float(self.pending[:size]), self.rate, self.window)
+        self.pending = self.pending[size:]
+        self.pending_t = t0 + len(levels) * self.window
+        return t0, levels
+
+
 class EndOfSpeechDetector:
     """Streaming utterance-end detection, for audio arriving in chunks.
 
@@ -72,14 +128,11 @@ class EndOfSpeechDetector:
             min_speech: Utterances shorter than this are ignored.
             window: Analysis window in seconds.
         """
-        self._rate = rate
         self._threshold = threshold_db
         self._min_silence = min_silence
         self._min_speech = min_speech
         self._window = window
-        self._window_bytes = 2 * int(rate * window)
-        self._pending = b""
-        self._pending_t = 0.0
+        self._cutter = WindowCutter(rate, window)
         self._speech_start: float | None = None
         self._speech_end = 0.0
 
@@ -90,15 +143,8 @@ class EndOfSpeechDetector:
 
     def feed(self, pcm: bytes, t: float) -> list[float]:
         """Add audio whose first sample is at time ``t``; return utterance end times."""
-        if not self._pending:
-            self._pending_t = t
-        self._pending += pcm
         ends: list[float] = []
-        whole = len(self._pending) // self._window_bytes * self._window_bytes
-        if not whole:
-            return ends
-        levels = window_levels(pcm_to_float(self._pending[:whole]), self._rate, self._window)
-        t0 = self._pending_t
+        t0, levels = self._cutter.add(pcm, t)
         for i, level in enumerate(levels):
             start = t0 + i * self._window
             if level > self._threshold:
@@ -112,6 +158,4 @@ class EndOfSpeechDetector:
                 if self._speech_end - self._speech_start >= self._min_speech:
                     ends.append(self._speech_end)
                 self._speech_start = None
-        self._pending = self._pending[whole:]
-        self._pending_t = t0 + len(levels) * self._window
         return ends
