@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""Our small exception tree, and URI redaction for messages that get logged.
+"""Our small exception tree, and the one URI redaction for everything we show.
 
 Nothing here does I/O. ``session.py`` maps exceptions from ``websockets`` and
 the OS onto these classes, once, at its boundary; everything above it only
@@ -14,7 +14,8 @@ sees :class:`WebsocketClientError` and its subclasses.
 from __future__ import annotations
 
 import enum
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pipecat.utils.errors import ErrorCategory
 
@@ -119,34 +120,229 @@ class NotConnectedError(WebsocketClientError):
     """An operation needed an open connection and there was none."""
 
 
+SECRET_PREFIXES = (
+    "sk_",
+    "sk-",
+    "pk_",
+    "rk_",
+    "whsec_",
+    "xox",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "hf_",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "eyJ",
+    "Bearer",
+    "bearer",
+    "Basic ",
+    "basic ",
+)
+"""Prefixes of issued credentials (Stripe, Slack, GitHub, GitLab, Hugging Face,
+AWS, Google, JWTs, ``Authorization`` values): a path segment that starts with
+one and has at least four more characters is masked."""
+
+CREDENTIAL_NAMES = frozenset(
+    {
+        "token",
+        "tokens",
+        "accesstoken",
+        "authtoken",
+        "apitoken",
+        "idtoken",
+        "refreshtoken",
+        "key",
+        "keys",
+        "apikey",
+        "accesskey",
+        "secretkey",
+        "privatekey",
+        "secret",
+        "secrets",
+        "clientsecret",
+        "auth",
+        "authorization",
+        "signature",
+        "sig",
+        "password",
+        "passwd",
+        "pwd",
+        "bearer",
+        "credential",
+        "credentials",
+        "jwt",
+    }
+)
+"""Names (lower case, without ``-``, ``_`` and ``.``) that announce a credential:
+the path segment after one is masked (``/token/abc123`` -> ``/token/***``), and
+so is a segment ``name=value`` with one."""
+
+OPAQUE_MIN_LENGTH = 20
+"""A path segment this long or longer is masked if it holds an opaque run."""
+
+_PLAIN_RUN_MAX = 6
+"""A run of letters and digits mixing both is still plain up to this length (``v2``, ``gpt4o``)."""
+
+_RUN = re.compile(r"[A-Za-z0-9]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _name(text: str) -> str:
+    return text.lower().replace("-", "").replace("_", "").replace(".", "")
+
+
+def looks_like_secret(segment: str, after: str = "") -> bool:
+    """Whether one path segment (or query name, or user name) may be a credential.
+
+    The segment is judged percent-decoded, without its ``;`` parameters. It
+    is a credential when one of these holds, checked in this order:
+
+    1. ``after`` (the segment before it) is a credential name
+       (:data:`CREDENTIAL_NAMES`), or the segment is ``name=value`` with one.
+    2. It starts with a known prefix (:data:`SECRET_PREFIXES`) followed by
+       at least four characters.
+    3. It is a UUID (``8-4-4-4-12`` hex digits with the dashes): **kept**. A
+       UUID names a call or a session; it is not a key by convention, and a
+       call id is what one needs to find a call in the bot's logs. The same
+       32 hex digits without dashes are masked by rule 4: a hex token and
+       a dashless UUID cannot be told apart.
+    4. It has :data:`OPAQUE_MIN_LENGTH` (20) characters or more, and one of
+       its runs of ASCII letters and digits mixes letters and digits over
+       more than six characters: an API key, a hex or base64/base64url
+       token, a JWT, a carrier's 34-character SID.
+
+    Everything else stays: words, numbers, short ids (``v2``, ``call-7``),
+    dates, UUIDs, and any segment under 20 characters that no prefix or
+    name gives away. Not caught: a long secret made only of letters or only
+    of digits, or a short one (under 20 characters) that neither a prefix
+    nor the segment before it announces.
+
+    ===============================  ============  =======  ===============
+    segment                          after         masked   rule
+    ===============================  ============  =======  ===============
+    ``ws``, ``media-stream``         ``""``        no       plain words
+    ``v1``, ``v2``, ``2010-04-01``   ``""``        no       short / digits
+    ``customer-support-bot-v2``      ``""``        no       runs are plain
+    ``3f2a...`` (UUID, 36 chars)     ``calls``     no       3: a call id
+    ``abc123``                       ``token``     yes      1: after a name
+    ``api_key=abc``                  ``""``        yes      1: name=value
+    ``sk_live_51HxYz``               ``""``        yes      2: prefix
+    ``eyJhbGciOiJIUzI1NiJ9.e30.x``   ``""``        yes      2: JWT
+    ``AKIAIOSFODNN7EXAMPLE``         ``""``        yes      2: AWS key id
+    ``Bearer%20abcd``                ``""``        yes      2: prefix
+    ``sk-SK``                        ``""``        no       2: too short
+    ``3f2a9b0c...`` (32 hex)         ``""``        yes      4: opaque run
+    ``MZ18ad3ab5a668481ce02b83e7``   ``""``        yes      4: opaque run
+    ``12345678901234567890123``      ``""``        no       digits only
+    ===============================  ============  =======  ===============
+
+    Args:
+        segment: The raw segment, as it appears in the URI.
+        after: The raw segment before it (``""`` for the first one).
+
+    Returns:
+        True if the segment should be shown as ``***``.
+    """
+    text = unquote(segment)
+    if _name(unquote(after)) in CREDENTIAL_NAMES:
+        return True
+    name, equals, _ = text.partition("=")
+    if equals and _name(name) in CREDENTIAL_NAMES:
+        return True
+    if any(text.startswith(p) and len(text) >= len(p) + 4 for p in SECRET_PREFIXES):
+        return True
+    if len(text) < OPAQUE_MIN_LENGTH or _UUID.fullmatch(text):
+        return False
+    return any(
+        len(run) > _PLAIN_RUN_MAX and not run.isalpha() and not run.isdigit()
+        for run in _RUN.findall(text)
+    )
+
+
+def redact_path(path: str) -> str:
+    """Return a URI path with the segments that may be credentials masked.
+
+    Each segment is judged by :func:`looks_like_secret` (with the segment
+    before it) and replaced by ``***`` if it may be a credential. Matrix
+    parameters (``;name=value``) keep their names and lose their values,
+    like the query: ``/ws;jsessionid=A1`` -> ``/ws;jsessionid=***``.
+
+    Args:
+        path: The path (or any ``/``-separated text).
+
+    Returns:
+        The path, safe to show; the same path if nothing in it looks secret.
+    """
+    kept: list[str] = []
+    before = ""
+    for segment in path.split("/"):
+        base, semicolon, params = segment.partition(";")
+        shown = REDACTED if looks_like_secret(base, before) else base
+        if semicolon:
+            shown += ";" + ";".join(_redact_param(param) for param in params.split(";"))
+        kept.append(shown)
+        before = base
+    return "/".join(kept)
+
+
+def _redact_param(param: str) -> str:
+    name, equals, _ = param.partition("=")
+    name = REDACTED if looks_like_secret(name) else name
+    return f"{name}={REDACTED}" if equals else name
+
+
 def redact_uri(uri: str) -> str:
     """Return ``uri`` with everything that may be a credential masked.
 
-    The password of the user info and every query value are replaced by
-    ``***``; query names stay, so a reader still sees ``?token=***``. The
-    scheme, host, port and path are kept as they are.
+    The one redaction for every URI we show (messages, logs, ``--json``,
+    JUnit, plot titles). Replaced by ``***``: the password of the user
+    info (and the user name when it looks like a token or has no password),
+    every query value and matrix parameter value, the fragment, and the path
+    segments and query names that :func:`looks_like_secret` flags. Query
+    names stay, so a reader still sees ``?token=***``; the scheme, host,
+    port and ordinary path segments are kept as they are::
+
+        wss://u:pw@h/ws/sk_live_51Hx?token=abc#f -> wss://u:***@h/ws/***?token=***#***
+        wss://h/v1/calls/<uuid>/stream           -> unchanged
+
+    It never raises (a URI it cannot parse comes back as ``***``) and it is
+    idempotent: ``redact_uri(redact_uri(x)) == redact_uri(x)``.
 
     Args:
-        uri: A URI, valid or not.
+        uri: A URI, valid or not, or a request target (``/ws?token=x``).
 
     Returns:
-        The URI, safe to log.
+        The URI, safe to show.
     """
     try:
-        parts = urlsplit(uri)
-    except ValueError:
+        return _redact_uri(uri)
+    except Exception:  # a redaction must not turn showing a URI into a crash
         return REDACTED
+
+
+def _redact_uri(uri: str) -> str:
+    parts = urlsplit(uri)
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{REDACTED}@{hostport}" if ":" in userinfo else f"{REDACTED}@{hostport}"
+        user, colon, _ = userinfo.partition(":")
+        if colon and not looks_like_secret(user):
+            netloc = f"{user}:{REDACTED}@{hostport}"
+        else:
+            netloc = f"{REDACTED}@{hostport}"
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(name, REDACTED) for name, _ in pairs], safe="*")
+        names = [REDACTED if looks_like_secret(name) else name for name, _ in pairs]
+        query = urlencode([(name, REDACTED) for name in names], safe="*")
     fragment = REDACTED if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return urlunsplit((parts.scheme, netloc, redact_path(parts.path), query, fragment))
 
 
 def error_category(failure: ConnectionFailure) -> ErrorCategory:

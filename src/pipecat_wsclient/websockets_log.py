@@ -9,7 +9,10 @@
 ``websockets`` logs handshake requests and responses at debug level, with
 the URI's query string and the headers, and every frame with its data.
 Every record that goes through :data:`WEBSOCKETS_LOGGER` has, before any
-handler sees it: query values replaced by ``***``; the value of every
+handler sees it: the request target of ``> GET`` and every ``ws://``,
+``wss://``, ``http://`` or ``https://`` URI in the text redacted by
+:func:`~pipecat_wsclient.errors.redact_uri` (query values, credential-looking
+path segments); any other query value replaced by ``***``; the value of every
 header replaced by ``***`` except a short list of harmless ones
 (:data:`SAFE_HEADERS`: a header named ``X-Session-Credential`` is masked
 too); the data of text, binary and continuation frames, both ways,
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import re
+
+from pipecat_wsclient.errors import redact_uri
 
 SAFE_HEADERS = frozenset(
     {
@@ -43,6 +48,8 @@ SAFE_HEADERS = frozenset(
 
 _QUERY_VALUE = re.compile(r"([?&][^=&\s]+=)[^&\s#]*")
 _HEADER = re.compile(r"^([<>] ([A-Za-z0-9!#$%&'*+.^_`|~-]+): ).*$", re.DOTALL)
+_REQUEST_LINE = re.compile(r"^(> GET )(\S+)( HTTP/1\.1)$")
+_URI = re.compile(r"\b(?:wss?|https?)://[^\s'\"<>]+")
 _DATA_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT) ).*( \[[^\]]*\])$", re.DOTALL)
 
 
@@ -53,7 +60,8 @@ def redact_line(message: str) -> str:
         message: The formatted log message.
 
     Returns:
-        The message with query values, unsafe header values and frame data masked.
+        The message with query values, credential-looking path segments,
+        unsafe header values and frame data masked.
     """
     frame = _DATA_FRAME.match(message)
     if frame is not None:
@@ -61,6 +69,10 @@ def redact_line(message: str) -> str:
     header = _HEADER.match(message)
     if header is not None and header.group(2).lower() not in SAFE_HEADERS:
         return f"{header.group(1)}***"
+    request = _REQUEST_LINE.match(message)
+    if request is not None:
+        return f"{request.group(1)}{redact_uri(request.group(2))}{request.group(3)}"
+    message = _URI.sub(lambda uri: redact_uri(uri.group(0)), message)
     return _QUERY_VALUE.sub(r"\1***", message)
 
 

@@ -42,8 +42,8 @@ def test_defaults_are_one_set():
     assert params.add_wav_header is False
     assert params.audio_out_end_silence_secs == 0
     assert params.audio_out_downstream_secs == 0.1
-    assert params.audio_out_10ms_chunks == 4
-    assert params.reconnect is not None
+    assert params.audio_out_10ms_chunks == 2  # a carrier's 20 ms frame
+    assert params.reconnect is None  # a carrier never redials
     assert params.audio_in_enabled and params.audio_out_enabled
 
 
@@ -57,11 +57,15 @@ def test_no_rate_given_is_the_carriers_own(protocol, rate):
 
 
 def test_named_differences_set_what_they_say():
-    caller = build(redial=False, live_sent_audio=True, out_chunk_secs=0.02)
+    caller = build(
+        line=LineOptions("ws://127.0.0.1:9/ws", reconnect=True),
+        live_sent_audio=True,
+        out_chunk_secs=0.04,
+    )
     params = caller.transport._params
-    assert params.reconnect is None
+    assert params.reconnect is not None
     assert params.audio_out_downstream_secs == 0
-    assert params.audio_out_10ms_chunks == 2
+    assert params.audio_out_10ms_chunks == 4
 
 
 def test_a_wrong_protocol_fails_before_anything_is_dialed():
@@ -128,7 +132,6 @@ async def test_a_refused_call_is_reported_once_and_ends():
         on_heard=lambda at, pcm: None,
         on_sent=lambda at, pcm: None,
         on_state=lambda state, detail: states.append(state),
-        redial=False,
     )
     run = await caller.start()
     await asyncio.wait_for(caller.connected_or_failed(), 10)

@@ -64,7 +64,10 @@ async def test_demo_writes_summary_wav_and_png(tmp_path):
     left, right, rate = stereo(tmp_path / "demo-call.wav")
     clip_secs = len(read_wav(bundled_clip(), RATE)) / (2 * RATE)
     assert rate == RATE
-    assert clip_secs - 0.05 <= len(left) / rate <= clip_secs + 1.0
+    # The line is never silent by omission: the clip, then 2 s of listening
+    # on a line that still sends silence (the recording holds both).
+    assert clip_secs + 1.5 <= len(left) / rate <= clip_secs + 2.0 + 1.0
+    assert np.sqrt(np.mean(left[: int(clip_secs * rate)] ** 2)) > 0.01  # the clip is in there
     assert np.sqrt(np.mean(right**2)) > 0.01  # the answers are in there
     assert png_size(tmp_path / "demo-call.png") == PLOT_SIZE_PX
 
@@ -124,9 +127,12 @@ async def test_play_resamples_any_wav(tmp_path):
     interleaved = np.stack([tone, tone], axis=1).reshape(-1)
     write_wav(src, (interleaved * 32767).astype("<i2").tobytes(), 44100, channels=2)
     async with VoiceServer(ServeOptions(port=0, mode="echo")) as server:
-        code, out, err = await cli("call", server.uri, "--play", str(src), "--json")
+        code, out, err = await cli(
+            "call", server.uri, "--play", str(src), "--listen", "0", "--json"
+        )
     assert code == 0, err
-    assert abs(json.loads(out)["sent_secs"] - 1.0) < 0.05
+    # The clip, and the line's silence until it has gone out (within the mic's lead).
+    assert 1.0 <= json.loads(out)["sent_secs"] < 1.0 + 0.3
 
 
 async def test_record_mode_server_writes_what_we_played(tmp_path):
@@ -134,12 +140,17 @@ async def test_record_mode_server_writes_what_we_played(tmp_path):
     async with VoiceServer(ServeOptions(port=0, mode="record", record_path=str(target))) as server:
         code, _, err = await cli("call", server.uri, "--listen", "0.5")
         await asyncio.sleep(0.5)
-    assert code == 0, err
+    # A server that never answers: the call heard nothing (exit 8, saying what to check).
+    assert code == 8, err
+    assert "heard nothing from the bot" in err and "--protocol" in err
     clip = read_wav(bundled_clip(), RATE)
     with wave.open(str(target)) as w:
         got = w.readframes(w.getnframes())
-    whole = len(clip) // 1280 * 1280  # the sender keeps a partial chunk
-    assert got[:whole] == clip[:whole]
+    # The line's silence, the clip to the byte, then silence again.
+    at = got.find(clip[:6400])
+    assert at >= 0 and not any(got[:at])
+    assert got[at : at + len(clip)] == clip
+    assert not any(got[at + len(clip) :])
 
 
 async def test_exit_code_refused():

@@ -49,6 +49,7 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
+from pipecat_wsclient.caller.microphone import FRAME_SECS as LINE_FRAME_SECS
 from pipecat_wsclient.caller.taps import Listener, OnAudio, SentTap
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
 from pipecat_wsclient.protocols.registry import make_serializer
@@ -79,6 +80,11 @@ class LineOptions:
         cafile: CA bundle to verify a ``wss://`` server with.
         insecure: Skip certificate verification.
         open_timeout: Seconds allowed for the connection.
+        reconnect: Redial a lost connection (the transport's reconnect policy).
+            Off by default: a carrier never redials a media stream, and a bot
+            that drops the call has failed it (exit 7), which a redial would
+            paper over. On, it exercises the transport's reconnection
+            against ``pipecat`` or ``raw`` peers (``--reconnect``).
     """
 
     uri: str
@@ -90,6 +96,7 @@ class LineOptions:
     cafile: Path | None = None
     insecure: bool = False
     open_timeout: float = 5.0
+    reconnect: bool = False
 
     def build_serializer(self) -> tuple[FrameSerializer, int]:
         """A new serializer for one call, and the pipeline's rate for it.
@@ -154,9 +161,8 @@ class Caller:
         sources: Sequence[FrameProcessor] = (),
         on_bot_event: Callable[[Mark | Clear, float], None] | None = None,
         on_state: OnState | None = None,
-        redial: bool = True,
         live_sent_audio: bool = False,
-        out_chunk_secs: float | None = None,
+        out_chunk_secs: float = LINE_FRAME_SECS,
     ):
         """Build the caller; nothing is dialed until :meth:`start`.
 
@@ -168,18 +174,15 @@ class Caller:
                 listener and the output).
             on_bot_event: Gets a carrier's marks and clears with their times.
             on_state: Gets the connection's state changes, for a live view.
-            redial: Redial a lost connection (the transport's reconnect
-                policy). A scripted test turns it off: a drop is something
-                the bot did, reported as such (exit 7), not papered over.
             live_sent_audio: Hand each sent chunk to ``on_sent`` as it goes
                 out (the phone's live view, the scenario's barge-in timing,
                 which counts what is in flight). Off, the output gathers
                 about 0.1 s per frame downstream, which costs a load run's
                 event loop less; the send times are exact either way.
-            out_chunk_secs: The size of the chunks the output sends. None:
-                Pipecat's default (40 ms). The phone's page sends 20 ms at a
-                time, and 20 ms chunks send each as it comes instead of
-                holding every other one.
+            out_chunk_secs: The size of the chunks the output sends: a
+                carrier's 20 ms frame by default, the cadence of a phone line
+                (Pipecat's own default, 40 ms, would hold every other frame
+                of a microphone that sends 20 ms at a time).
 
         Raises:
             ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``.
@@ -192,6 +195,10 @@ class Caller:
         self.reconnects: list[float] = []
         self.interruptions: list[float] = []
         self.connected_at: float | None = None
+        self.ended_by_us = False
+        """Whether we ended the call (a hang-up, the end of the script, Ctrl-C)."""
+        self.close_code: int | None = None
+        self.close_reason = ""
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
         params = WebsocketClientParams(
@@ -202,13 +209,13 @@ class Caller:
             # added at the end, which would count as audio sent.
             audio_out_end_silence_secs=0,
             audio_out_downstream_secs=0 if live_sent_audio else 0.1,
-            audio_out_10ms_chunks=4 if out_chunk_secs is None else round(out_chunk_secs * 100),
+            audio_out_10ms_chunks=round(out_chunk_secs * 100),
             additional_headers=line.headers or None,
             serializer=serializer,
             open_timeout=line.open_timeout,
             ssl=tls_option(line.cafile, line.insecure),
         )
-        if not redial:
+        if not line.reconnect:
             params.reconnect = None
         self.transport = WebsocketClientTransport(line.uri, params)
         self.worker = PipelineWorker(
@@ -255,6 +262,11 @@ class Caller:
             self.connected.set()
             self._state("connected", f"connected to {self.uri}")
 
+        @self.transport.event_handler("on_disconnected")
+        async def on_disconnected(_transport, websocket):
+            self.close_code = getattr(websocket, "close_code", None)
+            self.close_reason = getattr(websocket, "close_reason", None) or ""
+
         @self.transport.event_handler("on_connection_error")
         async def on_connection_error(_transport, error: ConnectionFailure):
             self.failures.append(error)
@@ -287,6 +299,38 @@ class Caller:
             for task in waits:
                 task.cancel()
 
+    async def end(self, *, now: bool = False) -> None:
+        """End the call from our side without waiting: the protocol's goodbye, then a close.
+
+        Args:
+            now: Cancel the pipeline (Ctrl-C) instead of letting what is
+                queued go out first; the connection still closes with 1000.
+        """
+        if self._run is None or self._run.done():
+            return
+        self.ended_by_us = True
+        if now:
+            await self.worker.cancel()
+        else:
+            await self.worker.queue_frame(EndFrame())
+
+    def how_it_ended(self) -> dict[str, object]:
+        """How the call ended: ``by`` (``caller``, ``bot`` or ``network``), ``code``, ``reason``.
+
+        ``bot`` is a close the bot sent (any code); ``network`` a connection
+        that ended without a close frame (1006) or never opened.
+        """
+        failure = self.failures[-1] if self.failures else None
+        code = failure.close_code if failure is not None else self.close_code
+        reason = failure.close_reason if failure is not None else self.close_reason
+        if self.ended_by_us and failure is None:
+            by = "caller"
+        elif code is None or code == 1006:
+            by = "network"
+        else:
+            by = "bot"
+        return {"by": by, "code": code, "reason": reason or ""}
+
     async def hang_up(self, timeout: float = HANG_UP_SECS) -> None:
         """End the call from our side (the protocol's goodbye, then a normal close).
 
@@ -295,7 +339,7 @@ class Caller:
         if self._run is None:
             return
         if not self._run.done():
-            await self.worker.queue_frame(EndFrame())
+            await self.end()
             try:
                 await asyncio.wait_for(asyncio.shield(self._run), timeout)
             except TimeoutError:

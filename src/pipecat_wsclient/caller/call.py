@@ -23,16 +23,19 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from pipecat.frames.frames import EndFrame, TTSAudioRawFrame, TTSStoppedFrame
-
 from pipecat_wsclient.audio.track import Track
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import Caller, LineOptions, resolve_rate, tls_option
-from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
+from pipecat_wsclient.caller.microphone import MIC_LEAD_SECS, LineMicrophone
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK, EXIT_SILENT
 from pipecat_wsclient.caller.result import CallResult, measure_call
 from pipecat_wsclient.protocols.carrier import Clear
 
 __all__ = ["CallOptions", "CallResult", "Progress", "bundled_clip", "run_call", "tls_option"]
+
+
+POLL_SECS = 0.02
+"""How often the call looks at the clock and the microphone."""
 
 
 def bundled_clip() -> Path:
@@ -87,6 +90,12 @@ async def run_call(
 ) -> CallResult:
     """Make one call and measure it.
 
+    The line is never silent: the line's microphone sends 20 ms frames from
+    connect to hang-up, the clip and then silence, as a carrier does. The
+    call ends ``listen`` seconds after the clip has gone out, or at
+    ``duration`` seconds after connecting (mid-clip if need be), or when
+    the bot hangs up.
+
     Args:
         options: What to call and how.
         stop: Set it to end the call early (Ctrl-C); the recording is still written.
@@ -116,47 +125,42 @@ async def run_call(
             state = f"reconnecting ({_detail.partition(' in ')[0]})"  # "attempt N"
         progress.state = state
 
+    mic = LineMicrophone(rate)
     caller = Caller(
         options,
         on_heard=heard.add,
         on_sent=sent.add,
+        sources=[mic],
         on_bot_event=lambda event, at: clears.append(at) if isinstance(event, Clear) else None,
         on_state=on_state,
     )
-    worker, transport = caller.worker, caller.transport
+    transport = caller.transport
     stop = stop or asyncio.Event()
     started = time.monotonic()
     run = await caller.start()
-    interrupted = False
 
-    async def conduct():
-        nonlocal interrupted
+    async def until(deadline: float | None, done: Callable[[], bool] = lambda: False) -> None:
+        """Wait for ``done()``, the deadline, a stop, a failure or the end of the call."""
+        while not (done() or stop.is_set() or caller.failed.is_set() or run.done()):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(POLL_SECS)
+
+    async def conduct() -> None:
         await caller.connected_or_failed(stop)
-        if caller.connected.is_set() and not (stop.is_set() or caller.failed.is_set()):
-            # As a TTS does: the stop sends the clip's last partial chunk
-            # (padded) now, not at EndFrame, long after it ended.
-            await worker.queue_frames([TTSAudioRawFrame(clip, rate, 1), TTSStoppedFrame()])
-            clip_secs = len(clip) / (2 * rate)
-            limit = options.duration or clip_secs + options.listen + 0.2
-            waits = [asyncio.create_task(e.wait()) for e in (stop, caller.failed)]
-            try:
-                await asyncio.wait(
-                    [*waits, run], timeout=limit, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for task in waits:
-                    task.cancel()
-        interrupted = stop.is_set() and not caller.failures
-        if run.done():
+        if not caller.connected.is_set():
             return
-        if interrupted:
-            # Ctrl-C: stop now rather than play out the queued clip; the
-            # connection still closes with 1000.
-            await worker.cancel()
-        else:
-            await worker.queue_frame(EndFrame())
+        deadline = None if options.duration is None else time.monotonic() + options.duration
+        mic.enqueue(clip)
+        await until(deadline, lambda: mic.queued_bytes == 0)
+        # What the microphone handed on has left within its lead; then listen.
+        out = time.monotonic() + MIC_LEAD_SECS + POLL_SECS
+        listen_end = out + options.listen
+        if deadline is not None:
+            listen_end = min(listen_end, deadline)
+        await until(listen_end)
 
-    async def report():
+    async def report() -> None:
         while not run.done():
             stats = transport.stats
             progress.elapsed = time.monotonic() - started
@@ -172,9 +176,13 @@ async def run_call(
     reporter = asyncio.create_task(report())
     try:
         await conduct()
+        interrupted = stop.is_set() and not caller.failures
+        # Ctrl-C: stop now rather than play out what is queued; the
+        # connection still closes with 1000.
+        await caller.end(now=interrupted)
         await asyncio.wait_for(asyncio.shield(run), 15)
     except TimeoutError:
-        await worker.cancel()
+        await caller.end(now=True)
         await run
     finally:
         reporter.cancel()
@@ -197,12 +205,13 @@ async def run_call(
         record=options.record,
         plot=options.plot,
         clears=clears,
+        end=caller.how_it_ended(),
     )
     if options.plot is None:
         result = await asyncio.get_running_loop().run_in_executor(_analysis_thread(), analyse)
     else:
         result = analyse()
-    if interrupted and result.exit_code == EXIT_OK:
+    if interrupted and result.exit_code in (EXIT_OK, EXIT_SILENT):
         result.exit_code = EXIT_INTERRUPTED
         result.error = "interrupted"
     return result

@@ -23,5 +23,32 @@ EXIT_CODES = {
 }
 """Exit code per failure; anything else that ends a call early (connection lost) is 7."""
 EXIT_LOST = 7
+EXIT_SILENT = 8
+"""The call completed but not a sound came back from the bot."""
 EXIT_INTERRUPTED = 130
 """Ended by Ctrl-C (the recording is still written)."""
+
+SILENT_ERROR = (
+    "heard nothing from the bot: check the --protocol (the bot's serializer), the URI's "
+    "path, and the bot's log"
+)
+"""What a call that heard nothing says to check."""
+
+EXIT_TABLE = {
+    EXIT_OK: "the call completed (ended by us, or by the bot with a normal close)",
+    1: "load: a call failed (beyond --max-error-rate) or a --fail-if threshold was crossed",
+    EXIT_USAGE: "usage: a wrong option or input, found before dialing",
+    3: "refused, DNS or network error",
+    4: "HTTP status at the opening handshake",
+    5: "TLS error",
+    6: "open timeout",
+    EXIT_LOST: "the bot closed the call abnormally or the connection dropped",
+    EXIT_SILENT: "the call completed but heard nothing from the bot",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); the report is still written",
+}
+"""Every exit code of every command, in one table (``--help`` and the docs show it)."""
+
+
+def exit_codes_help() -> str:
+    """The exit codes as one line for ``--help``."""
+    return "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_TABLE.items()) + "."

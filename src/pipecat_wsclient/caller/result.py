@@ -21,7 +21,13 @@ from typing import Any
 from pipecat_wsclient.audio.track import Track, render_pair
 from pipecat_wsclient.audio.turns import TurnUpdate, percentile, replay
 from pipecat_wsclient.audio.wav import write_stereo
-from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST, EXIT_OK
+from pipecat_wsclient.caller.outcome import (
+    EXIT_CODES,
+    EXIT_LOST,
+    EXIT_OK,
+    EXIT_SILENT,
+    SILENT_ERROR,
+)
 from pipecat_wsclient.errors import ConnectionFailure
 from pipecat_wsclient.stats import WebsocketClientStats
 
@@ -85,6 +91,10 @@ class CallResult:
     ``clear_ms`` (until its ``clear`` arrived)."""
     clears: int = 0
     """Carrier ``clear`` messages the far end sent."""
+    end: dict[str, Any] = field(default_factory=dict)
+    """How the call ended: ``by`` (``caller``: we hung up; ``bot``: the bot closed
+    it, ``code`` 1000 being a normal hang-up; ``network``: it dropped without a
+    close, or never opened), ``code`` and ``reason`` of the close."""
     markers: dict[str, list[float]] = field(default_factory=dict)
     """Event times in seconds from the start of the timeline, for the plot."""
     record: str | None = None
@@ -110,6 +120,7 @@ def measure_call(
     record: Path | None = None,
     plot: Path | None = None,
     clears: list[float] | None = None,
+    end: dict[str, Any] | None = None,
 ) -> CallResult:
     """Work out a finished call's result; write its recording and plot if asked.
 
@@ -125,17 +136,21 @@ def measure_call(
         record: Where to write the stereo WAV (left sent, right heard).
         plot: Where to write the PNG timeline.
         clears: When each carrier ``clear`` arrived.
+        end: How the call ended (``Caller.how_it_ended()``).
 
     Returns:
-        The result; ``exit_code`` from the last failure, if any.
+        The result; ``exit_code`` from the last failure, if any, else 8
+        (``EXIT_SILENT``) when it connected and heard nothing.
     """
-    result = CallResult(uri=uri)
+    result = CallResult(uri=uri, end=dict(end or {}))
     if failures:
         failure = failures[-1]
         result.error = str(failure)
         result.exit_code = (
             EXIT_CODES.get(failure.kind, EXIT_LOST) if failure.during_connect else EXIT_LOST
         )
+    elif stats.connect_time_secs is not None and stats.audio_secs_received == 0:
+        result.exit_code, result.error = EXIT_SILENT, SILENT_ERROR
     result.connect_ms = None if stats.connect_time_secs is None else stats.connect_time_secs * 1e3
     result.duration_secs = time.monotonic() - started
     result.sent_secs = stats.audio_secs_sent

@@ -30,7 +30,7 @@ from rich.live import Live
 logger.disable("pipecat")
 
 from pipecat_wsclient.caller.call import CallOptions, Progress, run_call  # noqa: E402
-from pipecat_wsclient.caller.outcome import EXIT_USAGE  # noqa: E402
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402
 from pipecat_wsclient.caller.result import CallResult  # noqa: E402
 from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
 from pipecat_wsclient.cli.options import (  # noqa: E402
@@ -43,6 +43,7 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     OpenTimeoutOption,
     ParamOption,
     ProtocolOption,
+    ReconnectOption,
     SampleRateOption,
     ServedProtocolOption,
     VerboseOption,
@@ -143,6 +144,7 @@ def call(
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
     open_timeout: OpenTimeoutOption = 5.0,
+    reconnect: ReconnectOption = False,
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -150,9 +152,13 @@ def call(
 
     Response latency is measured per turn, from the end of each utterance we
     play (energy-based end of speech) to the first audible answer audio at
-    its playback time. Exit codes: 0 completed, 2 usage, 3 refused/DNS/
-    network, 4 HTTP status, 5 TLS, 6 timeout, 7 connection lost, 130
-    interrupted (Ctrl-C ends the call cleanly and still writes the recording).
+    its playback time. The line streams 20 ms frames from connect to
+    hang-up, as a carrier does: the clip, then silence. Ctrl-C ends the call
+    cleanly and still writes the recording.
+
+    Exit codes: 0 completed; 2 usage; 3 refused, DNS or network; 4 HTTP
+    status; 5 TLS; 6 open timeout; 7 the bot closed the call abnormally or it
+    dropped; 8 heard nothing from the bot; 130 interrupted.
     """
     _quiet_logs(verbose)
     try:
@@ -177,6 +183,7 @@ def call(
         cafile=cafile,
         insecure=insecure,
         open_timeout=open_timeout,
+        reconnect=reconnect,
     )
     try:
         result = asyncio.run(_call(options, live=not as_json and err.is_terminal))
@@ -240,6 +247,7 @@ def phone(
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
     open_timeout: OpenTimeoutOption = 5.0,
+    reconnect: ReconnectOption = False,
     port: Annotated[int, typer.Option(help="Local port of the page (0 picks a free one).")] = 0,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open the page in a browser.")
@@ -273,6 +281,7 @@ def phone(
             cafile=cafile,
             insecure=insecure,
             open_timeout=open_timeout,
+            reconnect=reconnect,
         )
         options.build_serializer()
     except ValueError as e:
@@ -336,21 +345,33 @@ def load(
         list[Path] | None,
         typer.Option(help="WAV to play per turn (repeatable, round robin). Default: bundled."),
     ] = None,
-    calls: Annotated[int | None, typer.Option(help="Total calls to make.")] = 10,
+    calls: Annotated[int | None, typer.Option(help="Total calls to make.", min=1)] = 10,
     duration: Annotated[
-        float | None, typer.Option(help="Keep starting calls for this many seconds instead.")
+        float | None,
+        typer.Option(help="Keep starting calls for this many seconds instead.", min=0.001),
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Most calls at once.")] = 10,
-    ramp: Annotated[float, typer.Option(help="New calls per second.")] = 5.0,
-    turns: Annotated[int, typer.Option(help="Turns per call.")] = 1,
-    think: Annotated[float, typer.Option(help="Seconds of listening after each clip.")] = 2.0,
+    concurrency: Annotated[int, typer.Option(help="Most calls at once.", min=1)] = 10,
+    ramp: Annotated[float, typer.Option(help="New calls per second.", min=0.001)] = 5.0,
+    turns: Annotated[int, typer.Option(help="Turns per call.", min=1)] = 1,
+    think: Annotated[
+        float, typer.Option(help="Seconds of listening after each clip.", min=0)
+    ] = 2.0,
     header: HeaderOption = None,
     sample_rate: CallerRateOption = None,
     open_timeout: OpenTimeoutOption = 5.0,
+    reconnect: ReconnectOption = False,
     fail_if: Annotated[
         list[str] | None,
         typer.Option(help="Exit 1 when crossed, e.g. 'p95_response_ms>1200', 'error_rate>0.01'."),
     ] = None,
+    max_error_rate: Annotated[
+        float,
+        typer.Option(
+            help="Failed calls allowed, as a fraction of all (0: any failed call exits 1).",
+            min=0,
+            max=1,
+        ),
+    ] = 0.0,
     report: Annotated[
         Path | None, typer.Option(help="Write a PNG: latency histogram, active calls over time.")
     ] = None,
@@ -378,8 +399,12 @@ def load(
     name a statistic and a metric, e.g. p95_response_ms, p99_connect_ms,
     max_underruns, error_rate, or with --scenario pass_rate and
     p95_barge_in_ms. With --scenario, --protocol overrides the scenario's
-    protocol only when given. Exit codes: 0 ok, 1 a --fail-if threshold
-    crossed, 2 usage.
+    protocol only when given. Metric names are checked before the first call.
+
+    Exit codes: 0 every call completed (or the failed ones within
+    --max-error-rate) and no threshold crossed; 1 calls failed beyond
+    --max-error-rate, or a threshold crossed; 2 usage; 130 interrupted (the
+    report is still printed).
     """
     from pipecat_wsclient.load.plot import plot_report
     from pipecat_wsclient.load.run import LoadOptions, LoadRun, crossed, parse_threshold
@@ -409,6 +434,7 @@ def load(
             headers=parse_headers(header),
             sample_rate=sample_rate,
             open_timeout=open_timeout,
+            reconnect=reconnect,
         )
         if processes == 1:
             run: LoadRun | ProcessLoad = LoadRun(options)
@@ -419,8 +445,9 @@ def load(
     except ValueError as e:
         raise _usage_error(e) from None
 
+    stop = asyncio.Event()
+
     async def main():
-        stop = asyncio.Event()
         with stop_on_signals(stop):
             if as_json or not err.is_terminal:
                 return await run.run(stop)
@@ -447,7 +474,15 @@ def load(
         Console().print(load_table(result))
     for line in failures:
         err.print(f"[red]threshold crossed:[/] {line}")
-    raise typer.Exit(1 if failures else 0)
+    if result.error_rate > max_error_rate:
+        err.print(
+            f"[red]calls failed:[/] {result.failed} of {result.calls} "
+            f"(error rate {result.error_rate:.3g} > --max-error-rate {max_error_rate:g}): "
+            + ", ".join(f"{n} {cls}" for cls, n in sorted(result.errors.items()))
+        )
+    if stop.is_set():
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(1 if failures or result.error_rate > max_error_rate else 0)
 
 
 @app.command("test")
@@ -533,8 +568,9 @@ def test_command(
         if not as_json:
             console.print(scenario_table(result))
 
+    stop = asyncio.Event()
+
     async def main():
-        stop = asyncio.Event()
         with stop_on_signals(stop):
             suite = asyncio.create_task(
                 run_suite(loaded, options, concurrency=concurrency, on_result=show)

@@ -54,8 +54,18 @@ InsecureOption = Annotated[
 ]
 """``--insecure``."""
 
-OpenTimeoutOption = Annotated[float, typer.Option(help="Seconds allowed to connect.")]
+OpenTimeoutOption = Annotated[float, typer.Option(help="Seconds allowed to connect.", min=0.001)]
 """``--open-timeout``."""
+
+ReconnectOption = Annotated[
+    bool,
+    typer.Option(
+        "--reconnect",
+        help="Redial a lost connection (the transport's reconnection; for pipecat/raw peers). "
+        "Off: a call is one connection, as a carrier's is, and a drop fails it (exit 7).",
+    ),
+]
+"""``--reconnect``."""
 
 JsonReportOption = Annotated[
     bool, typer.Option("--json", help="Print a machine-readable report instead.")

@@ -12,7 +12,7 @@ or hand them to a ``rich.live.Live`` view.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -45,6 +45,15 @@ def progress_table(p: Progress) -> Table:
     return table
 
 
+def describe_end(end: dict[str, Any]) -> str:
+    """How a call ended, in words: ``by the bot (close 1000)``."""
+    who = str(end.get("by"))
+    by = {"caller": "by us", "bot": "by the bot", "network": "the connection dropped"}.get(who, who)
+    code, reason = end.get("code"), end.get("reason")
+    close = "" if code is None else f" (close {code}{': ' + reason if reason else ''})"
+    return by + close
+
+
 def summary_table(result: CallResult) -> Table:
     """The end-of-call summary as a rich table."""
     table = Table(title=f"Call to {result.uri}", show_header=False)
@@ -52,6 +61,8 @@ def summary_table(result: CallResult) -> Table:
     table.add_column()
     status = {0: "completed", 130: "interrupted"}.get(result.exit_code, f"failed: {result.error}")
     table.add_row("result", status)
+    if result.end:
+        table.add_row("ended", describe_end(result.end))
     table.add_row("connect time", _ms(result.connect_ms))
     for i, turn in enumerate(result.turns, 1):
         table.add_row(f"turn {i} response latency", _ms(turn["latency_ms"]))

@@ -29,7 +29,7 @@ from pipecat_wsclient.audio.turns import percentile
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import resolve_rate
 from pipecat_wsclient.caller.call import CallOptions, bundled_clip, run_call
-from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_LOST, EXIT_OK, EXIT_SILENT
 from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.load.gc import FullCollections
 from pipecat_wsclient.load.health import Health
@@ -67,6 +67,7 @@ class LoadOptions:
         headers: Extra handshake headers.
         sample_rate: Pipeline sample rate; None: the carrier's own, else 16 kHz.
         open_timeout: Seconds allowed to connect.
+        reconnect: Let the callers redial a lost connection (off: a drop fails the call).
         scenario: Run this scenario for every caller instead of clips and
             turns (its turns are checked; ``protocol`` overrides the
             scenario's unless it is ``None``).
@@ -85,14 +86,24 @@ class LoadOptions:
     sample_rate: int | None = None
     open_timeout: float = 5.0
     scenario: Scenario | None = None
+    reconnect: bool = False
 
 
 def error_class(result: CallResult) -> str | None:
-    """A short class for a failed call: refused, http_401, timeout, tls, dropped..."""
+    """A short class for a failed call: refused, http_401, timeout, tls, closed_1011, silent...
+
+    A call the bot closed abnormally or that dropped is ``closed_CODE``
+    (``closed_1006`` without a close frame); one that heard nothing, ``silent``.
+    """
     if result.exit_code == EXIT_OK:
         return None
     if result.exit_code == EXIT_INTERRUPTED:
         return "interrupted"
+    if result.exit_code == EXIT_SILENT:
+        return "silent"
+    code = result.end.get("code") if result.end else None
+    if result.exit_code == EXIT_LOST and code is not None:
+        return f"closed_{code}"
     error = result.error or ""
     match = re.search(r"HTTP (\d{3})", error)
     if match:
@@ -200,16 +211,34 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+COUNTS = ("error_rate", "pass_rate", "calls", "completed", "failed")
+"""The report's figures that are not percentiles of a metric."""
+
+
+def metric_names() -> list[str]:
+    """Every name ``--fail-if`` accepts: the counts, then ``pNN_``/``max_`` of each metric."""
+    stats = [f"p{q}" for q in PERCENTILES] + ["max"]
+    return [*COUNTS, *(f"{stat}_{metric}" for metric in METRICS for stat in stats)]
+
+
 def parse_threshold(text: str) -> tuple[str, str, float]:
     """Parse ``p95_response_ms>1200`` into (metric, op, value).
 
     Raises:
-        ValueError: If the text is not ``metric<op>number``.
+        ValueError: If the text is not ``metric<op>number`` or names no metric
+            of the report (the message lists the valid names).
     """
     match = _THRESHOLD.match(text)
     if not match:
         raise ValueError(f"--fail-if wants METRIC>NUMBER (or <, >=, <=, ==), got {text!r}")
-    return match.group(1), match.group(2), float(match.group(3))
+    name = match.group(1)
+    if name not in metric_names():
+        stats = "/".join([*(f"p{q}" for q in PERCENTILES), "max"])
+        raise ValueError(
+            f"--fail-if: no metric {name!r}; use {', '.join(COUNTS)}, "
+            f"or {stats}_ of {', '.join(METRICS)} (e.g. p95_response_ms)"
+        )
+    return name, match.group(2), float(match.group(3))
 
 
 def crossed(report: LoadReport, thresholds: list[str]) -> list[str]:
@@ -293,6 +322,7 @@ class LoadRun:
             headers=o.headers,
             sample_rate=self._rate,
             open_timeout=o.open_timeout,
+            reconnect=o.reconnect,
             listen=0.5,
         )
 

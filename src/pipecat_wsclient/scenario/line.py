@@ -88,9 +88,6 @@ class Line:
             on_sent=self._sent_audio,
             sources=[self.microphone],
             on_bot_event=self._bot_event,
-            # A test call reports a dropped connection (exit 7) instead of
-            # redialing: a drop is something the bot did.
-            redial=False,
             # Barge-in timing counts what is in flight: each chunk as it goes out.
             live_sent_audio=True,
         )
