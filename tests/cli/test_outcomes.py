@@ -1,0 +1,109 @@
+"""Outcomes a CI gate can trust (issue 23, items 1 and 5), through the real command line.
+
+Invariants: a call is one connection (no redial unless ``--reconnect``); a bot
+that closes abnormally fails the call with exit 7 naming the close code, in
+``call`` and in ``load`` (``closed_CODE``, counted in ``error_rate``); ``load``
+exits 1 when a call failed unless ``--max-error-rate`` allows it; bad
+``--fail-if`` names and nonsense numbers exit 2 before any connection is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
+from support.commands import cli
+from support.servers import closing_server, echo_server
+
+
+async def test_a_bot_that_closes_1011_fails_the_call_once_naming_the_code():
+    async with closing_server(1011, "boom", after=0.3) as server:
+        code, out, err = await cli("call", server.uri, "--listen", "0", "--json")
+        await asyncio.sleep(0.5)
+    assert code == 7, err
+    result = json.loads(out)
+    assert "1011" in result["error"] and "boom" in result["error"]
+    assert result["end"] == {"by": "bot", "code": 1011, "reason": "boom"}
+    assert server.connections == 1  # no redial: a carrier never redials a media stream
+    assert result["reconnects"] == 0
+
+
+async def test_reconnect_is_there_when_asked():
+    async with closing_server(1011, "boom", after=0.3) as server:
+        code, _, _ = await cli("call", server.uri, "--reconnect", "--duration", "2", "--json")
+    assert server.connections >= 2
+    assert code in (7, 8)
+
+
+async def test_load_counts_abnormal_closes_and_exits_1():
+    async with closing_server(1011, "boom", after=0.2) as server:
+        code, out, err = await cli(
+            "load",
+            server.uri,
+            "--calls",
+            "3",
+            "--concurrency",
+            "3",
+            "--think",
+            "0",
+            "--json",
+            timeout=90,
+        )
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["failed"] == 3 and report["error_rate"] == 1.0
+    assert report["errors"] == {"closed_1011": 3}
+    assert server.connections == 3
+    assert "calls failed" in err and "closed_1011" in err
+
+
+async def test_load_max_error_rate_allows_failures():
+    async with closing_server(1011, "boom", after=0.2) as server:
+        code, _, err = await cli(
+            "load",
+            server.uri,
+            "--calls",
+            "2",
+            "--think",
+            "0",
+            "--max-error-rate",
+            "1",
+            "--json",
+            timeout=90,
+        )
+    assert code == 0, err
+
+
+async def test_a_server_that_never_answers_is_a_silent_call_in_load():
+    async with VoiceServer(ServeOptions(port=0, mode="record", record_path="/dev/null")) as srv:
+        code, out, _ = await cli("load", srv.uri, "--calls", "1", "--think", "0", "--json")
+    assert code == 1
+    assert json.loads(out)["errors"] == {"silent": 1}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--fail-if", "p95_respnse_ms>100"],
+        ["--fail-if", "nonsense"],
+        ["--concurrency", "0"],
+        ["--calls", "0"],
+        ["--think", "-1"],
+        ["--max-error-rate", "2"],
+    ],
+)
+async def test_load_bad_inputs_exit_2_before_any_call(args):
+    async with echo_server() as server:
+        code, _, err = await cli("load", server.uri, *args, timeout=30)
+        await asyncio.sleep(0.2)
+    assert code == 2, err
+    assert server.connections == 0
+
+
+async def test_fail_if_error_lists_the_valid_names():
+    code, _, err = await cli("load", "ws://127.0.0.1:9/ws", "--fail-if", "p95_respnse_ms>1")
+    assert code == 2
+    assert "p95_respnse_ms" in err and "p95_response_ms" in err and "error_rate" in err
