@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 
 import pytest
 
 from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
-from support.commands import cli
+from support.commands import CLI, cli
 from support.servers import closing_server, echo_server
 
 
@@ -107,3 +109,26 @@ async def test_fail_if_error_lists_the_valid_names():
     code, _, err = await cli("load", "ws://127.0.0.1:9/ws", "--fail-if", "p95_respnse_ms>1")
     assert code == 2
     assert "p95_respnse_ms" in err and "p95_response_ms" in err and "error_rate" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["load", "ws://127.0.0.1:9/ws", "--concurrency", "0"],
+        ["call"],
+        ["call", "ws://127.0.0.1:9/ws", "--no-such-option"],
+        ["call", "ws://127.0.0.1:9/ws", "--protocol", "nope"],
+    ],
+)
+def test_usage_errors_are_one_line_whatever_the_width(args):
+    out = subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "40"},
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert "Traceback" not in out.stderr

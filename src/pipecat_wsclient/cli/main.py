@@ -25,6 +25,11 @@ from loguru import logger
 from rich.console import Console
 from rich.live import Live
 
+try:  # typer vendors click from 0.25 on: the usage errors of the click it runs on
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - an older typer on the real click
+    from click.exceptions import UsageError  # type: ignore[assignment]
+
 # Pipecat logs a banner when it is imported (below): not for a command line,
 # whose logging is set up per command (_quiet_logs).
 logger.disable("pipecat")
@@ -115,7 +120,7 @@ def _warn_if_insecure(insecure: bool) -> None:
 
 
 def _usage_error(message: object) -> typer.Exit:
-    err.print(f"error: {message}")
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -598,14 +603,31 @@ def test_command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (for tests and ``python -m``)."""
+    """Run the command line; return the exit code (for tests and ``python -m``).
+
+    A usage error (a wrong option or value) is one line on stderr, whatever
+    the terminal's width, and exit 2.
+    """
     try:
-        app(args=argv, prog_name="pipecat-wsclient")
+        code = app(args=argv, prog_name="pipecat-wsclient", standalone_mode=False)
+    except UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "pipecat-wsclient"
+        err.print(
+            f"error: {e.format_message()} (see {where} --help)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return EXIT_USAGE
+    except typer.Abort:
+        return EXIT_INTERRUPTED
+    except typer.Exit as e:
+        return e.exit_code
     except SystemExit as e:
         if e.code is None or isinstance(e.code, int):
             return e.code or 0
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:
