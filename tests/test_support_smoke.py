@@ -1,15 +1,31 @@
 """Smoke tests for tests/support, using only the websockets client."""
 
 import asyncio
+import base64
+import contextlib
+import itertools
+import json
 import ssl
 import time
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
+from pipecat.audio.utils import audioop
 from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
 from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from support.plain_bot import (
+    BotOptions,
+    EnergyVad,
+    decode_ulaw,
+    encode_ulaw,
+    serve_plain_bot,
+    tone,
+)
+from support.plain_bots import plain_bot
 from support.processes import pipecat_echo_server
 from support.servers import (
     closing_server,
@@ -152,3 +168,188 @@ async def test_pipecat_echo_server_echoes_audio():
     assert echoed[: len(audio)] == audio
     assert set(echoed[len(audio) :]) <= {0}  # Last partial chunk is padded with silence.
     assert chunks == [1280, 1280, 1280]
+
+
+# The plain Twilio bot (issue 23), driven by a Twilio caller written by hand.
+
+
+@dataclass
+class TwilioCallHeard:
+    """What the hand-written Twilio caller sent and got back."""
+
+    sent: list[tuple[float, str]]  # (send time, base64 payload) of each media message
+    received: list[tuple[float, dict]]  # (arrival time, message) of each bot message
+    close_code: int | None
+
+    def events(self, event: str) -> list[tuple[float, dict]]:
+        return [(t, m) for t, m in self.received if m["event"] == event]
+
+
+def caller_frames(*parts: tuple[str, float]) -> list[bytes]:
+    """20 ms mu-law frames: ``("tone", secs)`` at -12 dBFS, ``("silence", secs)``."""
+    frames = []
+    for kind, secs in parts:
+        t = np.arange(round(secs * 8000)) / 8000
+        amplitude = 8000 if kind == "tone" else 0
+        pcm = (amplitude * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes()
+        ulaw = audioop.lin2ulaw(pcm, 2)  # Pipecat's codec, not the bot's.
+        frames += [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
+    return frames
+
+
+async def twilio_call(uri: str, *parts: tuple[str, float], listen: float = 0.5) -> TwilioCallHeard:
+    """Be Twilio for one Media Stream: ``connected``, ``start``, paced ``media``, ``stop``.
+
+    Marks are echoed at once (nothing plays here); the call ends ``listen``
+    seconds after the last frame, or when the bot closes.
+    """
+    stream_sid, sent, received, sequence = "MZ" + "0" * 32, [], [], itertools.count(1)
+
+    def message(event: str, **fields) -> str:
+        return json.dumps({"event": event, "sequenceNumber": str(next(sequence)), **fields,
+                           "streamSid": stream_sid})  # fmt: skip
+
+    async with connect(uri, compression=None) as ws:
+
+        async def play() -> None:
+            await ws.send(
+                json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+            )
+            await ws.send(message("start", start={
+                "streamSid": stream_sid, "accountSid": "AC" + "0" * 32, "callSid": "CA" + "0" * 32,
+                "tracks": ["inbound"], "customParameters": {"who": "smoke"},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            }))  # fmt: skip
+            begin = time.monotonic()
+            for i, frame in enumerate(caller_frames(*parts)):
+                await asyncio.sleep(max(0.0, begin + i * 0.02 - time.monotonic()))
+                payload = base64.b64encode(frame).decode()
+                media = {"track": "inbound", "chunk": str(i + 1), "timestamp": str(i * 20)}
+                await ws.send(message("media", media={**media, "payload": payload}))
+                sent.append((time.monotonic(), payload))
+            await asyncio.sleep(listen)
+            await ws.send(message("stop", stop={"accountSid": "AC", "callSid": "CA"}))
+            await ws.close()
+
+        player = asyncio.create_task(play())
+        try:
+            async for text in ws:
+                received.append((time.monotonic(), json.loads(text)))
+                if received[-1][1]["event"] == "mark":
+                    await ws.send(message("mark", mark=received[-1][1]["mark"]))
+        except ConnectionClosed:
+            pass
+        player.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await player
+    return TwilioCallHeard(sent, received, ws.close_code)
+
+
+def test_plain_bot_mulaw_is_bit_exact_with_audioop():
+    every_sample = np.arange(-32768, 32768, dtype="<i2").tobytes()
+    assert encode_ulaw(every_sample) == audioop.lin2ulaw(every_sample, 2)
+    assert decode_ulaw(bytes(range(256))) == audioop.ulaw2lin(bytes(range(256)), 2)
+
+
+def test_plain_bot_vad_marks_onset_and_end_on_the_media_timeline():
+    vad = EnergyVad(start_ms=100, silence_ms=200)
+    loud, quiet = tone(0.02, 440), bytes(320)
+    frames = [quiet] * 3 + [loud] * 10 + [quiet] * 5 + [loud] + [quiet] * 10
+    decisions = {i: d for i, f in enumerate(frames) if (d := vad.feed(i, f))}
+    assert decisions == {7: "started", 28: "ended"}  # onset frame 3; last loud frame 18
+    assert (vad.onset * 20, (vad.last_voiced + 1) * 20) == (60, 380)
+    words = np.frombuffer(tone(1.0, 440, pause_ms=200, word_ms=300), "<i2")
+    assert len(words) == 8000 and not words[2400:4000].any() and words[4000:6400].any()
+
+
+async def test_plain_bot_answers_after_its_latency():
+    options = BotOptions(latency=0.3, silence_ms=200, answer_secs=0.5)
+    async with serve_plain_bot(options) as bot:
+        heard = await twilio_call(bot.uri, ("tone", 0.4), ("silence", 1.6))
+    start = bot.events("start")[0]
+    assert start["media_format"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+    assert start["custom_parameters"] == {"who": "smoke"}
+    [utterance] = bot.events("utterance")
+    assert (utterance["start_ms"], utterance["end_ms"]) == (0, 400)
+    [answer] = bot.events("answer-started")
+    assert 480 <= answer["response_ms"] <= 560  # silence_ms + latency, on the media timeline
+    assert 470 <= answer["response_time_ms"] <= 650
+    media = heard.events("media")
+    assert len(media) == 25 and bot.events("answer-finished")[0]["secs"] == pytest.approx(0.5)
+    first_answer = media[0][0] - heard.sent[19][0]  # after our last tone frame went out
+    assert 0.47 <= first_answer <= 0.67
+    assert [m["mark"]["name"] for _, m in heard.events("mark")] == ["answer-1"]
+    assert heard.events("mark")[0][0] > media[-1][0]
+    assert [m["streamSid"] for _, m in heard.received] == ["MZ" + "0" * 32] * 26
+    assert [r["name"] for r in bot.events("mark")] == ["answer-1"]  # our echo reached it
+    assert bot.events("closed")[0]["code"] == 1000
+
+
+async def test_plain_bot_greets_before_the_caller_speaks():
+    async with serve_plain_bot(BotOptions(modes=frozenset({"greet"}), greet_secs=0.4)) as bot:
+        heard = await twilio_call(bot.uri, ("silence", 0.8))
+    media = heard.events("media")
+    assert len(media) == 20 and media[0][0] < heard.sent[5][0]
+    assert bot.events("greeting-started")[0]["media_ms"] <= 100
+    assert heard.events("mark")[0][1]["mark"]["name"] == "greeting-0"
+    assert bot.events("utterance") == []
+
+
+async def test_plain_bot_echoes_payloads_after_its_delay():
+    async with serve_plain_bot(BotOptions(modes=frozenset({"echo"}), delay=0.1)) as bot:
+        heard = await twilio_call(bot.uri, ("tone", 0.2), ("silence", 0.2), listen=0.4)
+    echoed = [(t, m["media"]["payload"]) for t, m in heard.events("media")]
+    assert [p for _, p in echoed] == [p for _, p in heard.sent]
+    assert all(0.09 <= t - s <= 0.25 for (t, _), (s, _) in zip(echoed, heard.sent, strict=True))
+    assert bot.events("closed")[0]["chunks_out"] == 20
+
+
+async def test_plain_bot_crash_closes_1011_and_drop_1006():
+    async with serve_plain_bot(BotOptions(modes=frozenset({"crash"}))) as bot:
+        heard = await twilio_call(bot.uri, ("silence", 0.4))
+    assert heard.close_code == 1011 and heard.received == []
+    assert [r["event"] for r in bot.reports] == ["connected", "start", "crash"]
+    async with serve_plain_bot(BotOptions(modes=frozenset({"crash"}), drop=True)) as bot:
+        heard = await twilio_call(bot.uri, ("silence", 0.4))
+    assert heard.close_code == 1006
+    assert bot.events("closed")[0]["code"] == 1006
+
+
+async def test_plain_bot_hangs_up_1000_after_its_answer():
+    options = BotOptions(modes=frozenset({"answer", "hangup"}), latency=0.1, silence_ms=200,
+                         answer_secs=0.3)  # fmt: skip
+    async with serve_plain_bot(options) as bot:
+        heard = await twilio_call(bot.uri, ("tone", 0.4), ("silence", 3.0))
+    assert heard.close_code == 1000
+    assert len(heard.events("media")) == 15 and heard.events("mark")
+    assert bot.events("hangup")[0]["mark_echoed"] is True
+    assert len(heard.sent) < 100  # the bot ended the call, not us
+
+
+async def test_plain_bot_barge_in_stops_and_clears():
+    options = BotOptions(modes=frozenset({"answer", "barge"}), latency=0.1, silence_ms=200,
+                         answer_secs=2.0, stop_ms=100)  # fmt: skip
+    async with serve_plain_bot(options) as bot:
+        heard = await twilio_call(
+            bot.uri, ("tone", 0.4), ("silence", 0.8), ("tone", 0.4), ("silence", 0.6), listen=0
+        )
+    [stopped] = bot.events("answer-stopped")
+    assert stopped["n"] == 1 and 0.3 <= stopped["secs"] <= 0.8
+    # The onset frame, 4 more to reach vad_start_ms (80 ms), then stop_ms.
+    assert 170 <= stopped["barge_ms"] <= 280
+    [(clear_at, _)] = heard.events("clear")
+    first_media_after_clear = [t for t, m in heard.events("media") if t > clear_at]
+    answers = bot.events("answer-started")
+    assert [a["n"] for a in answers] == [1, 2]
+    assert not first_media_after_clear or first_media_after_clear[0] >= answers[1]["time"]
+    assert bot.events("answer-finished") == []  # answer 1 cut, answer 2 cut by our hang-up
+
+
+async def test_plain_bot_script_reports_on_stdout():
+    with plain_bot("answer", latency=0.2, silence_ms=200, answer_secs=0.2) as bot:
+        assert bot.uri.startswith("ws://127.0.0.1:") and bot.uri.endswith("/ws")
+        heard = await twilio_call(bot.uri, ("tone", 0.3), ("silence", 0.8))
+        await asyncio.to_thread(bot.wait_for, "closed")
+    assert len(heard.events("media")) == 10
+    [answer] = bot.reports(conn=1, event="answer-started")
+    assert 380 <= answer["response_ms"] <= 460
