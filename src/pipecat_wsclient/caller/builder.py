@@ -208,6 +208,10 @@ class Caller:
             # The caller's audio ends where its speech ends: no silence
             # added at the end, which would count as audio sent.
             audio_out_end_silence_secs=0,
+            # A carrier sends each frame as it is captured, in real time: sent
+            # ahead, the caller's speech would end at the bot before it ends
+            # on our timeline, and every response would read short.
+            audio_out_send_lead_secs=0,
             audio_out_downstream_secs=0 if live_sent_audio else 0.1,
             audio_out_10ms_chunks=round(out_chunk_secs * 100),
             additional_headers=line.headers or None,
