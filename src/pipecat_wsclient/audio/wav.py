@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""WAV files and PCM conversions: where audio is read and written (no I/O but files).
+"""Audio files and PCM conversions: where audio is read and written (no I/O but files).
 
 All audio is 16-bit little-endian PCM. Reading resamples through
 :mod:`pipecat_wsclient.audio.resample`.
@@ -16,12 +16,22 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from pipecat_wsclient.audio.resample import resample_float
 
+MAX_READ_SECS = 3600.0
+"""The longest audio file read (an hour): a longer one is refused, not loaded."""
+
+RATE_RANGE = (4000, 192000)
+"""Sample rates a file may have."""
+
 
 def read_wav(path: str | Path, rate: int) -> bytes:
-    """Read a PCM WAV file of any rate, width and channel count as mono at ``rate``.
+    """Read an audio file as 16-bit mono PCM at ``rate``: whatever ``soundfile`` reads.
+
+    WAV of any sample format (8/16/24/32-bit integer, float, mu-law, A-law),
+    FLAC, OGG; any rate and channel count (the channels are mixed).
 
     Args:
         path: The file.
@@ -31,32 +41,32 @@ def read_wav(path: str | Path, rate: int) -> bytes:
         16-bit mono PCM at ``rate``.
 
     Raises:
-        ValueError: If the file cannot be read or is not PCM WAV.
+        ValueError: If the file cannot be read, is not audio, claims an
+            impossible rate, or is longer than :data:`MAX_READ_SECS`
+            (one line naming the file and the cause).
     """
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file")
     try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, src_rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as e:
-        raise ValueError(f"{path}: not a PCM WAV file ({e})") from e
+        info = soundfile.info(str(path))
     except OSError as e:
-        raise ValueError(f"{path}: {e.strerror or e}") from e
-    if width == 1:
-        samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
-    elif width == 2:
-        samples = np.frombuffer(raw, "<i2").astype(np.float32) / 32768
-    elif width == 3:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3)
-        ints = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8)) | (
-            b[:, 2].astype(np.int8).astype(np.int32) << 16
-        )
-        samples = ints.astype(np.float32) / 2**23
-    elif width == 4:
-        samples = np.frombuffer(raw, "<i4").astype(np.float32) / 2**31
-    else:
-        raise ValueError(f"{path}: unsupported sample width {width}")
-    mono = samples.reshape(-1, channels).mean(axis=1)
-    return float_to_pcm(resample_float(mono, src_rate, rate))
+        raise ValueError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not an audio file soundfile can read ({_one_line(e)})") from None
+    if not RATE_RANGE[0] <= info.samplerate <= RATE_RANGE[1]:
+        raise ValueError(f"{path}: sample rate {info.samplerate} Hz is not {RATE_RANGE} Hz")
+    if info.frames > MAX_READ_SECS * info.samplerate:
+        raise ValueError(f"{path}: longer than {MAX_READ_SECS:.0f} s ({info.duration:.0f} s)")
+    try:
+        samples, src_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError, ValueError, TypeError, MemoryError) as e:
+        raise ValueError(f"{path}: cannot read its audio ({_one_line(e)})") from None
+    mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+    return float_to_pcm(resample_float(mono, int(src_rate), rate))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def write_wav(path: str | Path, pcm: bytes, rate: int, channels: int = 1) -> None:
