@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import re
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from pipecat.utils.errors import ErrorCategory
 
@@ -190,6 +190,11 @@ _PLAIN_RUN_MAX = 6
 """A run of letters and digits mixing both is still plain up to this length (``v2``, ``gpt4o``)."""
 
 _RUN = re.compile(r"[A-Za-z0-9]+")
+_URI_PARTS = re.compile(
+    r"(?:([A-Za-z][A-Za-z0-9+.-]*):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.DOTALL
+)
+"""RFC 3986, appendix B: scheme, authority, path, query, fragment; it matches any text."""
+_URI_IN_TEXT = re.compile(r"\b(?:wss?|https?)://[^\s'\"<>]+", re.IGNORECASE)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -311,8 +316,13 @@ def redact_uri(uri: str) -> str:
         wss://u:pw@h/ws/sk_live_51Hx?token=abc#f -> wss://u:***@h/ws/***?token=***#***
         wss://h/v1/calls/<uuid>/stream           -> unchanged
 
-    It never raises (a URI it cannot parse comes back as ``***``) and it is
-    idempotent: ``redact_uri(redact_uri(x)) == redact_uri(x)``.
+    Any text is split by the generic syntax of RFC 3986 (appendix B), which
+    fits every string, and put back together with the same delimiters: only
+    the masked parts change (a query loses its empty ``&&`` pairs, a bare
+    query name gets ``=***``). ``urllib.parse`` is not used for this: its
+    round trip changes some texts (``ws:////`` becomes ``ws://``), so the
+    result would not be stable. It never raises and it is idempotent:
+    ``redact_uri(redact_uri(x)) == redact_uri(x)``.
 
     Args:
         uri: A URI, valid or not, or a request target (``/ws?token=x``).
@@ -326,23 +336,58 @@ def redact_uri(uri: str) -> str:
         return REDACTED
 
 
+def redact_text(text: str) -> str:
+    """Return ``text`` with every ``ws``, ``wss``, ``http`` or ``https`` URI in it redacted.
+
+    For free text that may quote a URI: an exception's message (websockets'
+    ``InvalidURI`` of a redirect's ``Location``, ``InvalidProxy`` with the
+    proxy's password), a log line. A URI runs from its scheme to the next
+    space, quote or angle bracket, and goes through :func:`redact_uri`::
+
+        redact_text("InvalidURI('wss://h/ws/sk_live_51Hx', 'bad')")
+        # -> "InvalidURI('wss://h/ws/***', 'bad')"
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The text, its URIs safe to show; idempotent, like :func:`redact_uri`.
+    """
+    return _URI_IN_TEXT.sub(lambda uri: redact_uri(uri.group(0)), text)
+
+
 def _redact_uri(uri: str) -> str:
-    parts = urlsplit(uri)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        if colon and not looks_like_secret(user):
-            netloc = f"{user}:{REDACTED}@{hostport}"
-        else:
-            netloc = f"{REDACTED}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        names = [REDACTED if looks_like_secret(name) else name for name, _ in pairs]
-        query = urlencode([(name, REDACTED) for name in names], safe="*")
-    fragment = REDACTED if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, redact_path(parts.path), query, fragment))
+    match = _URI_PARTS.fullmatch(uri)
+    if match is None:  # cannot happen: every group is optional
+        return REDACTED
+    scheme, authority, path, query, fragment = match.groups()
+    shown = "" if scheme is None else f"{scheme}:"
+    if authority is not None:
+        shown += f"//{_redact_authority(authority)}"
+    shown += redact_path(path)
+    if query is not None:
+        shown += f"?{_redact_query(query)}"
+    if fragment is not None:
+        shown += f"#{REDACTED}" if fragment else "#"
+    return shown
+
+
+def _redact_authority(authority: str) -> str:
+    if "@" not in authority:
+        return authority
+    userinfo, _, hostport = authority.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if colon and not looks_like_secret(user):
+        return f"{user}:{REDACTED}@{hostport}"
+    return f"{REDACTED}@{hostport}"
+
+
+def _redact_query(query: str) -> str:
+    names = [pair.partition("=")[0] for pair in query.split("&") if pair]
+    return "&".join(
+        f"{REDACTED if looks_like_secret(name.replace('+', '%20')) else name}={REDACTED}"
+        for name in names
+    )
 
 
 def error_category(failure: ConnectionFailure) -> ErrorCategory:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 
-from pipecat_wsclient.errors import redact_uri
+from pipecat_wsclient.errors import redact_text, redact_uri
 
 SAFE_HEADERS = frozenset(
     {
@@ -49,7 +49,6 @@ SAFE_HEADERS = frozenset(
 _QUERY_VALUE = re.compile(r"([?&][^=&\s]+=)[^&\s#]*")
 _HEADER = re.compile(r"^([<>] ([A-Za-z0-9!#$%&'*+.^_`|~-]+): ).*$", re.DOTALL)
 _REQUEST_LINE = re.compile(r"^(> GET )(\S+)( HTTP/1\.1)$")
-_URI = re.compile(r"\b(?:wss?|https?)://[^\s'\"<>]+")
 _DATA_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT) ).*( \[[^\]]*\])$", re.DOTALL)
 
 
@@ -72,8 +71,7 @@ def redact_line(message: str) -> str:
     request = _REQUEST_LINE.match(message)
     if request is not None:
         return f"{request.group(1)}{redact_uri(request.group(2))}{request.group(3)}"
-    message = _URI.sub(lambda uri: redact_uri(uri.group(0)), message)
-    return _QUERY_VALUE.sub(r"\1***", message)
+    return _QUERY_VALUE.sub(r"\1***", redact_text(message))
 
 
 class _RedactingFilter(logging.Filter):

@@ -25,10 +25,27 @@ URI = "ws://h:1/ws?token=***"
         ("wss://tok@h/x", "wss://***@h/x"),
         ("ws://h/plain", "ws://h/plain"),
         ("ws://h/p?key=a%20b#frag", "ws://h/p?key=***#***"),
+        ("wss://h/ws/sk_live_51HxYzAbCdEf?room=r", "wss://h/ws/***?room=***"),
+        ("wss://h/media/eyJhbGciOiJIUzI1NiJ9.e30.sig", "wss://h/media/***"),
+        ("wss://h/token/abc123/ws", "wss://h/token/***/ws"),
+        ("wss://h/v1/calls/3f2a9b0c4d5e6f708192a3b4c5d6e7f8", "wss://h/v1/calls/***"),
     ],
 )
 def test_redact_uri(uri, expected):
     assert redact_uri(uri) == expected
+
+
+def test_the_session_names_the_redacted_uri():
+    """What ``call --json``, JUnit and plot titles show comes from ``session.uri``."""
+    from pipecat_wsclient import WebsocketClientTransport
+
+    t = WebsocketClientTransport(
+        "wss://bot.example.com/ws/sk_live_51HxYzAbCdEf?token=t1", WebsocketClientParams()
+    )
+    assert t.session.uri == "wss://bot.example.com/ws/***?token=***"
+    with pytest.raises(ValueError, match=r"invalid WebSocket URI 'http://h/\*\*\*'") as info:
+        WebsocketClientTransport("http://h/sk_live_51HxYzAbCdEf", WebsocketClientParams())
+    assert "sk_live" not in str(info.value)
 
 
 def failure(exc, **kw):
@@ -118,9 +135,13 @@ def test_websockets_debug_log_is_redacted():
         WEBSOCKETS_LOGGER.debug("> %s: %s", "Authorization", "Bearer SECRET2")
         WEBSOCKETS_LOGGER.debug("> %s: %s", "X-Api-Key", "SECRET3")
         WEBSOCKETS_LOGGER.debug("> %s: %s", "Host", "example.com")
+        WEBSOCKETS_LOGGER.debug("> GET %s HTTP/1.1", "/ws/sk_live_SECRET4/token/SECRET5")
+        WEBSOCKETS_LOGGER.info("connect failed: InvalidURI: wss://h/x/AKIASECRET6AAAA isn't...")
     assert lines == [
         "> GET /ws?token=***&room=*** HTTP/1.1",
         "> Authorization: ***",
         "> X-Api-Key: ***",
         "> Host: example.com",
+        "> GET /ws/***/token/*** HTTP/1.1",
+        "connect failed: InvalidURI: wss://h/x/*** isn't...",
     ]
