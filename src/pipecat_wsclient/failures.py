@@ -26,7 +26,7 @@ from websockets.exceptions import (
     ProxyError,
 )
 
-from pipecat_wsclient.errors import ConnectionFailure, FailureKind
+from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_text
 from pipecat_wsclient.params import WebsocketClientParams
 
 CLOSE_NORMAL = 1000
@@ -120,7 +120,7 @@ def failure_from_exception(
             status_code=status,
         )
     if isinstance(exc, ProxyError):
-        return fail(FailureKind.NETWORK, f"proxy error: {exc}")
+        return fail(FailureKind.NETWORK, f"proxy error: {redact_text(str(exc))}")
     if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, (EOFError, OSError)):
         # The TCP connection ended before an HTTP answer: what a load balancer
         # or proxy does while the server behind it restarts. A network error.
@@ -132,7 +132,7 @@ def failure_from_exception(
         cause = exc.__cause__
         return fail(FailureKind.HANDSHAKE, f"invalid handshake response ({cause!r})")
     if isinstance(exc, InvalidHandshake):
-        return fail(FailureKind.HANDSHAKE, f"invalid handshake: {exc}")
+        return fail(FailureKind.HANDSHAKE, f"invalid handshake: {redact_text(str(exc))}")
     if isinstance(exc, TimeoutError):
         return fail(FailureKind.TIMEOUT, f"no answer within open_timeout={params.open_timeout}s")
     if isinstance(exc, ssl_module.SSLCertVerificationError):
@@ -145,4 +145,4 @@ def failure_from_exception(
         return fail(FailureKind.DNS, f"host name not resolved ({exc.strerror or exc})")
     if isinstance(exc, OSError):
         return fail(FailureKind.NETWORK, f"network error: {exc.strerror or exc!r}")
-    return fail(FailureKind.NETWORK, f"unexpected error: {exc!r}")
+    return fail(FailureKind.NETWORK, f"unexpected error: {redact_text(repr(exc))}")

@@ -132,3 +132,28 @@ def test_usage_errors_are_one_line_whatever_the_width(args):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["call", "{uri}", "--record", "/no/such/folder/call.wav"],
+        ["call", "{uri}", "--plot", "/no/such/folder/call.png"],
+        ["load", "{uri}", "--report", "/no/such/folder/load.png"],
+    ],
+)
+async def test_unwritable_outputs_exit_2_before_any_call(args):
+    async with echo_server() as server:
+        code, _, err = await cli(*(a.format(uri=server.uri) for a in args), timeout=30)
+        await asyncio.sleep(0.2)
+    assert code == 2, err
+    assert "does not exist" in err
+    assert server.connections == 0
+
+
+async def test_a_secret_header_given_wrong_is_not_echoed():
+    code, _, err = await cli(
+        "call", "ws://127.0.0.1:9/ws", "--header", "Bearer sk_live_abcdef123456"
+    )
+    assert code == 2
+    assert "sk_live" not in err

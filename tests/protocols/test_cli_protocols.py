@@ -46,5 +46,5 @@ def test_parse_headers():
         "Authorization": "Bearer t:k",
     }
     for bad in ("no-colon", ": value"):
-        with pytest.raises(ValueError, match="--header wants K:V"):
+        with pytest.raises(ValueError, match="--header wants NAME: VALUE"):
             parse_headers([bad])

@@ -52,6 +52,7 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     SampleRateOption,
     ServedProtocolOption,
     VerboseOption,
+    check_writable,
     parse_headers,
     parse_pairs,
 )
@@ -170,6 +171,8 @@ def call(
         headers = parse_headers(header)
         carrier_options, params = parse_pairs(carrier, "--carrier"), parse_pairs(param, "--param")
         make_serializer(protocol, sample_rate or 16000, carrier=carrier_options, params=params)
+        check_writable(record, "--record")
+        check_writable(plot, "--plot")
     except ValueError as e:
         raise _usage_error(e) from None
     _warn_if_insecure(insecure)
@@ -425,6 +428,7 @@ def load(
         get_protocol(protocol)
         for text in fail_if or []:
             parse_threshold(text)
+        check_writable(report, "--report")
         options = LoadOptions(
             uris=uri,
             scenario=loaded,
@@ -550,6 +554,7 @@ def test_command(
             get_protocol(protocol)
         if concurrency < 1:
             raise ValueError("--concurrency must be at least 1")
+        check_writable(junit, "--junit")
         loaded = [load_scenario(p) for p in find_scenarios(scenarios)]
         missing = [s.name for s in loaded if not (uri or s.uri)]
         if missing:

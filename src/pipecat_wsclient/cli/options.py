@@ -15,6 +15,7 @@ stays in the command's signature::
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -92,7 +93,9 @@ def parse_headers(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            raise ValueError(f"--header wants K:V, got {item!r}")
+            raise ValueError(
+                "--header wants NAME: VALUE (the value is not shown: a secret?)"
+            )
         headers[name.strip()] = value.strip()
     return headers
 
@@ -130,6 +133,29 @@ def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"{option} wants K=V, got {item!r}")
+            raise ValueError(
+                f"{option} wants NAME=VALUE (the value is not shown: a secret?)"
+            )
         pairs[name.strip()] = value
     return pairs
+
+
+def check_writable(path: Path | None, option: str) -> None:
+    """Fail now, before any call, if ``path`` (an output file) cannot be written.
+
+    Args:
+        path: The file an option names (None: not asked for).
+        option: The option's name, for the message (``--record``).
+
+    Raises:
+        ValueError: Naming the option and the cause, in one line.
+    """
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a folder, not a file")
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: not writable")

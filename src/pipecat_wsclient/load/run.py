@@ -31,6 +31,7 @@ from pipecat_wsclient.caller.builder import resolve_rate
 from pipecat_wsclient.caller.call import CallOptions, bundled_clip, run_call
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_LOST, EXIT_OK, EXIT_SILENT
 from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.errors import redact_text, redact_uri
 from pipecat_wsclient.load.gc import FullCollections
 from pipecat_wsclient.load.health import Health
 
@@ -335,8 +336,8 @@ class LoadRun:
             else:
                 result = await run_call(self.call_options(n), stop=stop)
         except Exception as e:  # a caller must not take the run down
-            result = CallResult(uri=self.options.uris[n % len(self.options.uris)])
-            result.exit_code, result.error = 1, f"{type(e).__name__}: {e}"
+            result = CallResult(uri=redact_uri(self.options.uris[n % len(self.options.uris)]))
+            result.exit_code, result.error = 1, redact_text(f"{type(e).__name__}: {e}")
         self.results.append(result)
         self.active -= 1
         self.collections.call_ended()

@@ -107,6 +107,8 @@ def voice_call(
         folder.mkdir(parents=True, exist_ok=True)
         for i, call in enumerate(calls, start=1):
             call.write_recording(folder / f"{request.node.name}-{i}.wav")
-    still_open = [c.uri for c in calls if c.started and not c.ended]
+    from pipecat_wsclient.errors import redact_uri
+
+    still_open = [redact_uri(c.uri) for c in calls if c.started and not c.ended]
     if still_open:
         pytest.fail(f"voice_call left open (use 'async with'): {', '.join(still_open)}")
