@@ -123,7 +123,7 @@ async def test_http_errors_are_classified():
         code, out, _ = await cli("load", server.uri, "--calls", "2", "--json")
     report = json.loads(out)
     assert report["errors"] == {"http_403": 2}
-    assert code == 0  # no threshold given
+    assert code == 1  # calls failed, and --max-error-rate is 0 by default
 
 
 async def test_bad_threshold_is_a_usage_error():

@@ -160,6 +160,6 @@ def test_ctrl_c_stops_every_worker_and_still_reports() -> None:
         stopped = time.monotonic()
         out, err = load.communicate(timeout=30)
     assert time.monotonic() - stopped < 20
-    assert load.returncode == 0, err
+    assert load.returncode == 130, err  # interrupted, and the report still printed
     report = json.loads(out)
     assert report["calls"] >= 2 and report["generator"]["processes"] == 2

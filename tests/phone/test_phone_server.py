@@ -262,7 +262,10 @@ async def test_closing_the_page_hangs_up_at_the_bot(bot, tmp_path) -> None:
                 break
             await asyncio.sleep(0.05)
         (result,) = server.results.values()
-        assert result.error is None
+        # The page said nothing, so the bot never answered: a call that heard
+        # nothing (exit 8, saying what to check), ended by us, not a failure.
+        assert result.exit_code == 8 and "heard nothing" in (result.error or "")
+        assert result.end["by"] == "caller" and result.end["code"] == 1000
 
 
 async def test_a_bot_that_refuses_shows_the_http_status(tmp_path) -> None:
@@ -395,8 +398,33 @@ def test_the_command_names_a_wrong_carrier_option() -> None:
     assert "--carrier nonsense: twilio takes stream_sid, call_sid, account_sid" in proc.stderr
 
 
+async def test_by_default_a_dropped_call_is_over_as_a_carriers_is(tmp_path) -> None:
+    """No redial unless asked: the bot's 1011 ends the call, named on the page."""
+    connections = []
+
+    async def crashing(ws) -> None:
+        connections.append(ws)
+        await asyncio.sleep(0.5)
+        await ws.close(1011, "bot crashed")
+
+    async with serve(crashing, "127.0.0.1", 0) as bot_server:
+        port = bot_server.sockets[0].getsockname()[1]
+        options = PhoneOptions(f"ws://127.0.0.1:{port}/ws", protocol="twilio")
+        async with PhoneServer(options, folder=tmp_path) as server:
+            async with connect(call_url(server)) as ws:
+                page = Page(ws)
+                await page.speak(bytes(CHUNK * 50))
+                ended = await page.wait_for("ended")
+    states = [m["state"] for m in page.of("state")]
+    assert states == ["connecting", "connected", "failed"]
+    assert "1011" in page.of("state")[-1]["detail"]
+    assert len(connections) == 1
+    assert ended["summary"]["exit_code"] == 7
+    assert ended["summary"]["end"] == {"by": "bot", "code": 1011, "reason": "bot crashed"}
+
+
 async def test_a_dropped_connection_shows_reconnecting_then_connected(tmp_path) -> None:
-    """The bot's first connection fails (1011) after a second: the page sees the redial."""
+    """With --reconnect, the bot's first connection fails (1011): the page sees the redial."""
     connections = []
 
     async def flaky(ws) -> None:
@@ -410,7 +438,7 @@ async def test_a_dropped_connection_shows_reconnecting_then_connected(tmp_path) 
 
     async with serve(flaky, "127.0.0.1", 0) as bot_server:
         port = bot_server.sockets[0].getsockname()[1]
-        options = PhoneOptions(f"ws://127.0.0.1:{port}/ws", protocol="twilio")
+        options = PhoneOptions(f"ws://127.0.0.1:{port}/ws", protocol="twilio", reconnect=True)
         async with PhoneServer(options, folder=tmp_path) as server:
             async with connect(call_url(server)) as ws:
                 page = Page(ws)

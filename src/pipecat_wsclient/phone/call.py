@@ -38,7 +38,6 @@ from typing import Any
 from loguru import logger
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import (
-    EndFrame,
     OutputAudioRawFrame,
     OutputDTMFUrgentFrame,
 )
@@ -223,19 +222,19 @@ class PhoneCall:
             await asyncio.wait([run, reader, ended], return_when=asyncio.FIRST_COMPLETED)
             if not run.done():
                 self.hung_up_by_page = not self.failures
-                await self._worker.queue_frame(EndFrame())
+                await self.caller.end()
                 try:
                     await asyncio.wait_for(asyncio.shield(run), HANGUP_SECS)
                 except TimeoutError:
                     logger.warning("phone: the call did not end after the hang-up; cancelling it")
-                    await self._worker.cancel()
+                    await self.caller.end(now=True)
                     await run
         finally:
             for task in (reader, ticker, ended):
                 task.cancel()
             await asyncio.gather(reader, ticker, ended, return_exceptions=True)
             if not run.done():
-                await self._worker.cancel()
+                await self.caller.end(now=True)
             await asyncio.gather(run, return_exceptions=True)
         self._publish(self.live.finish())
         return await self._finish()
@@ -346,6 +345,7 @@ class PhoneCall:
             record=self._folder / "recording.wav",
             plot=self._folder / "timeline.png",
             clears=self.clears,
+            end=self.caller.how_it_ended(),
         )
         if not self.failures:
             self._state("ended", detail)
