@@ -32,7 +32,7 @@ PY = sys.executable
 RATE = 16000
 CHUNK_SECS = 0.02
 CHUNK_BYTES = int(RATE * CHUNK_SECS) * 2
-SPEECH = ROOT / "src" / "pipecat_wsclient" / "cli" / "data" / "question.wav"
+SPEECH = ROOT / "src" / "pipecat_wsclient" / "caller" / "data" / "question.wav"
 
 IMPLS = ("ours", "pipecat")
 """The two implementations every benchmark runs side by side."""
