@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -51,6 +52,7 @@ from pipecat.workers.runner import WorkerRunner
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.caller.microphone import FRAME_SECS as LINE_FRAME_SECS
 from pipecat_wsclient.caller.taps import Listener, OnAudio, SentTap
+from pipecat_wsclient.errors import redact_uri
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
 from pipecat_wsclient.protocols.registry import make_serializer
 
@@ -111,6 +113,23 @@ class LineOptions:
             params=self.params,
         )
         return serializer, self.sample_rate or line_rate(serializer)
+
+
+def check_uri(uri: str) -> None:
+    """Fail now, before dialing, if ``uri`` is not one a caller can dial.
+
+    Raises:
+        ValueError: Naming the URI (redacted) and why, in one line.
+    """
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError as e:
+        raise ValueError(f"{redact_uri(uri)}: not a valid URI ({e})") from None
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"{redact_uri(uri)}: not a WebSocket URI (a caller dials ws:// or wss://)")
+    if not host:
+        raise ValueError(f"{redact_uri(uri)}: no host")
 
 
 def line_rate(serializer: FrameSerializer) -> int:

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - an older typer on the real click
 # whose logging is set up per command (_quiet_logs).
 logger.disable("pipecat")
 
+from pipecat_wsclient.caller.builder import check_uri  # noqa: E402
 from pipecat_wsclient.caller.call import CallOptions, Progress, run_call  # noqa: E402
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402
 from pipecat_wsclient.caller.result import CallResult  # noqa: E402
@@ -170,6 +171,7 @@ def call(
     try:
         headers = parse_headers(header)
         carrier_options, params = parse_pairs(carrier, "--carrier"), parse_pairs(param, "--param")
+        check_uri(uri)
         make_serializer(protocol, sample_rate or 16000, carrier=carrier_options, params=params)
         check_writable(record, "--record")
         check_writable(plot, "--plot")
@@ -292,6 +294,7 @@ def phone(
             reconnect=reconnect,
         )
         options.build_serializer()
+        check_uri(uri)
     except ValueError as e:
         raise _usage_error(e) from None
     _warn_if_insecure(insecure)
@@ -424,6 +427,8 @@ def load(
             from pipecat_wsclient.scenario.model import load_scenario
 
             loaded = load_scenario(scenario)
+        for one in uri:
+            check_uri(one)
         protocol = protocol or (loaded.protocol if loaded is not None else "pipecat")
         get_protocol(protocol)
         for text in fail_if or []:
@@ -559,6 +564,8 @@ def test_command(
         missing = [s.name for s in loaded if not (uri or s.uri)]
         if missing:
             raise ValueError(f"no uri for {', '.join(missing)}: set 'uri:' in the file or --uri")
+        for one in {uri or s.uri for s in loaded}:
+            check_uri(one or "")
         options = RunOptions(
             uri=uri,
             protocol=protocol,

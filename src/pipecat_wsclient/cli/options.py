@@ -93,9 +93,7 @@ def parse_headers(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            raise ValueError(
-                "--header wants NAME: VALUE (the value is not shown: a secret?)"
-            )
+            raise ValueError("--header wants NAME: VALUE (the value is not shown: a secret?)")
         headers[name.strip()] = value.strip()
     return headers
 
@@ -133,9 +131,7 @@ def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(
-                f"{option} wants NAME=VALUE (the value is not shown: a secret?)"
-            )
+            raise ValueError(f"{option} wants NAME=VALUE (the value is not shown: a secret?)")
         pairs[name.strip()] = value
     return pairs
 
