@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from pipecat_wsclient.audio.activity import VoiceActivity
+from pipecat_wsclient.audio.levels import WINDOW_SECS
 from pipecat_wsclient.audio.track import Track
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import Caller, LineOptions, resolve_rate, tls_option
@@ -36,6 +38,12 @@ __all__ = ["CallOptions", "CallResult", "Progress", "bundled_clip", "run_call", 
 
 POLL_SECS = 0.02
 """How often the call looks at the clock and the microphone."""
+
+GREETING_QUIET_SECS = 0.8
+"""With ``wait_greeting``: the bot's quiet after speech that ends its greeting."""
+
+GREETING_WAIT_SECS = 5.0
+"""With ``wait_greeting``: silence from connect after which the bot has no greeting."""
 
 
 def bundled_clip() -> Path:
@@ -54,6 +62,10 @@ class CallOptions(LineOptions):
         duration: Longest call in seconds; by default the clip plus ``listen``.
         listen: Seconds to keep listening after the clip has been played.
         audio: PCM at the call's rate to play instead of ``play`` (load tests).
+        wait_greeting: Let a bot that greets finish before we speak: the clip
+            starts once the bot has been quiet for ``GREETING_QUIET_SECS``
+            after speaking, or after ``GREETING_WAIT_SECS`` of silence from
+            connect (a bot with no greeting).
     """
 
     play: Path | None = None
@@ -62,6 +74,7 @@ class CallOptions(LineOptions):
     duration: float | None = None
     listen: float = 2.0
     audio: bytes | None = None
+    wait_greeting: bool = False
 
 
 @dataclass
@@ -126,9 +139,14 @@ async def run_call(
         progress.state = state
 
     mic = LineMicrophone(rate)
+    voiced = VoiceActivity(rate)
+
+    def on_heard(at: float, pcm: bytes) -> None:
+        voiced.add(pcm, heard.add(at, pcm))
+
     caller = Caller(
         options,
-        on_heard=heard.add,
+        on_heard=on_heard,
         on_sent=sent.add,
         sources=[mic],
         on_bot_event=lambda event, at: clears.append(at) if isinstance(event, Clear) else None,
@@ -146,11 +164,20 @@ async def run_call(
                 return
             await asyncio.sleep(POLL_SECS)
 
+    def greeting_over(connected: float) -> bool:
+        now = time.monotonic()
+        if not voiced.starts:
+            return now - connected >= GREETING_WAIT_SECS
+        return now - max(voiced.starts[-1] + WINDOW_SECS, heard.end) >= GREETING_QUIET_SECS
+
     async def conduct() -> None:
         await caller.connected_or_failed(stop)
         if not caller.connected.is_set():
             return
-        deadline = None if options.duration is None else time.monotonic() + options.duration
+        connected = time.monotonic()
+        deadline = None if options.duration is None else connected + options.duration
+        if options.wait_greeting:
+            await until(deadline, lambda: greeting_over(connected))
         mic.enqueue(clip)
         await until(deadline, lambda: mic.queued_bytes == 0)
         # What the microphone handed on has left within its lead; then listen.

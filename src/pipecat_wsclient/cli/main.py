@@ -139,11 +139,19 @@ def call(
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG timeline of the call.")] = None,
     duration: Annotated[
-        float | None, typer.Option(help="End the call after this many seconds.")
+        float | None,
+        typer.Option(help="End the call this many seconds after connecting.", min=0.001),
     ] = None,
     listen: Annotated[
-        float, typer.Option(help="Seconds to keep listening after the clip ends.")
+        float, typer.Option(help="Seconds to keep listening after the clip ends.", min=0)
     ] = 2.0,
+    wait_greeting: Annotated[
+        bool,
+        typer.Option(
+            "--wait-greeting",
+            help="Let a bot that greets finish before playing the clip (or 5 s of silence).",
+        ),
+    ] = False,
     header: HeaderOption = None,
     carrier: CarrierOption = None,
     param: ParamOption = None,
@@ -188,6 +196,7 @@ def call(
         plot=plot,
         duration=duration,
         listen=listen,
+        wait_greeting=wait_greeting,
         headers=headers,
         sample_rate=sample_rate,
         cafile=cafile,

@@ -1,0 +1,65 @@
+"""``call`` against a media-stream bot with no Pipecat in it (tests/support/plain_bot.py).
+
+The bot reports its own truth (when it heard our utterance end, when it began
+its answer, on the stream's media timeline); the invariants: a crash or a drop
+fails the call on one connection, naming the close; a normal hang-up by the
+bot after its answer is a completed call ended by the bot; a greeting is never
+turn 1's answer, and ``wait_greeting`` lets it finish before we speak;
+response latency is within 100 ms of the bot's truth (the acceptance bound is
+tighter; this one does not flake on a loaded 2-core machine).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipecat_wsclient.caller.call import CallOptions, run_call
+from support.plain_bots import plain_bot
+
+
+async def call(uri: str, **kwargs):
+    return await run_call(CallOptions(uri, protocol="twilio", **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "by"), [({}, 1011, "bot"), ({"drop": True}, 1006, "network")]
+)
+async def test_a_crashing_bot_fails_the_call_on_one_connection(flags, code, by):
+    with plain_bot("crash", **flags) as bot:
+        result = await call(bot.uri, listen=0.5)
+        starts = bot.reports(event="start")
+    assert result.exit_code == 7
+    assert str(code) in (result.error or "")
+    assert result.end["by"] == by and result.end["code"] == code
+    assert len(starts) == 1  # no redial
+
+
+async def test_a_bot_that_hangs_up_after_answering_ends_a_completed_call():
+    with plain_bot("hangup", latency=0.2) as bot:
+        result = await call(bot.uri, listen=3.0)
+    assert result.exit_code == 0, result.error
+    assert result.end == {"by": "bot", "code": 1000, "reason": result.end["reason"]}
+    assert result.turns and result.turns[0]["latency_ms"] is not None
+
+
+async def test_response_latency_matches_the_bots_truth():
+    with plain_bot("answer", latency=0.2, silence_ms=400) as bot:
+        result = await call(bot.uri, listen=2.0)
+        truth = [r["response_ms"] for r in bot.reports(event="answer-started")]
+    measured = [t["latency_ms"] for t in result.turns]
+    assert len(truth) == 2 and len(measured) == 2, (truth, measured)
+    for ours, theirs in zip(measured, truth, strict=True):
+        assert abs(ours - theirs) < 100, (measured, truth)
+
+
+async def test_a_greeting_is_not_turn_1s_answer_and_can_be_waited_for():
+    with plain_bot("greet,answer", greet_secs=1.5, latency=0.2) as bot:
+        result = await call(bot.uri, listen=2.0, wait_greeting=True)
+        greeted = bot.reports(event="greeting-finished")
+        heard = bot.reports(event="utterance")
+    assert result.greeting is not None
+    assert greeted and heard
+    # We spoke only after the greeting had finished at the bot.
+    assert heard[0]["start_ms"] >= greeted[0]["media_ms"]
+    assert result.turns[0]["latency_ms"] is not None
+    assert result.turns[0]["answer_start_s"] > result.greeting["end_s"]
