@@ -4,18 +4,13 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""The ``pipecat-wsclient`` command line (install with the ``cli`` extra).
+"""The ``pipecat-wsclient`` command line (install with the ``cli`` extra): typer commands only.
 
-Where things are:
+Nothing outside this package imports it (but ``python -m pipecat_wsclient``).
 
-* ``main``: the typer app, one thin function per command.
-* ``protocols``: the one registry of wire protocols (every command, and Locust).
-* ``options``: the options several commands share, defined once.
+* ``app``: the typer app and what the commands share (output, errors, logs).
+* ``main``: ``call``, ``serve``, ``phone``, ``demo``; the entry point.
+* ``load_command``: ``load``; ``scenarios``: ``test``; ``phone``: the phone's server loop.
+* ``options``: the options several commands share, and the checks made before dialing.
 * ``render``: the rich tables and live views.
-* ``signals``: Ctrl-C and SIGTERM as an ``asyncio.Event``.
-* ``call`` and ``result``: one measured call, and what it measured.
-* ``load``: many calls, their percentiles and ``--fail-if`` thresholds.
-* ``serve``, ``serve_modes``, ``serve_audio``: the local test server, its
-  modes (one class each), its decoding and answer tone.
-* ``audio``: WAV files, speech detection, timelines; ``plot``: the PNGs.
 """

@@ -1,0 +1,210 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""``pipecat-wsclient load``: many callers, their percentiles, a CI gate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from loguru import logger
+from rich.console import Console
+from rich.live import Live
+
+# Pipecat logs a banner when it is imported (below): not for a command line,
+# whose logging is set up per command (quiet_logs).
+logger.disable("pipecat")
+
+from pipecat_wsclient.caller.builder import check_uri  # noqa: E402
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED  # noqa: E402
+from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
+from pipecat_wsclient.cli.app import (  # noqa: E402
+    app,
+    err,
+    quiet_logs,
+    usage_error,
+)
+from pipecat_wsclient.cli.options import (  # noqa: E402
+    CallerRateOption,
+    HeaderOption,
+    OpenTimeoutOption,
+    ReconnectOption,
+    check_writable,
+    parse_headers,
+)
+from pipecat_wsclient.cli.render import (  # noqa: E402
+    load_progress,
+    load_table,
+)
+from pipecat_wsclient.protocols.registry import (  # noqa: E402
+    get_protocol,
+    protocol_names,
+)
+
+if TYPE_CHECKING:
+    from pipecat_wsclient.load.processes import ProcessLoad
+    from pipecat_wsclient.load.run import LoadRun
+
+# The banner is out of the way; importing this module must not silence
+# Pipecat for the rest of the process (each command sets up logging itself).
+logger.enable("pipecat")
+
+
+@app.command()
+def load(
+    uri: Annotated[list[str], typer.Argument(help="Endpoint(s), used round robin.")],
+    protocol: Annotated[
+        str | None, typer.Option(help=f"Wire protocol: {', '.join(protocol_names())}.")
+    ] = None,
+    clip: Annotated[
+        list[Path] | None,
+        typer.Option(help="WAV to play per turn (repeatable, round robin). Default: bundled."),
+    ] = None,
+    calls: Annotated[int | None, typer.Option(help="Total calls to make.", min=1)] = 10,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Keep starting calls for this many seconds instead.", min=0.001),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Most calls at once.", min=1)] = 10,
+    ramp: Annotated[float, typer.Option(help="New calls per second.", min=0.001)] = 5.0,
+    turns: Annotated[int, typer.Option(help="Turns per call.", min=1)] = 1,
+    think: Annotated[
+        float, typer.Option(help="Seconds of listening after each clip.", min=0)
+    ] = 2.0,
+    header: HeaderOption = None,
+    sample_rate: CallerRateOption = None,
+    open_timeout: OpenTimeoutOption = 5.0,
+    reconnect: ReconnectOption = False,
+    fail_if: Annotated[
+        list[str] | None,
+        typer.Option(help="Exit 1 when crossed, e.g. 'p95_response_ms>1200', 'error_rate>0.01'."),
+    ] = None,
+    max_error_rate: Annotated[
+        float,
+        typer.Option(
+            help="Failed calls allowed, as a fraction of all (0: any failed call exits 1).",
+            min=0,
+            max=1,
+        ),
+    ] = 0.0,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a PNG: latency histogram, active calls over time.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report instead.")] = False,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run this scenario file for every caller (its turns are checked; "
+            "the report adds pass rate and barge-in percentiles)."
+        ),
+    ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            help="Spread the callers over this many worker processes (one event loop "
+            "carries only so many: the report warns when it is saturated)."
+        ),
+    ] = 1,
+) -> None:
+    """Run many simulated callers against a WebSocket voice endpoint and report percentiles.
+
+    Metrics (p50/p90/p95/p99/max): connect_ms, first_answer_ms, response_ms
+    (per turn), underruns (gaps of 20 ms or more in answer audio), reconnects;
+    errors by class (refused, http_NNN, timeout, tls, dropped). Thresholds
+    name a statistic and a metric, e.g. p95_response_ms, p99_connect_ms,
+    max_underruns, error_rate, or with --scenario pass_rate and
+    p95_barge_in_ms. With --scenario, --protocol overrides the scenario's
+    protocol only when given. Metric names are checked before the first call.
+
+    Exit codes: 0 every call completed (or the failed ones within
+    --max-error-rate) and no threshold crossed; 1 calls failed beyond
+    --max-error-rate, or a threshold crossed; 2 usage; 130 interrupted (the
+    report is still printed).
+    """
+    from pipecat_wsclient.load.plot import plot_report
+    from pipecat_wsclient.load.run import LoadOptions, LoadRun, crossed, parse_threshold
+
+    quiet_logs(False)
+    try:
+        loaded = None
+        if scenario is not None:
+            from pipecat_wsclient.scenario.model import load_scenario
+
+            loaded = load_scenario(scenario)
+        for one in uri:
+            check_uri(one)
+        protocol = protocol or (loaded.protocol if loaded is not None else "pipecat")
+        get_protocol(protocol)
+        for text in fail_if or []:
+            parse_threshold(text)
+        check_writable(report, "--report")
+        options = LoadOptions(
+            uris=uri,
+            scenario=loaded,
+            protocol=protocol,
+            clips=list(clip or []),
+            calls=None if duration and calls == 10 else calls,
+            duration=duration,
+            concurrency=concurrency,
+            ramp=ramp,
+            turns=turns,
+            think=think,
+            headers=parse_headers(header),
+            sample_rate=sample_rate,
+            open_timeout=open_timeout,
+            reconnect=reconnect,
+        )
+        if processes == 1:
+            run: LoadRun | ProcessLoad = LoadRun(options)
+        else:
+            from pipecat_wsclient.load.processes import ProcessLoad
+
+            run = ProcessLoad(options, processes)
+    except ValueError as e:
+        raise usage_error(e) from None
+
+    stop = asyncio.Event()
+
+    async def main():
+        with stop_on_signals(stop):
+            if as_json or not err.is_terminal:
+                return await run.run(stop)
+            with Live(load_progress(run), console=err, transient=True) as display:
+                task = asyncio.create_task(run.run(stop))
+                while not task.done():
+                    display.update(load_progress(run))
+                    await asyncio.sleep(0.5)
+                return await task
+
+    try:
+        result = asyncio.run(main())
+    except RuntimeError as e:  # a worker process failed (load_procs.WorkerFailed)
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    if report is not None:
+        plot_report(report, result)
+    failures = crossed(result, fail_if or [])
+    if as_json:
+        print(json.dumps({**result.as_dict(), "failed_thresholds": failures}, indent=2))
+        for warning in result.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+    else:
+        Console().print(load_table(result))
+    for line in failures:
+        err.print(f"[red]threshold crossed:[/] {line}")
+    if result.error_rate > max_error_rate:
+        err.print(
+            f"[red]calls failed:[/] {result.failed} of {result.calls} "
+            f"(error rate {result.error_rate:.3g} > --max-error-rate {max_error_rate:g}): "
+            + ", ".join(f"{n} {cls}" for cls, n in sorted(result.errors.items()))
+        )
+    if stop.is_set():
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(1 if failures or result.error_rate > max_error_rate else 0)

@@ -1,0 +1,166 @@
+#
+# Copyright (c) 2026, pipecat-wsclient contributors
+#
+# SPDX-License-Identifier: BSD 2-Clause License
+#
+
+"""``pipecat-wsclient test``: scripted calls against a bot, each turn checked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from loguru import logger
+from rich.console import Console
+
+# Pipecat logs a banner when it is imported (below): not for a command line,
+# whose logging is set up per command (quiet_logs).
+logger.disable("pipecat")
+
+from pipecat_wsclient.caller.builder import check_uri  # noqa: E402
+from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
+from pipecat_wsclient.cli.app import (  # noqa: E402
+    app,
+    err,
+    quiet_logs,
+    usage_error,
+    warn_if_insecure,
+)
+from pipecat_wsclient.cli.options import (  # noqa: E402
+    CafileOption,
+    HeaderOption,
+    InsecureOption,
+    JsonReportOption,
+    VerboseOption,
+    check_writable,
+    parse_headers,
+)
+from pipecat_wsclient.protocols.registry import (  # noqa: E402
+    get_protocol,
+    protocol_names,
+)
+
+if TYPE_CHECKING:
+    pass
+
+# The banner is out of the way; importing this module must not silence
+# Pipecat for the rest of the process (each command sets up logging itself).
+logger.enable("pipecat")
+
+
+@app.command("test")
+def test_command(
+    scenarios: Annotated[
+        list[Path], typer.Argument(help="Scenario files (YAML), or folders of them.")
+    ],
+    uri: Annotated[
+        str | None, typer.Option(help="The bot's endpoint (overrides the files' uri).")
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(help=f"Overrides the files' protocol: {', '.join(protocol_names())}."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Scenarios run at once.")] = 1,
+    junit: Annotated[
+        Path | None, typer.Option(help="Write JUnit XML: one testcase per turn.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where each scenario's stereo WAV and PNG timeline go."),
+    ] = Path("scenario-results"),
+    stt_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Whisper model for transcripts: a name (downloaded on first use) or a "
+            "local folder. Default: $PIPECAT_WSCLIENT_STT_MODEL, else base.en."
+        ),
+    ] = None,
+    transcripts: Annotated[
+        bool, typer.Option(help="Transcribe every answer (off: only where expected).")
+    ] = True,
+    header: HeaderOption = None,
+    cafile: CafileOption = None,
+    insecure: InsecureOption = False,
+    as_json: JsonReportOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run scripted calls against a voice bot and check each turn.
+
+    Each scenario file is one call: say (offline TTS), play, barge_in, dtmf,
+    wait, listen and hangup turns, each with expectations (response_ms_max,
+    transcript_contains, barge_in_ms_max, silent, bot_hangs_up...). Exit
+    codes: 0 every expectation held, 1 one failed, 2 usage, 3-7 as ``call``
+    when a call could not be made or was lost.
+    """
+    from pipecat_wsclient.scenario.model import ScenarioError, find_scenarios, load_scenario
+    from pipecat_wsclient.scenario.report import (
+        scenario_table,
+        suite_json,
+        suite_summary,
+        write_junit,
+    )
+    from pipecat_wsclient.scenario.run import RunOptions, run_suite, suite_exit_code
+    from pipecat_wsclient.scenario.speech import Transcriber
+
+    quiet_logs(verbose)
+    try:
+        if protocol is not None:
+            get_protocol(protocol)
+        if concurrency < 1:
+            raise ValueError("--concurrency must be at least 1")
+        check_writable(junit, "--junit")
+        loaded = [load_scenario(p) for p in find_scenarios(scenarios)]
+        missing = [s.name for s in loaded if not (uri or s.uri)]
+        if missing:
+            raise ValueError(f"no uri for {', '.join(missing)}: set 'uri:' in the file or --uri")
+        for one in {uri or s.uri for s in loaded}:
+            check_uri(one or "")
+        options = RunOptions(
+            uri=uri,
+            protocol=protocol,
+            headers=parse_headers(header),
+            out_dir=out_dir,
+            transcripts=transcripts,
+            transcriber=Transcriber(model=stt_model),
+            cafile=cafile,
+            insecure=insecure,
+        )
+    except (ScenarioError, ValueError) as e:
+        raise usage_error(e) from None
+    warn_if_insecure(insecure)
+    console = Console() if Console().is_terminal else Console(width=150)
+
+    def show(result):
+        if not as_json:
+            console.print(scenario_table(result))
+
+    stop = asyncio.Event()
+
+    async def main():
+        with stop_on_signals(stop):
+            suite = asyncio.create_task(
+                run_suite(loaded, options, concurrency=concurrency, on_result=show)
+            )
+            halt = asyncio.create_task(stop.wait())
+            await asyncio.wait([suite, halt], return_when=asyncio.FIRST_COMPLETED)
+            halt.cancel()
+            if not suite.done():
+                suite.cancel()
+                await asyncio.gather(suite, return_exceptions=True)
+                return None
+            return suite.result()
+
+    results = asyncio.run(main())
+    if results is None:
+        err.print("interrupted")
+        raise typer.Exit(130)
+    if junit is not None:
+        write_junit(junit, results)
+    if as_json:
+        print(suite_json(results))
+    else:
+        console.print(suite_summary(results))
+    raise typer.Exit(suite_exit_code(results))
