@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -165,3 +166,17 @@ async def test_a_uri_a_caller_cannot_dial_is_refused_before_anything(command):
     code, _, err = await cli(command, "http://127.0.0.1:9/ws?token=s3cret", *extra, timeout=30)
     assert code == 2
     assert "not a WebSocket URI" in err and "s3cret" not in err
+
+
+@pytest.mark.parametrize("where", ["busy", "no-such-host"])
+def test_serve_on_a_busy_port_or_a_bad_address_is_one_line(where):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        args = (
+            ["--port", str(busy.getsockname()[1])] if where == "busy" else ["--host", "999.1.1.1"]
+        )
+        out = subprocess.run([*CLI, "serve", *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot serve on"), out.stderr

@@ -202,6 +202,9 @@ def serve(
     )
     try:
         asyncio.run(run_server(options))
+    except OSError as e:  # a busy port, an address that is not this machine's
+        cause = e.strerror or str(e)
+        raise usage_error(f"cannot serve on {host}:{port}: {cause}") from None
     except KeyboardInterrupt:
         pass
 
