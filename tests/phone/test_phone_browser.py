@@ -287,8 +287,11 @@ def test_a_bot_that_refuses_shows_the_error_on_the_page(tmp_path) -> None:
             assert "HTTP 401" in shown
             assert "s3cret" not in driver.page_source
             until("failed", lambda: page(driver, "window.phone.state") == "failed", 10)
+            failed_at = time.monotonic()
             call = driver.find_element("id", "call")
             until("Call enabled again", call.is_enabled, 10)
+            # Back to idle at once, not after a hang-up's wait (5 s).
+            assert time.monotonic() - failed_at < 3
     finally:
 
         async def stop() -> None:

@@ -13,6 +13,7 @@
   const VOICE_DB = -40; // a chunk above this RMS is voiced
   const VOICE_GAP_MS = 500; // quiet needed before a voiced chunk is a new onset
   const HANGUP_WAIT_MS = 5000; // how long to wait for "ended" after hanging up
+  const FAILED_WAIT_MS = 1000; // how long to wait for "ended" after a failed dial
   const RING_SECS = 30; // played audio kept for playedPcm()
   const FLOOR_DB = -120; // dB of digital silence (finite, so it survives JSON)
   const METER_MIN_DB = -60; // bottom of the level meters
@@ -490,7 +491,14 @@
     switch (m && m.type) {
       case "state":
         setState(m.state, m.detail);
-        if (m.state === "failed") showError(m.detail || "The call failed.");
+        if (m.state === "failed") {
+          showError(m.detail || "The call failed.");
+          // Back to idle now: the microphone released, Call enabled once the
+          // server's "ended" comes (or after a short wait without it).
+          release(c);
+          clearTimeout(c.timer);
+          c.timer = setTimeout(() => closeSocket(c), FAILED_WAIT_MS);
+        }
         break;
       case "turn":
       case "barge_in": {
@@ -524,9 +532,11 @@
     phone.timelineUrl = m.timeline || null;
     if (!TERMINAL.includes(phone.state)) setState("ended", "");
     showResult(m);
-    // The server closes the socket now; close it ourselves if it does not.
+    // The server closes the socket now; close it ourselves if it does not
+    // (at once after a failed call: nothing more is coming).
     clearTimeout(c.timer);
-    c.timer = setTimeout(() => closeSocket(c), HANGUP_WAIT_MS);
+    if (phone.state === "failed") closeSocket(c);
+    else c.timer = setTimeout(() => closeSocket(c), HANGUP_WAIT_MS);
   }
 
   function onSocketClosed(c, code, reason) {
