@@ -180,3 +180,39 @@ def test_serve_on_a_busy_port_or_a_bad_address_is_one_line(where):
     assert out.returncode == 2
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: cannot serve on"), out.stderr
+
+
+async def test_a_speech_to_text_model_that_cannot_load_fails_before_the_call(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("turns:\n  - say: hello\n    expect: {transcript_contains: [open]}\n")
+    async with echo_server() as server:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "test", str(scenario), "--uri", server.uri, "--stt-model", "no-such-model",
+            "--out-dir", str(tmp_path / "out"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "60"},
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(proc.communicate(), 120)
+        await asyncio.sleep(0.2)
+    err = stderr.decode()
+    assert proc.returncode == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--stt-model" in lines[0] and "no-such-model" in lines[0]
+    assert server.connections == 0
+
+
+async def test_load_scenario_takes_the_stt_model_and_checks_it_first(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("turns:\n  - say: hello\n    expect: {transcript_contains: [open]}\n")
+    async with echo_server() as server:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "load", server.uri, "--scenario", str(scenario), "--calls", "1",
+            "--stt-model", "no-such-model",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(proc.communicate(), 120)
+        await asyncio.sleep(0.2)
+    assert proc.returncode == 2, stderr.decode()
+    assert "--stt-model" in stderr.decode()
+    assert server.connections == 0

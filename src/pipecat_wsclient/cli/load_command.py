@@ -105,6 +105,13 @@ def load(
             "the report adds pass rate and barge-in percentiles)."
         ),
     ] = None,
+    stt_model: Annotated[
+        str | None,
+        typer.Option(
+            help="With --scenario: the Whisper model for its transcript checks, a name or a "
+            "local folder. Default: $PIPECAT_WSCLIENT_STT_MODEL, else base.en."
+        ),
+    ] = None,
     processes: Annotated[
         int,
         typer.Option(
@@ -130,6 +137,7 @@ def load(
     """
     from pipecat_wsclient.load.plot import plot_report
     from pipecat_wsclient.load.run import LoadOptions, LoadRun, crossed, parse_threshold
+    from pipecat_wsclient.scenario.service_run import SpeechError
 
     quiet_logs(False)
     try:
@@ -160,14 +168,18 @@ def load(
             sample_rate=sample_rate,
             open_timeout=open_timeout,
             reconnect=reconnect,
+            stt_model=stt_model,
         )
+        if loaded is not None:
+            # A scenario's speech-to-text model that cannot load fails now, not per call.
+            asyncio.run(LoadRun(options).prepare())
         if processes == 1:
             run: LoadRun | ProcessLoad = LoadRun(options)
         else:
             from pipecat_wsclient.load.processes import ProcessLoad
 
             run = ProcessLoad(options, processes)
-    except ValueError as e:
+    except (ValueError, SpeechError) as e:
         raise usage_error(e) from None
 
     stop = asyncio.Event()

@@ -103,7 +103,7 @@ def test_command(
         write_junit,
     )
     from pipecat_wsclient.scenario.run import RunOptions, run_suite, suite_exit_code
-    from pipecat_wsclient.scenario.speech import Transcriber
+    from pipecat_wsclient.scenario.speech import SpeechError, Transcriber
 
     quiet_logs(verbose)
     try:
@@ -128,7 +128,13 @@ def test_command(
             cafile=cafile,
             insecure=insecure,
         )
-    except (ScenarioError, ValueError) as e:
+        needs_stt = transcripts or any(
+            turn.expect.needs_transcript for scenario in loaded for turn in scenario.turns
+        )
+        if needs_stt and options.transcriber is not None:
+            # A model that cannot be loaded fails now, before any call.
+            asyncio.run(options.transcriber.prepare())
+    except (ScenarioError, ValueError, SpeechError) as e:
         raise usage_error(e) from None
     warn_if_insecure(insecure)
     console = Console() if Console().is_terminal else Console(width=150)

@@ -69,6 +69,8 @@ class LoadOptions:
         sample_rate: Pipeline sample rate; None: the carrier's own, else 16 kHz.
         open_timeout: Seconds allowed to connect.
         reconnect: Let the callers redial a lost connection (off: a drop fails the call).
+        stt_model: With a scenario: the speech-to-text model for its transcript
+            expectations (None: ``$PIPECAT_WSCLIENT_STT_MODEL``, else ``base.en``).
         scenario: Run this scenario for every caller instead of clips and
             turns (its turns are checked; ``protocol`` overrides the
             scenario's unless it is ``None``).
@@ -88,6 +90,7 @@ class LoadOptions:
     open_timeout: float = 5.0
     scenario: Scenario | None = None
     reconnect: bool = False
+    stt_model: str | None = None
 
 
 def error_class(result: CallResult) -> str | None:
@@ -343,6 +346,20 @@ class LoadRun:
         self.collections.call_ended()
         self.timeline.append((time.monotonic() - self._t0, self.active))
 
+    async def prepare(self) -> None:
+        """Before the first call: load what the calls will need (a scenario's STT model).
+
+        Raises:
+            SpeechError: If the scenario checks transcripts and the model cannot load.
+        """
+        scenario = self.options.scenario
+        if scenario is None or not any(t.expect.needs_transcript for t in scenario.turns):
+            return
+        from pipecat_wsclient.scenario.speech import Transcriber
+
+        self._transcriber = self._transcriber or Transcriber(model=self.options.stt_model)
+        await self._transcriber.prepare()
+
     async def _scenario_call(self, n: int, stop: asyncio.Event) -> CallResult:
         from pipecat_wsclient.scenario.run import RunOptions, run_scenario
 
@@ -351,7 +368,8 @@ class LoadRun:
         if self._transcriber is None:
             from pipecat_wsclient.scenario.speech import Transcriber
 
-            self._transcriber = Transcriber()  # one model, one transcription at a time
+            # One model, one transcription at a time.
+            self._transcriber = Transcriber(model=o.stt_model)
         options = RunOptions(
             uri=o.uris[n % len(o.uris)],
             protocol=o.protocol,

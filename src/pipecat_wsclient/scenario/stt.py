@@ -35,7 +35,11 @@ from pipecat.services.stt_service import STTService
 
 from pipecat_wsclient.audio.resample import resample
 from pipecat_wsclient.scenario.service_run import DEFAULT_TIMEOUT_SECS, SpeechError, run_alone
-from pipecat_wsclient.scenario.whisper_models import resolve_stt_model, whisper_factory
+from pipecat_wsclient.scenario.whisper_models import (
+    load_whisper,
+    resolve_stt_model,
+    whisper_factory,
+)
 
 AUDIO_CHUNK_SECS = 0.020  # the transcriber feeds audio as a transport would, 20 ms at a time
 
@@ -74,6 +78,17 @@ class Transcriber:
         self.sample_rate = sample_rate
         self.timeout = timeout
         self._lock = asyncio.Lock()
+
+    async def prepare(self) -> None:
+        """Load the Whisper model now, before any call, so a missing one fails first.
+
+        Nothing to do with a custom ``stt`` factory.
+
+        Raises:
+            SpeechError: If the model cannot be loaded (one line, what to do).
+        """
+        if self.model is not None:
+            await asyncio.to_thread(load_whisper, self.model)
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         """Transcribe one stretch of speech.

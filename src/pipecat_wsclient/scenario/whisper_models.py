@@ -91,6 +91,16 @@ def whisper_factory(model: str) -> Callable[[], STTService]:
     )
 
 
+def load_whisper(model: str) -> None:
+    """Load (or download) ``model`` now, as transcriptions will. Blocking.
+
+    Raises:
+        SpeechError: If it cannot be loaded, in one line naming ``--stt-model``
+            and ``$PIPECAT_WSCLIENT_STT_MODEL``.
+    """
+    _shared_whisper_model(model, _WHISPER_DEVICE, _WHISPER_COMPUTE_TYPE)
+
+
 def _shared_whisper_model(model: str, device: str, compute_type: str) -> Any:
     """The loaded ``WhisperModel``, loaded (or downloaded) on first use. Blocking."""
     key = (model, device, compute_type)
@@ -101,10 +111,13 @@ def _shared_whisper_model(model: str, device: str, compute_type: str) -> Any:
             try:
                 _whisper_models[key] = WhisperModel(model, device=device, compute_type=compute_type)
             except Exception as e:
+                cause = " ".join(f"{type(e).__name__}: {e}".split())
+                if len(cause) > 160:
+                    cause = cause[:157] + "..."
                 raise SpeechError(
-                    f"cannot load the Whisper model {model!r}: {type(e).__name__}: {e}. "
-                    f"Pass the path of a local model folder (model=...) or set {STT_MODEL_ENV} "
-                    "to one, or let faster-whisper download the model (needs network)"
+                    f"cannot load the speech-to-text model {model!r} ({cause}); give a local "
+                    f"model folder with --stt-model (or model=..., ${STT_MODEL_ENV}), "
+                    "or let faster-whisper download it (needs network)"
                 ) from e
         return _whisper_models[key]
 
