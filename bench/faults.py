@@ -23,11 +23,13 @@ from pipecat.frames.frames import TTSAudioRawFrame
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "core"))  # the test modules it borrows from
+
+from test_reconnect import Events, received_audio, right_after_a_message  # noqa: E402
 
 from harness import RATE, make_transport, pcm, run_pipeline, wait_for  # noqa: E402
 from support.fault_proxy import FaultProxy  # noqa: E402
 from support.restartable import RestartableServer  # noqa: E402
-from test_reconnect import Events, received_audio, right_after_a_message  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

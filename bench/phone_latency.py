@@ -41,13 +41,8 @@ from loguru import logger
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "phone"))  # the test modules it borrows from
 
-from websockets.asyncio.client import connect  # noqa: E402
-
-from pipecat_wsclient.audio.activity import VoiceOnsets  # noqa: E402
-from pipecat_wsclient.audio.wav import read_wav  # noqa: E402
-from pipecat_wsclient.phone import PhoneOptions  # noqa: E402
-from support.processes import PhoneBot, phone_bot  # noqa: E402
 from test_phone_browser import (  # noqa: E402
     chromium,
     microphone_file,
@@ -57,6 +52,12 @@ from test_phone_browser import (  # noqa: E402
     until,
 )
 from test_phone_server import bot_conn, last_conn  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from pipecat_wsclient.audio.activity import VoiceOnsets  # noqa: E402
+from pipecat_wsclient.audio.wav import read_wav  # noqa: E402
+from pipecat_wsclient.phone import PhoneOptions  # noqa: E402
+from support.processes import PhoneBot, phone_bot  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 LEGS = ("page_to_server", "server_to_wire", "wire_to_bot", "total")

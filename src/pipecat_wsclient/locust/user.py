@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import gevent
-
 from locust import User, constant, task
+
 from pipecat_wsclient.caller.call import CallOptions
 from pipecat_wsclient.caller.outcome import EXIT_OK
 from pipecat_wsclient.caller.result import CallResult
