@@ -226,14 +226,20 @@ def main() -> None:
     p.add_argument("--keep-raw", type=Path, default=None, help="keep the raw stacks here")
     args = p.parse_args()
     n = args.sessions or (10 if args.quick else 50)
-    seconds = args.seconds or (2.0 if args.quick else 15.0)
+    seconds = args.seconds or (4.0 if args.quick else 15.0)
     impls = ["ours", "pipecat"] if args.quick else args.impls
     client_core, server_core = cores()
     started = time.monotonic()
     profiles: dict[str, Any] = {}
     with ServerProcess(server_core) as server:
         for impl in impls:
-            profiles[impl] = profile_one(server, impl, n, seconds, client_core, args.keep_raw)
+            # py-spy attaches to a running process; on a loaded machine the
+            # attach can miss a short window entirely. One more try, recorded.
+            for attempt in (1, 2):
+                profiles[impl] = profile_one(server, impl, n, seconds, client_core, args.keep_raw)
+                profiles[impl]["attempts"] = attempt
+                if profiles[impl]["samples"]:
+                    break
             inc, own = profiles[impl]["inclusive_pct"], profiles[impl]["owner_pct"]
             print(
                 f"{impl:18s} deflate {inc.get('deflate', 0):5.1f}%  client+websockets "
