@@ -59,7 +59,6 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     ProtocolOption,
     ReconnectOption,
     SampleRateOption,
-    ServedProtocolOption,
     VerboseOption,
     check_writable,
     parse_headers,
@@ -70,7 +69,8 @@ from pipecat_wsclient.protocols.registry import (  # noqa: E402
     or_list,
     protocol_names,
 )
-from pipecat_wsclient.serve.modes import MODES  # noqa: E402
+from pipecat_wsclient.serve.answerer import DEFAULT_ANSWER  # noqa: E402
+from pipecat_wsclient.serve.modes import BOT_MODE, BOT_PROTOCOLS, MODE_HELP  # noqa: E402
 
 if TYPE_CHECKING:
     pass
@@ -168,11 +168,17 @@ def call(
 @app.command()
 def serve(
     mode: Annotated[
-        str, typer.Option(help="; ".join(f"{n}: {m.help}" for n, m in MODES.items()) + ".")
+        str, typer.Option(help="; ".join(f"{n}: {h}" for n, h in MODE_HELP.items()) + ".")
     ] = "echo",
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    protocol: ServedProtocolOption = "pipecat",
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help=f"Wire protocol: {or_list(protocol_names(served=True))}; "
+            f"with --mode bot {or_list(BOT_PROTOCOLS)}."
+        ),
+    ] = "pipecat",
     sample_rate: SampleRateOption = 16000,
     delay: Annotated[float, typer.Option(help="echo: seconds before sending back.")] = 0.0,
     latency: Annotated[
@@ -180,15 +186,29 @@ def serve(
     ] = 0.3,
     tone_secs: Annotated[float, typer.Option(help="tone: length of the answer.")] = 0.6,
     output: Annotated[Path, typer.Option(help="record: WAV file to write.")] = Path("received.wav"),
+    answer: Annotated[
+        str, typer.Option(help="bot: what it says to each utterance (DTMF: 'You pressed ...').")
+    ] = DEFAULT_ANSWER,
     verbose: VerboseOption = False,
 ) -> None:
-    """Serve a local test voice endpoint to try the client against (prints its URI)."""
+    """Serve a local test voice endpoint to try the client against (prints its URI).
+
+    --mode bot is a phone bot on a carrier's protocol, built on Pipecat as its
+    telephony examples build one: it answers each utterance 0.5 s after its
+    end, reads DTMF back, and stops when talked over (needs the test extra).
+    """
+    quiet_logs(verbose)
+    if mode == BOT_MODE:
+        _serve_bot(host=host, port=port, protocol=protocol, answer=answer)
+        return
     from pipecat_wsclient.serve.server import ServeOptions, run_server
 
-    quiet_logs(verbose)
     served = protocol_names(served=True)
-    if mode not in MODES or protocol not in served:
-        raise usage_error(f"--mode is {or_list(MODES)}; --protocol is {or_list(served)}")
+    if mode not in MODE_HELP or protocol not in served:
+        raise usage_error(
+            f"--mode is {or_list(MODE_HELP)}; --protocol is {or_list(served)}"
+            f" ({or_list(BOT_PROTOCOLS)} with --mode bot)"
+        )
     options = ServeOptions(
         host=host,
         port=port,
@@ -202,6 +222,37 @@ def serve(
     )
     try:
         asyncio.run(run_server(options))
+    except OSError as e:  # a busy port, an address that is not this machine's
+        cause = e.strerror or str(e)
+        raise usage_error(f"cannot serve on {host}:{port}: {cause}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _serve_bot(*, host: str, port: int, protocol: str, answer: str) -> None:
+    """``serve --mode bot``: check eSpeak NG and the options, then answer calls until Ctrl-C."""
+    from pipecat_wsclient.scenario.espeak import EspeakTTSService, EspeakUnavailable
+    from pipecat_wsclient.serve.answerer import AnswerOptions
+    from pipecat_wsclient.serve.bot import BotOptions, run_bot
+
+    try:
+        EspeakTTSService()  # loads eSpeak NG once, so a missing one fails before listening
+    except EspeakUnavailable:
+        raise usage_error(
+            '--mode bot speaks with eSpeak NG: pip install "pipecat-wsclient[test]"'
+        ) from None
+    try:
+        options = BotOptions(
+            tts_factory=EspeakTTSService,
+            host=host,
+            port=port,
+            protocol=protocol,
+            answer=AnswerOptions(answer=answer),
+        )
+    except ValueError as e:
+        raise usage_error(e) from None
+    try:
+        asyncio.run(run_bot(options))
     except OSError as e:  # a busy port, an address that is not this machine's
         cause = e.strerror or str(e)
         raise usage_error(f"cannot serve on {host}:{port}: {cause}") from None

@@ -4,4 +4,4 @@
 # SPDX-License-Identifier: BSD 2-Clause License
 #
 
-"""The local test voice server (``pipecat-wsclient serve``): modes echo, tone, record."""
+"""The local test voice server (``pipecat-wsclient serve``): modes echo, tone, record, bot."""

@@ -247,3 +247,15 @@ MODES: dict[str, type[Session]] = {
     "record": RecordSession,
 }
 """The server's modes by ``--mode`` name."""
+
+BOT_MODE = "bot"
+BOT_PROTOCOLS = ("twilio", "telnyx", "plivo", "exotel")
+"""The carriers ``serve --mode bot`` answers (those ``parse_telephony_websocket`` detects)."""
+"""``--mode bot``: not a :class:`Session` but a Pipecat pipeline per call
+(:mod:`pipecat_wsclient.serve.bot`), on a carrier's protocol."""
+
+MODE_HELP: dict[str, str] = {
+    **{name: session.help for name, session in MODES.items()},
+    BOT_MODE: "answer like a Pipecat phone bot (Silero VAD, eSpeak NG; a carrier protocol)",
+}
+"""Every ``--mode`` of ``serve`` with what it does, in one line each."""
