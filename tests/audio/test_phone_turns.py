@@ -29,6 +29,7 @@ from pipecat_wsclient.audio.levels import (
     MIN_SILENCE_SECS,
     MIN_SPEECH_SECS,
     SPEECH_THRESHOLD_DB,
+    STOP_SILENCE_SECS,
     WINDOW_SECS,
     window_levels,
 )
@@ -144,25 +145,55 @@ def test_a_turn_left_unanswered_before_our_next_utterance_ends_stays_unanswered(
 
 def test_a_barge_in_reports_the_bots_reaction_and_its_clear() -> None:
     theirs = windows((False, 1.0), (True, 3.0))  # the bot talks from 1.0 to 4.0...
-    theirs = theirs[: round(2.4 / W)]  # ...but stops at 2.4 (it heard us)
+    theirs = theirs[: round(2.4 / W)]  # ...but stops at 2.4 (it heard us) and clears
     ours = windows((False, 2.0), (True, 1.0))  # we speak from 2.0
-    live, seen = feed(ours, theirs, clears=(2.3,))
+    live, seen = feed(ours, theirs, clears=(2.4,))
     (barge_in,) = live.barge_ins
     assert barge_in.onset == pytest.approx(2.0)
     assert barge_in.reaction == pytest.approx(0.4)
-    assert barge_in.clear == pytest.approx(2.3)
-    # Known once 0.1 s of the bot's silence confirmed its stop, not at the end of the call.
+    assert barge_in.clear == pytest.approx(2.4)
+    # Known with the clear (its window played), not after a silence or at the end.
     (at,) = [at for at, u in seen if isinstance(u, BargeIn)]
-    assert at == pytest.approx(2.5)
+    assert at == pytest.approx(2.42)
+
+
+def test_without_a_clear_the_stop_needs_the_stop_silence_and_is_dated_at_its_start() -> None:
+    theirs = windows((False, 1.0), (True, 1.4))  # stops at 2.4, no clear (raw protocols)
+    ours = windows((False, 2.0), (True, 1.0))
+    live, seen = feed(ours, theirs)
+    (barge_in,) = live.barge_ins
+    assert barge_in.stop == pytest.approx(2.4)
+    (at,) = [at for at, u in seen if isinstance(u, BargeIn)]
+    assert at == pytest.approx(2.4 + STOP_SILENCE_SECS)
+
+
+@pytest.mark.parametrize("pause", [0.04, 0.1, 0.2, 0.38])
+def test_a_pause_between_the_bots_words_is_not_its_stop(pause: float) -> None:
+    # The phantom barge-in: the bot went on after a pause; it stopped at 3.0.
+    theirs = windows((False, 1.0), (True, 1.2), (False, pause), (True, 0.8 - pause))
+    ours = windows((False, 1.5), (True, 1.0))
+    live, _ = feed(ours, theirs)
+    assert [(b.onset, b.stop) for b in live.barge_ins] == [(pytest.approx(1.5), pytest.approx(3.0))]
+
+
+def test_the_stop_silence_is_an_option() -> None:
+    theirs = windows((False, 1.0), (True, 1.2), (False, 0.3), (True, 0.5))
+    ours = windows((False, 1.5), (True, 1.0))
+    live = TurnEngine(RATE, stop_silence=0.2)
+    for i, (o, t) in enumerate(zip(ours, theirs + [False] * 50, strict=False)):
+        live.add_ours(VOICED if o else SILENT, i * W)
+        live.add_theirs(VOICED if t else SILENT, i * W)
+    live.finish()
+    assert [b.stop for b in live.barge_ins] == [pytest.approx(2.2)]
 
 
 def test_a_clear_after_the_barge_in_was_reported_reports_it_again() -> None:
     theirs = windows((False, 1.0), (True, 1.4))
     ours = windows((False, 2.0), (True, 1.0))
-    _, seen = feed(ours, theirs, clears=(2.7,))
+    _, seen = feed(ours, theirs, clears=(3.0,))
     (first_at, first), (again_at, again) = [(at, u) for at, u in seen if isinstance(u, BargeIn)]
-    assert first_at == pytest.approx(2.5) and first.clear is None
-    assert 2.7 <= again_at < 2.74 and again.clear == pytest.approx(2.7)
+    assert first_at == pytest.approx(2.9) and first.clear is None
+    assert 3.0 <= again_at < 3.04 and again.clear == pytest.approx(3.0)
 
 
 def test_speaking_right_after_the_bot_is_not_a_barge_in() -> None:
@@ -272,6 +303,40 @@ def speech_segments(
     return [(s, e) for s, e in segments if e - s >= min_speech - 1e-9]
 
 
+def talks(
+    samples: np.ndarray, t0: float, clears: list[float]
+) -> list[tuple[float, float, float | None]]:
+    """The bot's talk: voiced windows joined across pauses under the stop silence, cut by clears.
+
+    ``(start, end, cut)`` from t0; ``cut``: the clear that ended it. A clear cuts
+    the talk before the first window starting at or after it, if the talk is
+    still going on there (its last voiced window at most the stop silence before).
+    """
+    voiced = np.flatnonzero(window_levels(samples, RATE) > SPEECH_THRESHOLD_DB).tolist()
+    gap = round(STOP_SILENCE_SECS / WINDOW_SECS)
+    cut_at: dict[int, float] = {}
+    for c in clears:
+        k = math.ceil((c - t0 - 1e-9) / WINDOW_SECS)
+        cut_at[k] = max(cut_at.get(k, c), c)
+    out: list[tuple[float, float, float | None]] = []
+    if not voiced:
+        return out
+    start = voiced[0]
+    for last, nxt in zip(voiced, [*voiced[1:], None], strict=True):
+        cut = next(
+            (
+                cut_at[k]
+                for k in sorted(cut_at)
+                if last < k <= last + gap and (nxt is None or k <= nxt)
+            ),
+            None,
+        )
+        if cut is not None or nxt is None or nxt - last > gap:
+            out.append((start * WINDOW_SECS, (last + 1) * WINDOW_SECS, cut))
+            start = nxt
+    return [t for t in out if t[1] - t[0] >= MIN_SPEECH_SECS - 1e-9]
+
+
 @dataclass
 class Reference:
     turns: list[tuple[float, float, float | None, float | None]]  # start, end, answer, overlap
@@ -302,10 +367,13 @@ def reference(sent: Track, heard: Track, clears: list[float]) -> Reference:
         )
     barge_ins = []
     for start, _ in ours:
-        over = next((a for a in answers if a[0] < start < a[1]), None)
-        if over is not None:
+        before = [a for a in talks(right, t0, clears) if a[0] < start - 1e-9]
+        over = before[-1] if before else None
+        if over is not None and (
+            over[1] > start + 1e-9 or (over[2] is not None and over[2] >= t0 + start - 0.05)
+        ):
             clear = next((t for t in clears if t >= t0 + start - 0.05), None)
-            barge_ins.append((start, over[1], clear))
+            barge_ins.append((start, max(start, over[1]), clear))
     first = ours[0][0] if ours else math.inf
     said = [a for a in answers if a[0] < first]
     greeting = (t0 + said[0][0], t0 + said[-1][1]) if said else None
@@ -504,8 +572,10 @@ def test_the_live_figures_are_the_final_ones_and_those_of_the_whole_call(
             assert at >= update.utterance_end + MIN_SILENCE_SECS - eps
             if update.answer_start is not None:
                 assert at >= update.answer_start + MIN_SPEECH_SECS - eps
+        elif update.clear is None:  # no clear: the stop needs the stop silence after it
+            assert at >= update.stop + STOP_SILENCE_SECS - eps
         else:
-            assert at >= update.stop + ANSWER_GAP_SECS - eps
+            assert at >= update.stop - eps
     if greeted is not None:
         at, greeting = greeted
         assert greeting == live.greeting

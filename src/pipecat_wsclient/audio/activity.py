@@ -122,7 +122,9 @@ class VoiceActivity:
             i -= 1
         return self.starts[i]
 
-    def end_of_run(self, t: float, silence: float, now: float) -> float | None:
+    def end_of_run(
+        self, t: float, silence: float, now: float, until: float | None = None
+    ) -> float | None:
         """Where the speech going on at (or starting after) ``t`` ends, once confirmed.
 
         The run is the voiced windows from ``t`` on, joined across pauses
@@ -133,17 +135,19 @@ class VoiceActivity:
             t: A time in or before the run.
             silence: The pause that ends it.
             now: The current time.
+            until: Only windows starting before this count (a ``clear`` ended
+                the run there).
 
         Returns:
             The end of the run's last voiced window, or None if not confirmed yet
             (or nothing was voiced after ``t``).
         """
         i = bisect_left(self.starts, t - self._window)
-        if i == len(self.starts):
+        if i == len(self.starts) or (until is not None and self.starts[i] >= until):
             return None
         end = self.starts[i] + self._window
         for start in self.starts[i + 1 :]:
-            if start - end >= silence:
+            if start - end >= silence or (until is not None and start >= until):
                 break
             end = start + self._window
         return end if now - end >= silence else None

@@ -27,6 +27,18 @@ MIN_SILENCE_SECS = 0.3
 MIN_SPEECH_SECS = 0.08
 """Shorter bursts are not utterances (clicks)."""
 
+STOP_SILENCE_SECS = 0.5
+"""Silence after which the bot has stopped talking (``--stop-silence-ms``).
+
+Bots pause inside an answer: between words (40-200 ms), at commas (about
+200 ms) and between sentences (eSpeak NG at 150 wpm: 380 ms; neural TTS
+voices 250-450 ms, more when a streamed sentence comes late). 0.5 s is above
+those pauses, so a sentence break is not taken for a stop, and below the
+time a bot that did stop takes to answer what interrupted it (our
+utterance, then its response latency). A carrier ``clear`` ends the bot's
+talk at once, whatever the silence.
+"""
+
 
 def window_levels(samples: np.ndarray, rate: int, window: float = WINDOW_SECS) -> np.ndarray:
     """RMS level in dBFS of each whole window."""

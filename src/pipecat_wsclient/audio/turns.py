@@ -15,16 +15,23 @@ voiced when its level is above -40 dBFS. From the windows it works out:
 
 - our utterances: voiced windows joined across pauses shorter than
   ``min_silence`` (0.3 s), at least ``min_speech`` (80 ms) long;
-- the bot's stretches of speech: the same with pauses shorter than 0.1 s;
+- the bot's stretches of speech: the same with pauses shorter than 0.1 s
+  (where an answer, an overlap or the greeting begins);
+- the bot's talk: its voiced windows joined across pauses shorter than
+  ``stop_silence`` (0.5 s: ``STOP_SILENCE_SECS`` says why), ended at once by
+  a carrier ``clear`` (what plays after a clear is new talk). The bot has
+  stopped at the start of the silence that ends its talk;
 - the greeting: the bot's stretches that start before our first utterance
   does (all of them if we never speak): its onset and end;
 - a turn per utterance: its answer is the first stretch that starts after
   the utterance ended and before our next utterance ends (the response
   latency is the gap); the overlap is the first stretch that starts inside
   the utterance (the bot began before we had finished);
-- a barge-in per utterance that starts inside a stretch (after its start,
-  before its end): the bot stopped at the stretch's end; its clear is the
-  first ``clear`` from 50 ms before our onset on;
+- a barge-in per utterance whose onset (its first voiced window) falls in
+  the bot's talk (after its start, before its end, or before a clear that
+  came from 50 ms before our onset on cut it): the bot stopped at the talk's
+  end (never before our onset); its clear is the first ``clear`` from 50 ms
+  before our onset on;
 - underruns: the bot's audio that arrived 20-250 ms after the audio before
   it had finished playing (:func:`~pipecat_wsclient.audio.track.is_underrun`).
 
@@ -33,11 +40,12 @@ The same object gives the live figures and the final ones.
 the windows that have played by ``now`` and reports each figure once it is
 certain, never before it happened: a turn once the silence after our
 utterance confirmed its end, its answer once the answer has played
-``min_speech`` (a click is no answer), a barge-in once the bot's silence
-confirmed its stop. :meth:`~TurnEngine.finish` ends the call: the windows
-left are judged, what was waiting is decided. What was reported is never
-changed afterwards, but for a turn getting its answer and a barge-in its
-clear (both reported again). :func:`replay` runs a recorded call through the
+``min_speech`` (a click is no answer), a barge-in once ``stop_silence`` of
+the bot's silence (or its clear) confirmed its stop.
+:meth:`~TurnEngine.finish` ends the call: the windows left are judged,
+what was waiting is decided. What was reported is never changed afterwards,
+but for a turn getting its answer and a barge-in its clear (both reported
+again). :func:`replay` runs a recorded call through the
 engine, as ``call`` does.
 
 Example::
@@ -66,6 +74,7 @@ from pipecat_wsclient.audio.levels import (
     MIN_SILENCE_SECS,
     MIN_SPEECH_SECS,
     SPEECH_THRESHOLD_DB,
+    STOP_SILENCE_SECS,
     WINDOW_SECS,
     window_levels,
 )
@@ -121,13 +130,13 @@ class BargeIn:
     """The barge-in's number, from 1."""
     onset: float
     stop: float
-    """The end of the bot's stretch of speech we talked over."""
+    """When the bot stopped: the end of its talk we talked over (not before ``onset``)."""
     clear: float | None
     """The bot's first ``clear`` from ``CLEAR_SLACK_SECS`` before our onset (None: none yet)."""
 
     @property
     def reaction(self) -> float:
-        """Seconds from our onset to the end of the bot's speech we talked over."""
+        """Seconds from our onset to the bot's stop."""
         return self.stop - self.onset
 
 
@@ -145,6 +154,8 @@ class _Stretch:
 
     start: int
     end: int
+    cut: float | None = None
+    """The clear that ended it (None: silence or the end of the call did)."""
 
 
 class _Stretches:
@@ -177,8 +188,11 @@ class _Stretches:
         s = self.open
         return s if s is not None and self.long_enough(s) else None
 
-    def push(self, voiced: bool) -> None:
-        """Judge the next window."""
+    def push(self, voiced: bool, cut: float | None = None) -> None:
+        """Judge the next window; ``cut``: a clear came before it (the stretch going on ends)."""
+        if cut is not None and self.open is not None:
+            self.open.cut = cut
+            self._close()
         k = self.count
         self.count += 1
         s = self.open
@@ -257,6 +271,7 @@ class TurnEngine:
         *,
         min_silence: float = MIN_SILENCE_SECS,
         min_speech: float = MIN_SPEECH_SECS,
+        stop_silence: float = STOP_SILENCE_SECS,
         origin: float | None = None,
     ):
         """Initialize with no audio.
@@ -266,6 +281,7 @@ class TurnEngine:
             min_silence: Our pause that ends an utterance.
             min_speech: Utterances and stretches of the bot's speech shorter
                 than this are ignored (clicks).
+            stop_silence: The bot's pause that ends its talk (it stopped).
             origin: Where the 20 ms window grid starts; None: at the first
                 audio fed.
         """
@@ -276,6 +292,8 @@ class TurnEngine:
         self._audio = (_Pending(), _Pending())  # ours, theirs
         self._ours = _Stretches(min_silence, min_speech)
         self._theirs = _Stretches(ANSWER_GAP_SECS, min_speech)
+        self._talk = _Stretches(stop_silence, min_speech)
+        self._cuts = 0  # clears already applied to the talk
         self._end: float | None = None  # when the last audio fed finishes playing
         self._theirs_end: float | None = None
         self._clears: list[float] = []
@@ -358,6 +376,11 @@ class TurnEngine:
                 self._judge(played=None)
             self._ours.finish()
             self._theirs.finish()
+            # The bot's talk going on at the end: ended by silence, or by a clear
+            # that came before the silence did (as polls past the end would find).
+            while self.origin is not None and self._talk.open is not None:
+                self._talk.push(False, self._cut_before(self._talk.count))
+            self._talk.finish()
             self._finished = True
         return self._report()
 
@@ -401,6 +424,16 @@ class TurnEngine:
         for o, t in zip(ours.tolist(), theirs.tolist(), strict=True):
             self._ours.push(o)
             self._theirs.push(t)
+            self._talk.push(t, self._cut_before(self._talk.count))
+
+    def _cut_before(self, k: int) -> float | None:
+        """The last clear not applied yet that came by the start of window ``k``."""
+        at = self._time(k) + 1e-9
+        cut = None
+        while self._cuts < len(self._clears) and self._clears[self._cuts] <= at:
+            cut = self._clears[self._cuts]
+            self._cuts += 1
+        return cut
 
     def _time(self, k: int) -> float:
         """The start of window ``k``."""
@@ -482,21 +515,26 @@ class TurnEngine:
                 self._last_onset = start
 
     def _decide_barge_ins(self, updates: list[TurnUpdate | BargeIn]) -> None:
-        """A barge-in for each onset of ours inside a stretch of the bot's, once it ended."""
-        theirs = self._theirs
+        """A barge-in for each onset of ours inside the bot's talk, once the talk ended."""
+        talk = self._talk
         for onset in list(self._onsets):
-            j = bisect_left(theirs.starts, onset) - 1  # the last ended stretch before it
-            talked_over = theirs.done[j] if j >= 0 and theirs.done[j].end > onset else None
+            at = self._time(onset)
+            j = bisect_left(talk.starts, onset) - 1  # the last ended talk begun before it
+            talked_over = None
+            if j >= 0:
+                s = talk.done[j]
+                if s.end > onset or (s.cut is not None and s.cut >= at - CLEAR_SLACK_SECS):
+                    talked_over = s
             if talked_over is None:
-                going = theirs.open
+                going = talk.open
                 if going is not None and going.start < onset:
-                    continue  # the bot's speech around our onset has not ended (or is a click)
+                    continue  # the bot's talk around our onset has not ended (or is a click)
                 self._onsets.remove(onset)
                 continue
             self._onsets.remove(onset)
-            at = self._time(onset)
             clear = next((t for t in self._clears if t >= at - CLEAR_SLACK_SECS), None)
-            barge_in = BargeIn(len(self.barge_ins) + 1, at, self._time(talked_over.end), clear)
+            stop = max(at, self._time(talked_over.end))
+            barge_in = BargeIn(len(self.barge_ins) + 1, at, stop, clear)
             self.barge_ins.append(barge_in)
             updates.append(barge_in)
 
@@ -522,7 +560,13 @@ LiveTurns = TurnEngine
 """The name the browser phone knows the engine by."""
 
 
-def replay(sent: Track, heard: Track, clears: Iterable[float] = ()) -> TurnEngine:
+def replay(
+    sent: Track,
+    heard: Track,
+    clears: Iterable[float] = (),
+    *,
+    stop_silence: float = STOP_SILENCE_SECS,
+) -> TurnEngine:
     """The final figures of a recorded call: both tracks fed at their playback times, finished.
 
     The window grid starts at the first chunk of either track; the heard
@@ -532,12 +576,15 @@ def replay(sent: Track, heard: Track, clears: Iterable[float] = ()) -> TurnEngin
         sent: Our audio, placed at its playback times (its rate is both sides').
         heard: The bot's audio, placed at its playback times.
         clears: When each carrier ``clear`` arrived, in order.
+        stop_silence: The bot's pause that ends its talk.
 
     Returns:
         The engine after :meth:`TurnEngine.finish`.
     """
     firsts = [track.chunks[0][0] for track in (sent, heard) if track.chunks]
-    engine = TurnEngine(sent.rate, origin=min(firsts) if firsts else None)
+    engine = TurnEngine(
+        sent.rate, stop_silence=stop_silence, origin=min(firsts) if firsts else None
+    )
     for start, pcm in sent.chunks:
         engine.add_ours(pcm, start)
     for arrival, (start, pcm) in zip(heard.arrivals, heard.chunks, strict=True):

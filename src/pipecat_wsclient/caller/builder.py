@@ -50,6 +50,7 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
+from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.caller.microphone import FRAME_SECS as LINE_FRAME_SECS
 from pipecat_wsclient.caller.taps import Listener, OnAudio, SentTap
 from pipecat_wsclient.errors import redact_uri
@@ -87,6 +88,9 @@ class LineOptions:
             that drops the call has failed it (exit 7), which a redial would
             paper over. On, it exercises the transport's reconnection
             against ``pipecat`` or ``raw`` peers (``--reconnect``).
+        stop_silence: The turn rules' pause of the bot that means it stopped
+            talking (``--stop-silence-ms``; see
+            :data:`~pipecat_wsclient.audio.levels.STOP_SILENCE_SECS`).
     """
 
     uri: str
@@ -99,6 +103,7 @@ class LineOptions:
     insecure: bool = False
     open_timeout: float = 5.0
     reconnect: bool = False
+    stop_silence: float = STOP_SILENCE_SECS
 
     def build_serializer(self) -> tuple[FrameSerializer, int]:
         """A new serializer for one call, and the pipeline's rate for it.

@@ -233,6 +233,7 @@ async def run_call(
         plot=options.plot,
         clears=clears,
         end=caller.how_it_ended(),
+        stop_silence=options.stop_silence,
     )
     if options.plot is None:
         result = await asyncio.get_running_loop().run_in_executor(_analysis_thread(), analyse)

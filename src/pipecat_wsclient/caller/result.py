@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.audio.track import Track, render_pair
 from pipecat_wsclient.audio.turns import TurnUpdate, percentile, replay
 from pipecat_wsclient.audio.wav import write_stereo
@@ -121,6 +122,7 @@ def measure_call(
     plot: Path | None = None,
     clears: list[float] | None = None,
     end: dict[str, Any] | None = None,
+    stop_silence: float = STOP_SILENCE_SECS,
 ) -> CallResult:
     """Work out a finished call's result; write its recording and plot if asked.
 
@@ -137,6 +139,7 @@ def measure_call(
         plot: Where to write the PNG timeline.
         clears: When each carrier ``clear`` arrived.
         end: How the call ended (``Caller.how_it_ended()``).
+        stop_silence: The bot's pause that means it stopped talking.
 
     Returns:
         The result; ``exit_code`` from the last failure, if any, else 8
@@ -170,7 +173,7 @@ def measure_call(
         result.first_answer_ms = (heard.arrivals[0] - sent.arrivals[0]) * 1e3
     clears = clears or []
     result.clears = len(clears)
-    engine = replay(sent, heard, clears)
+    engine = replay(sent, heard, clears, stop_silence=stop_silence)
     result.underruns = engine.underruns
     if engine.origin is None:
         return result

@@ -36,6 +36,7 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     HeaderOption,
     OpenTimeoutOption,
     ReconnectOption,
+    StopSilenceOption,
     check_writable,
     parse_headers,
 )
@@ -82,6 +83,7 @@ def load(
     sample_rate: CallerRateOption = None,
     open_timeout: OpenTimeoutOption = 5.0,
     reconnect: ReconnectOption = False,
+    stop_silence_ms: StopSilenceOption = None,
     fail_if: Annotated[
         list[str] | None,
         typer.Option(help="Exit 1 when crossed, e.g. 'p95_response_ms>1200', 'error_rate>0.01'."),
@@ -169,6 +171,7 @@ def load(
             open_timeout=open_timeout,
             reconnect=reconnect,
             stt_model=stt_model,
+            stop_silence_ms=stop_silence_ms,
         )
         if loaded is not None:
             # A scenario's speech-to-text model that cannot load fails now, not per call.

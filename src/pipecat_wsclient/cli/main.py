@@ -59,10 +59,12 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     ProtocolOption,
     ReconnectOption,
     SampleRateOption,
+    StopSilenceOption,
     VerboseOption,
     check_writable,
     parse_headers,
     parse_pairs,
+    stop_silence_secs,
 )
 from pipecat_wsclient.protocols.registry import (  # noqa: E402
     make_serializer,
@@ -114,6 +116,7 @@ def call(
     insecure: InsecureOption = False,
     open_timeout: OpenTimeoutOption = 5.0,
     reconnect: ReconnectOption = False,
+    stop_silence_ms: StopSilenceOption = None,
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -157,6 +160,7 @@ def call(
         insecure=insecure,
         open_timeout=open_timeout,
         reconnect=reconnect,
+        stop_silence=stop_silence_secs(stop_silence_ms),
     )
     try:
         result = asyncio.run(call_live(options, live=not as_json and err.is_terminal))
@@ -275,6 +279,7 @@ def phone(
     insecure: InsecureOption = False,
     open_timeout: OpenTimeoutOption = 5.0,
     reconnect: ReconnectOption = False,
+    stop_silence_ms: StopSilenceOption = None,
     port: Annotated[int, typer.Option(help="Local port of the page (0 picks a free one).")] = 0,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open the page in a browser.")
@@ -309,6 +314,7 @@ def phone(
             insecure=insecure,
             open_timeout=open_timeout,
             reconnect=reconnect,
+            stop_silence=stop_silence_secs(stop_silence_ms),
         )
         options.build_serializer()
         check_uri(uri)

@@ -21,6 +21,7 @@ from typing import Annotated
 
 import typer
 
+from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.protocols.registry import or_list, protocol_names
 
 ProtocolOption = Annotated[str, typer.Option(help=f"Wire protocol: {', '.join(protocol_names())}.")]
@@ -67,6 +68,24 @@ ReconnectOption = Annotated[
     ),
 ]
 """``--reconnect``."""
+
+StopSilenceOption = Annotated[
+    float | None,
+    typer.Option(
+        "--stop-silence-ms",
+        help="The bot's silence that means it stopped talking (a barge-in's stop is dated at "
+        "its start; a carrier clear ends the talk at once). Default 500 (a scenario's "
+        "stop_silence_ms): longer than the pauses between a bot's sentences (200-450 ms).",
+        min=20,
+    ),
+]
+"""``--stop-silence-ms`` of ``call``, ``test``, ``load`` and ``phone`` (None: the default)."""
+
+
+def stop_silence_secs(ms: float | None) -> float:
+    """``--stop-silence-ms`` in seconds (the default when not given)."""
+    return STOP_SILENCE_SECS if ms is None else ms / 1000
+
 
 JsonReportOption = Annotated[
     bool, typer.Option("--json", help="Print a machine-readable report instead.")

@@ -34,6 +34,7 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     HeaderOption,
     InsecureOption,
     JsonReportOption,
+    StopSilenceOption,
     VerboseOption,
     check_writable,
     parse_headers,
@@ -84,6 +85,7 @@ def test_command(
     header: HeaderOption = None,
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
+    stop_silence_ms: StopSilenceOption = None,
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -127,6 +129,7 @@ def test_command(
             transcriber=Transcriber(model=stt_model),
             cafile=cafile,
             insecure=insecure,
+            stop_silence_ms=stop_silence_ms,
         )
         needs_stt = transcripts or any(
             turn.expect.needs_transcript for scenario in loaded for turn in scenario.turns

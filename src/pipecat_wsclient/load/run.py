@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.audio.turns import percentile
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import resolve_rate
@@ -71,6 +72,8 @@ class LoadOptions:
         reconnect: Let the callers redial a lost connection (off: a drop fails the call).
         stt_model: With a scenario: the speech-to-text model for its transcript
             expectations (None: ``$PIPECAT_WSCLIENT_STT_MODEL``, else ``base.en``).
+        stop_silence_ms: The bot's pause that means it stopped talking (None:
+            500 ms, or the scenario's ``stop_silence_ms``).
         scenario: Run this scenario for every caller instead of clips and
             turns (its turns are checked; ``protocol`` overrides the
             scenario's unless it is ``None``).
@@ -91,6 +94,7 @@ class LoadOptions:
     scenario: Scenario | None = None
     reconnect: bool = False
     stt_model: str | None = None
+    stop_silence_ms: float | None = None
 
 
 def error_class(result: CallResult) -> str | None:
@@ -328,6 +332,9 @@ class LoadRun:
             open_timeout=o.open_timeout,
             reconnect=o.reconnect,
             listen=0.5,
+            stop_silence=STOP_SILENCE_SECS
+            if o.stop_silence_ms is None
+            else o.stop_silence_ms / 1000,
         )
 
     async def _one(self, n: int, stop: asyncio.Event):
@@ -376,6 +383,7 @@ class LoadRun:
             headers=dict(o.headers),
             transcripts=False,  # only where an expectation needs one: CPU is for the callers
             transcriber=self._transcriber,
+            stop_silence_ms=o.stop_silence_ms,
         )
         scenario_result = await run_scenario(o.scenario, options, stop=stop)
         self.scenario_results.append(scenario_result)

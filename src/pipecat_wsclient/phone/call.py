@@ -142,7 +142,7 @@ class PhoneCall:
         self.transport = self.caller.transport
         self.rate = rate = self.mic.rate = self.caller.rate
         self.sent, self.heard = Track(rate), Track(rate)
-        self.live = LiveTurns(rate)
+        self.live = LiveTurns(rate, stop_silence=options.stop_silence)
         self.failures = self.caller.failures
         self.clears: list[float] = []
         self.reconnects = self.caller.reconnects

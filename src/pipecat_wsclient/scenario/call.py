@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pipecat_wsclient.audio.activity import RUN_GAP_SECS
+from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.audio.track import Rendered
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import LineOptions
@@ -68,6 +68,7 @@ class VoiceCall:
         transcriber: Transcriber | None = None,
         answer_timeout: float = 10.0,
         answer_silence_ms: float = 800.0,
+        stop_silence_ms: float = STOP_SILENCE_SECS * 1000,
         max_answer_secs: float = 60.0,
         open_timeout: float = 5.0,
         cafile: Path | None = None,
@@ -87,6 +88,9 @@ class VoiceCall:
             transcriber: Transcribes answers (default: Whisper, see :class:`Transcriber`).
             answer_timeout: Seconds allowed for an answer to begin.
             answer_silence_ms: Silence that ends an answer.
+            stop_silence_ms: The bot's pause that means it stopped talking
+                (where a barge-in's stop is dated: the start of that silence,
+                or the bot's clear).
             max_answer_secs: An answer longer than this is cut off.
             open_timeout: Seconds allowed to connect.
             cafile: CA bundle to verify a ``wss://`` server with.
@@ -114,6 +118,7 @@ class VoiceCall:
                 cafile=cafile,
                 insecure=insecure,
                 open_timeout=open_timeout,
+                stop_silence=stop_silence_ms / 1000,
             )
         )
         # The line's parts, as the call's attributes (the same objects).
@@ -388,7 +393,7 @@ class VoiceCall:
             return await self._done(result, started)
         onset = self.t0 + target.answer_start_s
         await self.line.wait_to_voice(onset + after_ms / 1000, pcm)
-        ended = self.line.heard.end_of_run(onset, RUN_GAP_SECS, time.monotonic())
+        ended = self.line.talk_end(onset, time.monotonic())
         if ended is not None:
             self._finish_answer(target, onset, ended)
             result.notes.append(

@@ -40,14 +40,16 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 
 from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import OutputDTMFUrgentFrame
 
-from pipecat_wsclient.audio.activity import RUN_GAP_SECS, SentTimes, VoiceActivity, voiced_span
+from pipecat_wsclient.audio.activity import SentTimes, VoiceActivity, voiced_span
 from pipecat_wsclient.audio.track import Rendered, Track, count_underruns, render_pair
+from pipecat_wsclient.audio.turns import CLEAR_SLACK_SECS
 from pipecat_wsclient.audio.wav import write_stereo
 from pipecat_wsclient.caller.builder import Caller, LineOptions
 from pipecat_wsclient.caller.microphone import LineMicrophone
@@ -81,6 +83,7 @@ class Line:
             ValueError: For an unknown protocol.
         """
         self.carrier_events: list[tuple[float, str]] = []
+        self.stop_silence = options.stop_silence
         self.microphone = LineMicrophone(0)
         self.caller = Caller(
             options,
@@ -219,8 +222,25 @@ class Line:
                 return now, True
             await asyncio.sleep(POLL_SECS)
 
+    def talk_end(self, t: float, now: float) -> float | None:
+        """Where the bot's talk going on at ``t`` (or starting after it) stopped, once known.
+
+        The turn engine's rule (:mod:`pipecat_wsclient.audio.turns`): the
+        talk ends at the start of a silence of :attr:`stop_silence`, or at
+        the bot's ``clear`` (from ``CLEAR_SLACK_SECS`` before ``t`` on), what
+        plays after it being new talk.
+
+        Returns:
+            The end of its last voiced window before that, or None if not known yet.
+        """
+        clear = self.first_clear(t - CLEAR_SLACK_SECS)
+        if clear is not None and clear <= now:
+            stop = self.heard.end_of_run(t, self.stop_silence, math.inf, until=clear)
+            return stop if stop is not None else t
+        return self.heard.end_of_run(t, self.stop_silence, now)
+
     async def await_stop(self, ours: float, max_secs: float) -> float:
-        """When the bot's audio going on at our onset ``ours`` stopped.
+        """When the bot's talk going on at our onset ``ours`` stopped (never before ``ours``).
 
         Args:
             ours: When our speech began playing (a barge-in).
@@ -229,10 +249,13 @@ class Line:
         limit = ours + max_secs
         while True:
             now = time.monotonic()
-            stop = self.heard.end_of_run(ours, RUN_GAP_SECS, now)
+            stop = self.talk_end(ours, now)
             if stop is not None:
                 return max(stop, ours)
-            if self.ended or now >= limit:
+            if self.ended:
+                stop = self.talk_end(ours, math.inf)
+                return now if stop is None else max(stop, ours)
+            if now >= limit:
                 return now
             await asyncio.sleep(POLL_SECS)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.scenario.matching import check_pattern
 
 ACTIONS = ("say", "play", "barge_in", "dtmf", "wait", "listen", "hangup")
@@ -145,6 +146,8 @@ class Scenario:
         voice: eSpeak NG voice for ``say`` (when the default TTS is used).
         answer_timeout: Seconds allowed for an answer to begin.
         answer_silence_ms: Silence that ends the bot's answer.
+        stop_silence_ms: The bot's pause that means it stopped talking (a
+            barge-in's stop; ``--stop-silence-ms`` overrides it).
         max_answer_secs: An answer longer than this is cut off (the turn goes on).
         open_timeout: Seconds allowed to connect.
         path: The file it was read from.
@@ -159,6 +162,7 @@ class Scenario:
     voice: str | None = None
     answer_timeout: float = 10.0
     answer_silence_ms: float = 800.0
+    stop_silence_ms: float = STOP_SILENCE_SECS * 1000
     max_answer_secs: float = 60.0
     open_timeout: float = 5.0
     path: Path | None = None
@@ -229,6 +233,7 @@ _SCENARIO_KEYS = {
     "voice",
     "answer_timeout",
     "answer_silence_ms",
+    "stop_silence_ms",
     "max_answer_secs",
     "open_timeout",
 }
@@ -332,6 +337,9 @@ def parse_scenario(
         voice=None if voice is None else str(voice),
         answer_timeout=_number(data, "answer_timeout", where, float, 10.0, low=0.1),
         answer_silence_ms=_number(data, "answer_silence_ms", where, float, 800.0, low=100),
+        stop_silence_ms=_number(
+            data, "stop_silence_ms", where, float, STOP_SILENCE_SECS * 1000, low=20
+        ),
         max_answer_secs=_number(data, "max_answer_secs", where, float, 60.0, low=1),
         open_timeout=_number(data, "open_timeout", where, float, 5.0, low=0.1),
         path=path,

@@ -103,6 +103,7 @@ class RunOptions:
         transcriber: Transcribes answers (default Whisper).
         cafile: CA bundle for ``wss://``.
         insecure: Skip certificate verification.
+        stop_silence_ms: Overrides every scenario's ``stop_silence_ms``.
     """
 
     uri: str | None = None
@@ -114,6 +115,7 @@ class RunOptions:
     transcriber: Transcriber | None = None
     cafile: Path | None = None
     insecure: bool = False
+    stop_silence_ms: float | None = None
 
 
 async def run_scenario(
@@ -149,6 +151,7 @@ async def run_scenario(
         transcriber=options.transcriber,
         answer_timeout=scenario.answer_timeout,
         answer_silence_ms=scenario.answer_silence_ms,
+        stop_silence_ms=options.stop_silence_ms or scenario.stop_silence_ms,
         max_answer_secs=scenario.max_answer_secs,
         open_timeout=scenario.open_timeout,
         cafile=options.cafile,
