@@ -136,7 +136,44 @@ def test_a_click_is_no_answer() -> None:
     assert live.turns[0].answer_start == pytest.approx(1.64)
 
 
-def test_a_turn_left_unanswered_before_our_next_utterance_ends_stays_unanswered() -> None:
+def test_words_the_bot_goes_on_with_after_we_spoke_over_it_are_no_answer() -> None:
+    # The bot talks from 0.2 s; we talk over it from 1.0 to 2.0; it goes on
+    # (words 160 ms apart) until 3.02, is quiet 0.6 s, then answers us at 3.62.
+    theirs = windows(
+        (False, 0.2), (True, 1.5), (False, 0.16), (True, 0.5), (False, 0.16), (True, 0.5),
+        (False, 0.6), (True, 0.5),
+    )  # fmt: skip
+    ours = windows((False, 1.0), (True, 1.0))
+    live, _ = feed(ours, theirs)
+    (turn,) = live.turns
+    assert turn.overlap_start is None  # it was talking when we began
+    assert turn.answer_start == pytest.approx(3.62)  # not its next word at 2.36
+    assert [b.stop for b in live.barge_ins] == [pytest.approx(3.02)]
+
+
+def test_a_quick_reply_between_the_bots_sentences_is_answered() -> None:
+    # The greeting ends at 1.0; we say "yes" from 1.1 to 1.3 (in a pause shorter
+    # than the stop silence); the bot answers at 1.44: it was silent all along.
+    theirs = windows((False, 0.2), (True, 0.8), (False, 0.44), (True, 0.6))
+    ours = windows((False, 1.1), (True, 0.2))
+    live, _ = feed(ours, theirs)
+    assert live.greeting == Greeting(pytest.approx(0.2), pytest.approx(1.0))
+    assert [t.answer_start for t in live.turns] == [pytest.approx(1.44)]
+
+
+def test_an_echo_overlaps_each_utterance_and_answers_none() -> None:
+    # Each utterance comes back 0.2 s after it began: turn 1's overlap is its
+    # own echo, and the echo of utterance 2 is not turn 1's answer.
+    ours = windows((True, 1.0), (False, 1.0), (True, 1.0))
+    theirs = windows((False, 0.2), (True, 1.0), (False, 1.0), (True, 1.0))
+    live, _ = feed(ours, theirs)
+    assert [(t.overlap_start, t.answer_start) for t in live.turns] == [
+        (pytest.approx(0.2), None),
+        (pytest.approx(2.2), None),
+    ]
+
+
+def test_a_turn_left_unanswered_before_our_next_utterance_begins_stays_unanswered() -> None:
     ours = windows((True, 0.5), (False, 1.0), (True, 0.5))
     theirs = windows((False, 2.2), (True, 0.5))
     live, _ = feed(ours, theirs)
@@ -352,11 +389,23 @@ def reference(sent: Track, heard: Track, clears: list[float]) -> Reference:
     left, right = sent.render(t0, end - t0), heard.render(t0, end - t0)
     ours = speech_segments(left, MIN_SILENCE_SECS)
     answers = speech_segments(right, ANSWER_GAP_SECS)
+    talk_starts = {round(a / WINDOW_SECS) for a, _, _ in talks(right, t0, clears)}
+
+    def fresh(i: int, since: float) -> bool:
+        """Silent from our onset until answers[i], or a new talk begins with it."""
+        if i == 0 or answers[i - 1][1] <= since + 1e-9:
+            return True
+        return round(answers[i][0] / WINDOW_SECS) in talk_starts
+
     turns = []
     for i, (start, stop) in enumerate(ours):
-        limit = ours[i + 1][1] if i + 1 < len(ours) else math.inf
-        answer = next((a for a, _ in answers if stop <= a < limit), None)
-        overlap = next((a for a, _ in answers if start <= a < stop), None)
+        limit = ours[i + 1][0] if i + 1 < len(ours) else math.inf
+        answer = next(
+            (a for j, (a, _) in enumerate(answers) if stop <= a < limit and fresh(j, start)), None
+        )
+        overlap = next(
+            (a for j, (a, _) in enumerate(answers) if start <= a < stop and fresh(j, start)), None
+        )
         turns.append(
             (
                 t0 + start,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from pipecat_wsclient.caller.call import CallOptions, run_call
+from support.plain_bot import tone
 from support.plain_bots import plain_bot
 
 
@@ -63,3 +64,53 @@ async def test_a_greeting_is_not_turn_1s_answer_and_can_be_waited_for():
     assert heard[0]["start_ms"] >= greeted[0]["media_ms"]
     assert result.turns[0]["latency_ms"] is not None
     assert result.turns[0]["answer_start_s"] > result.greeting["end_s"]
+
+
+# -- barge-ins: the bot's stop against its own truth -----------------------------
+
+RATE = 8000
+
+
+def speech(secs: float, freq: float = 300.0) -> bytes:
+    """A loud steady "voice" at 8 kHz (-15 dBFS RMS), 16-bit PCM."""
+    return tone(secs, freq)
+
+
+def question_then_interruption(gap: float) -> bytes:
+    """1 s of speech, ``gap`` s of silence, 1 s of speech (to talk over the answer)."""
+    return speech(1.0) + bytes(2 * round(gap * RATE)) + speech(1.0, 350.0)
+
+
+async def test_barge_in_matches_the_bots_truth_when_it_stops_and_clears():
+    # The bot answers 0.4 + 0.2 s after our question ends, for 3 s; our second
+    # utterance starts about 1 s into its answer; it stops 150 ms after its VAD
+    # (100 ms of speech) heard us, then clears.
+    with plain_bot("barge", latency=0.2, silence_ms=400, answer_secs=3.0, stop_ms=150) as bot:
+        result = await call(bot.uri, audio=question_then_interruption(1.6), listen=1.5)
+        stopped = bot.reports(event="answer-stopped")
+    assert result.exit_code == 0, result.error
+    assert len(stopped) == 1 and len(result.barge_ins) == 1, (stopped, result.barge_ins)
+    truth = stopped[0]["barge_ms"]  # from its hearing our onset to its stop
+    measured = result.barge_ins[0]
+    assert abs(measured["barge_in_ms"] - truth) < 100, (measured, truth)
+    assert measured["clear_ms"] is not None
+
+
+async def test_a_bot_that_talks_on_with_pauses_between_words_has_not_stopped():
+    # The phantom barge-in: the bot ignores us and finishes its answer, 300 ms
+    # words 150 ms apart, then hangs up. It stopped when its answer finished,
+    # not at the first pause after our onset (it goes on into its next answer
+    # until it hangs up: its audio stopped then).
+    flags = {"latency": 0.2, "silence_ms": 400, "answer_secs": 3.0, "pause_ms": 150}
+    with plain_bot("hangup", **flags) as bot:
+        result = await call(bot.uri, audio=question_then_interruption(1.6), listen=4.0)
+        hangup = bot.reports(event="hangup")
+        heard = bot.reports(event="speech-started")
+    assert result.exit_code == 0, result.error
+    assert result.end["by"] == "bot"
+    assert len(result.barge_ins) == 1, result.barge_ins
+    # From our onset as the bot heard it (speech-started comes with the 5th
+    # loud frame, 80 ms later) to its hang-up (its last frame went just before).
+    truth = (hangup[0]["time"] - (heard[1]["time"] - 0.08)) * 1000
+    assert abs(result.barge_ins[0]["barge_in_ms"] - truth) < 100, (result.barge_ins, truth)
+    assert result.barge_ins[0]["barge_in_ms"] > 1000  # not the first pause after our onset

@@ -23,10 +23,13 @@ voiced when its level is above -40 dBFS. From the windows it works out:
   stopped at the start of the silence that ends its talk;
 - the greeting: the bot's stretches that start before our first utterance
   does (all of them if we never speak): its onset and end;
-- a turn per utterance: its answer is the first stretch that starts after
-  the utterance ended and before our next utterance ends (the response
-  latency is the gap); the overlap is the first stretch that starts inside
-  the utterance (the bot began before we had finished);
+- a turn per utterance: its answer is the first fresh stretch that starts
+  after the utterance ended and before our next utterance begins (the
+  response latency is the gap); the overlap is the first fresh stretch that
+  starts inside the utterance (the bot began before we had finished). A
+  stretch is fresh when the bot was silent from our onset until it, or when
+  it begins a new talk: words the bot goes on with after a short pause
+  (it was talking when we began) are neither;
 - a barge-in per utterance whose onset (its first voiced window) falls in
   the bot's talk (after its start, before its end, or before a clear that
   came from 50 ms before our onset on cut it): the bot stopped at the talk's
@@ -107,9 +110,9 @@ class TurnUpdate:
     utterance_start: float
     utterance_end: float
     answer_start: float | None = None
-    """The first stretch of the bot's speech after our utterance ended (None: no answer)."""
+    """The bot's first fresh speech after our utterance ended, before our next (None: none)."""
     overlap_start: float | None = None
-    """The first stretch of the bot's speech that began inside our utterance (None: none)."""
+    """The bot's first fresh speech that began inside our utterance (None: none)."""
 
     @property
     def latency(self) -> float | None:
@@ -462,9 +465,13 @@ class TurnEngine:
             u = ours.done[len(self.turns)]
             if not (self._finished or theirs.settled_before(u.end)):
                 return
-            over = theirs.first_from(u.start)
-            if over is not None and over.start >= u.end:
-                over = None  # it began after we had finished
+            over = None
+            for s in self._stretches_from(u.start):
+                if s.start >= u.end:
+                    break  # it began after we had finished
+                if self._fresh(s, u.start):
+                    over = s
+                    break
             turn = TurnUpdate(
                 len(self.turns) + 1,
                 self._time(u.start),
@@ -476,30 +483,58 @@ class TurnEngine:
             updates.append(turn)
 
     def _answer_turns(self, updates: list[TurnUpdate | BargeIn]) -> None:
-        """Answer each open turn with the first stretch after it, once it is its own."""
+        """Answer each open turn with the bot's first fresh stretch after it, once certain."""
         ours, theirs = self._ours, self._theirs
         for turn in list(self._open):
             i = turn.n - 1
             u = ours.done[i]
-            after = ours.done[i + 1] if i + 1 < len(ours.done) else None
-            answer = theirs.first_from(u.end)
-            if answer is None:
-                # Unanswered once our next utterance ended with no stretch before its end.
-                answered = False
-                decided = self._finished or (after is not None and theirs.settled_before(after.end))
-            elif after is not None:
-                answered, decided = answer.start < after.end, True
+            going = ours.open  # our next utterance, if it is one (not yet known when short)
+            limit = ours.done[i + 1].start if i + 1 < len(ours.done) else None
+            if limit is None and going is not None and ours.long_enough(going):
+                limit = going.start
+            unsure = None if limit is not None or going is None else going.start
+            answer: _Stretch | None = None
+            decided = False
+            for s in self._stretches_from(u.end):
+                if limit is not None and s.start >= limit:
+                    decided = True  # our next utterance began first: unanswered
+                    break
+                if unsure is not None and s.start >= unsure:
+                    break  # wait: our speech before it may be an utterance
+                if self._fresh(s, u.start):
+                    answer, decided = s, True
+                    break
             else:
-                # It answers this turn unless an utterance of ours ends before it begins:
-                # we are silent (a new utterance ends after it), or speaking past its start.
-                going = ours.open
-                answered = decided = going is None or going.end > answer.start
+                decided = self._finished or (limit is not None and theirs.settled_before(limit))
             if decided:
                 self._open.remove(turn)
-                if answered:
-                    assert answer is not None
+                if answer is not None:
                     turn.answer_start = self._time(answer.start)
                     updates.append(turn)
+
+    def _stretches_from(self, k: int) -> list[_Stretch]:
+        """The bot's kept stretches starting at or after window ``k``, as far as known."""
+        theirs = self._theirs
+        found = theirs.done[bisect_left(theirs.starts, k) :]
+        going = theirs.open_kept
+        return [*found, going] if going is not None and going.start >= k else found
+
+    def _fresh(self, s: _Stretch, since: int) -> bool:
+        """Whether the bot's stretch ``s`` is new speech for our utterance begun at ``since``.
+
+        It is when the bot was silent from ``since`` until it (no stretch of
+        its speech ended after ``since``), or when it begins a new talk (the
+        bot had stopped: ``stop_silence`` or a clear before it). Otherwise it
+        goes on with what the bot was saying when we began: no answer, no overlap.
+        """
+        theirs, talk = self._theirs, self._talk
+        i = bisect_left(theirs.starts, s.start)  # s's place among the ended stretches
+        if i == 0 or theirs.done[i - 1].end <= since:
+            return True
+        j = bisect_left(talk.starts, s.start)
+        if j < len(talk.done) and talk.done[j].start == s.start:
+            return True
+        return talk.open is not None and talk.open.start == s.start
 
     def _take_onsets(self) -> None:
         """Our utterances' onsets, to judge for barge-in, as soon as they are utterances."""
