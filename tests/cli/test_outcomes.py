@@ -216,3 +216,26 @@ async def test_load_scenario_takes_the_stt_model_and_checks_it_first(tmp_path):
     assert proc.returncode == 2, stderr.decode()
     assert "--stt-model" in stderr.decode()
     assert server.connections == 0
+
+
+@pytest.mark.parametrize("command", ["test", "load"])
+async def test_a_voice_that_cannot_be_made_fails_before_the_call(tmp_path, command):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: bad voice\nvoice: xx-nope\nturns:\n  - say: hello\n")
+    async with echo_server() as server:
+        args = (
+            ["test", str(scenario), "--uri", server.uri, "--out-dir", str(tmp_path / "out")]
+            if command == "test"
+            else ["load", server.uri, "--scenario", str(scenario), "--calls", "1"]
+        )
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "60"},
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(proc.communicate(), 120)
+        await asyncio.sleep(0.2)
+    err = stderr.decode()
+    assert proc.returncode == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "'xx-nope'" in lines[0] and "voice" in lines[0], err
+    assert server.connections == 0

@@ -146,8 +146,10 @@ def load(
         loaded = None
         if scenario is not None:
             from pipecat_wsclient.scenario.model import load_scenario
+            from pipecat_wsclient.scenario.run import check_voices
 
             loaded = load_scenario(scenario)
+            check_voices([loaded])
         for one in uri:
             check_uri(one)
         protocol = protocol or (loaded.protocol if loaded is not None else "pipecat")

@@ -104,7 +104,12 @@ def test_command(
         suite_summary,
         write_junit,
     )
-    from pipecat_wsclient.scenario.run import RunOptions, run_suite, suite_exit_code
+    from pipecat_wsclient.scenario.run import (
+        RunOptions,
+        check_voices,
+        run_suite,
+        suite_exit_code,
+    )
     from pipecat_wsclient.scenario.speech import SpeechError, Transcriber
 
     quiet_logs(verbose)
@@ -120,6 +125,7 @@ def test_command(
             raise ValueError(f"no uri for {', '.join(missing)}: set 'uri:' in the file or --uri")
         for one in {uri or s.uri for s in loaded}:
             check_uri(one or "")
+        check_voices(loaded)
         options = RunOptions(
             uri=uri,
             protocol=protocol,

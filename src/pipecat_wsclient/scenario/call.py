@@ -30,9 +30,11 @@ from typing import Literal
 
 from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.audio.track import Rendered
+from pipecat_wsclient.audio.turns import Greeting, replay
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import LineOptions
 from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST
+from pipecat_wsclient.scenario.figures import apply_turn_rules
 from pipecat_wsclient.scenario.line import Line
 from pipecat_wsclient.scenario.results import CallFailed, Transcript, TurnResult
 from pipecat_wsclient.scenario.speech import Synthesizer, Transcriber
@@ -483,6 +485,23 @@ class VoiceCall:
         return await self._done(result, started)
 
     # -- after the fact -------------------------------------------------------
+
+    def measure(self) -> Greeting | None:
+        """Set the turns' figures by the turn engine's rules, as every command reports them.
+
+        Run once the call has ended: the recorded call goes through the turn
+        engine (:func:`~pipecat_wsclient.audio.turns.replay`) and each spoken
+        turn's ``response_ms``, answer start, ``barge_in_ms`` and ``clear_ms``
+        become the engine's (:mod:`pipecat_wsclient.scenario.figures`).
+
+        Returns:
+            The bot's greeting (its speech before our first utterance), or None.
+        """
+        clears = [t for t, kind in self.carrier_events if kind == "clear"]
+        engine = replay(
+            self.sent_track, self.heard_track, clears, stop_silence=self.line.stop_silence
+        )
+        return apply_turn_rules(self.results, engine, t0=self.t0)
 
     def answer_audio(self, result: TurnResult) -> bytes:
         """The bot's answer in a turn as it sent it (PCM at the call's rate), b"" if none.

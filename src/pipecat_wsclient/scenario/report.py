@@ -59,6 +59,18 @@ def scenario_table(result: ScenarioResult) -> Table:
     table.add_column("events")
     table.add_column("transcript", max_width=40)
     table.add_column("result", max_width=40)
+    greeting = result.greeting
+    if greeting is not None:
+        table.add_row(
+            "0",
+            "greeting (the bot spoke first)",
+            _ms(greeting.response_ms) + ("" if greeting.response_ms is None else "\nafter connect"),
+            "-",
+            "-" if greeting.answer_secs is None else f"{greeting.answer_secs:.2f} s",
+            "-",
+            "-" if greeting.transcript is None else (greeting.transcript.strip() or "(nothing)"),
+            "-",
+        )
     for i, turn in enumerate(result.turns, start=1):
         lines = ["[green]pass[/]"] if turn.passed else [f"[red]{f}[/]" for f in turn.failures]
         lines += [f"[yellow]{note}[/]" for note in turn.notes]

@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipecat_wsclient.audio.turns import Greeting
 from pipecat_wsclient.caller.outcome import EXIT_OK
 from pipecat_wsclient.scenario.call import VoiceCall
 from pipecat_wsclient.scenario.checks import check_turn
@@ -64,6 +65,8 @@ class ScenarioResult:
     """The stereo WAV (left: us, right: the bot), if written."""
     plot: str | None = None
     """The PNG timeline, if written."""
+    greeting: TurnResult | None = None
+    """The bot's speech before our first utterance (its start, length, transcript), if any."""
 
     @property
     def passed(self) -> bool:
@@ -84,8 +87,19 @@ class ScenarioResult:
             "duration_secs": round(self.duration_secs, 3),
             "record": self.record,
             "plot": self.plot,
+            "greeting": None if self.greeting is None else greeting_dict(self.greeting),
             "turns": [t.as_dict() for t in self.turns],
         }
+
+
+def greeting_dict(greeting: TurnResult) -> dict[str, Any]:
+    """The greeting's start (from the call's start and from connect), length and transcript."""
+    return {
+        "start_s": greeting.answer_start_s,
+        "after_connect_ms": greeting.response_ms,
+        "secs": greeting.answer_secs,
+        "transcript": greeting.transcript,
+    }
 
 
 @dataclass
@@ -182,6 +196,10 @@ async def run_scenario(
     failure = call.failure()
     if failure is not None and result.error is None:
         result.exit_code, result.error = failure.exit_code, str(failure)
+    result.greeting = _greeting(call, call.measure())
+    transcripts = options.transcripts or any(t.expect.needs_transcript for t, _ in pairs)
+    if result.greeting is not None and transcripts:
+        await _transcribe(call, [(None, result.greeting)], True)
     await _transcribe(call, pairs, options.transcripts)
     for turn, turn_result in pairs:
         turn_result.failures = check_turn(turn.expect, turn_result, kind=turn.kind)
@@ -200,6 +218,35 @@ async def _hang_up_on(stop: asyncio.Event, call: VoiceCall) -> None:
     await stop.wait()
     if call.started:
         await call.close()
+
+
+def check_voices(scenarios: Iterable[Scenario]) -> None:
+    """Make each voice the scenarios speak ``say`` lines in, once, before any call.
+
+    Raises:
+        ValueError: Naming the voice and the scenario, if eSpeak NG has no such
+            voice or cannot be loaded.
+    """
+    from pipecat_wsclient.scenario.espeak import (
+        DEFAULT_VOICE,
+        EspeakUnavailable,
+        espeak_synthesize,
+    )
+
+    voices: dict[str, str] = {}
+    for scenario in scenarios:
+        if any(turn.text for turn in scenario.turns):
+            voices.setdefault(scenario.voice or DEFAULT_VOICE, scenario.name)
+    for voice, name in voices.items():
+        try:
+            espeak_synthesize("hello", voice=voice)
+        except ValueError:
+            raise ValueError(
+                f"{name}: voice {voice!r} cannot be made: eSpeak NG has no such voice "
+                "(e.g. en-us, en, de, fr)"
+            ) from None
+        except EspeakUnavailable as e:
+            raise ValueError(f"{name}: the say lines cannot be spoken: {e}") from None
 
 
 def _default_synthesizer(scenario: Scenario) -> Synthesizer | None:
@@ -260,9 +307,25 @@ async def _play(call: VoiceCall, turn: Turn, until: Any) -> TurnResult:
     return await call.hangup()
 
 
-async def _transcribe(call: VoiceCall, pairs: list[tuple[Turn, TurnResult]], every: bool) -> None:
+def _greeting(call: VoiceCall, greeting: Greeting | None) -> TurnResult | None:
+    """The greeting as a turn of its own: its start, end and length, from the call's start."""
+    if greeting is None:
+        return None
+    start, end = round(greeting.onset - call.t0, 3), round(greeting.end - call.t0, 3)
+    result = TurnResult("greeting", "greeting", started_s=0.0)
+    result.answer_start_s, result.answer_end_s = start, end
+    result.answer_secs = round(end - start, 3)
+    if call.connected_at is not None:
+        result.response_ms = round((greeting.onset - call.connected_at) * 1000, 1)
+    return result
+
+
+async def _transcribe(
+    call: VoiceCall, pairs: Sequence[tuple[Turn | None, TurnResult]], every: bool
+) -> None:
     for turn, result in pairs:
-        if result.answer_start_s is None or not (every or turn.expect.needs_transcript):
+        wanted = every or turn is None or turn.expect.needs_transcript
+        if result.answer_start_s is None or not wanted:
             continue
         try:
             await call.transcribe(result)
