@@ -104,3 +104,30 @@ async def test_an_echo_is_an_overlap_in_test_as_in_call(tmp_path):
     assert turn.response_ms is not None and -850 < turn.response_ms < -550, turn
     assert abs(-turn.response_ms - overlap) < 60, (turn.response_ms, overlap)
     assert any("before our speech ended" in n for n in turn.notes), turn.notes
+
+
+async def test_test_reports_the_greeting_and_never_as_turn_1s_answer(tmp_path):
+    # The bot greets for 1.2 s on connect and we speak at once, over it: the
+    # greeting still playing when our question ends is no answer (the old
+    # rule read it as a 0 ms response); the answer comes 0.4 + 0.5 s after
+    # our question, once the greeting is over.
+    question = tone(1.0, 300.0)
+    _wav(tmp_path / "q.wav", question)
+    turns = "  - play: q.wav\n  - play: q.wav\n"
+    flags = {**BOT, "latency": 0.5}
+    with plain_bot("greet,answer", greet_secs=1.2, answer_secs=1.0, **flags) as bot:
+        tested = await run_scenario(
+            load_scenario(_scenario(tmp_path, turns)), RunOptions(uri=bot.uri, transcripts=False)
+        )
+        truth = [r["response_ms"] for r in bot.reports(event="answer-started")]
+    greeting = tested.greeting
+    assert greeting is not None, tested.turns
+    assert greeting.response_ms is not None and 0 <= greeting.response_ms < 500, greeting
+    assert greeting.answer_secs is not None and 1.0 < greeting.answer_secs < 1.4, greeting
+    assert tested.as_dict()["greeting"]["secs"] == greeting.answer_secs
+    first = tested.turns[0]
+    assert first.speech_end_s < greeting.answer_end_s  # type: ignore[operator]
+    measured = [t.response_ms for t in tested.turns]
+    assert len(truth) == 2 and None not in measured, (measured, truth)
+    for ours, theirs in zip(measured, truth, strict=True):
+        assert abs(ours - theirs) < 100, (measured, truth)  # type: ignore[operator]
