@@ -194,6 +194,16 @@ def test_a_barge_in_reports_the_bots_reaction_and_its_clear() -> None:
     assert at == pytest.approx(2.42)
 
 
+def test_talk_going_on_at_our_onset_after_a_clear_just_before_it_is_what_we_talked_over() -> None:
+    # Found by the long profile: the bot clears 40 ms before our onset (within
+    # the clear's slack) but goes on talking over us until 2.6: it stopped
+    # then, not at the clear.
+    theirs = windows((False, 1.0), (True, 1.6))
+    ours = windows((False, 2.0), (True, 1.0))
+    live, _ = feed(ours, theirs, clears=(1.96,))
+    assert [(b.onset, b.stop) for b in live.barge_ins] == [(pytest.approx(2.0), pytest.approx(2.6))]
+
+
 def test_without_a_clear_the_stop_needs_the_stop_silence_and_is_dated_at_its_start() -> None:
     theirs = windows((False, 1.0), (True, 1.4))  # stops at 2.4, no clear (raw protocols)
     ours = windows((False, 2.0), (True, 1.0))

@@ -554,6 +554,12 @@ class TurnEngine:
         talk = self._talk
         for onset in list(self._onsets):
             at = self._time(onset)
+            going = talk.open
+            if going is not None and going.start < onset:
+                # The bot's talk begun last before our onset has not ended (or
+                # is a click): it, not one a clear cut before it, is what we
+                # talked over.
+                continue
             j = bisect_left(talk.starts, onset) - 1  # the last ended talk begun before it
             talked_over = None
             if j >= 0:
@@ -561,9 +567,6 @@ class TurnEngine:
                 if s.end > onset or (s.cut is not None and s.cut >= at - CLEAR_SLACK_SECS):
                     talked_over = s
             if talked_over is None:
-                going = talk.open
-                if going is not None and going.start < onset:
-                    continue  # the bot's talk around our onset has not ended (or is a click)
                 self._onsets.remove(onset)
                 continue
             self._onsets.remove(onset)
