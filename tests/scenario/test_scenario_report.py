@@ -181,6 +181,7 @@ def test_suite_json_round_trips() -> None:
         "duration_secs",
         "record",
         "plot",
+        "greeting",
         "turns",
     }
     assert (ok["name"], ok["passed"], ok["exit_code"], ok["duration_secs"]) == (

@@ -125,7 +125,9 @@ def load(
     """Run many simulated callers against a WebSocket voice endpoint and report percentiles.
 
     Metrics (p50/p90/p95/p99/max): connect_ms, first_answer_ms, response_ms
-    (per turn), underruns (gaps of 20 ms or more in answer audio), reconnects;
+    (per turn), overlap_ms (turns the bot began answering before our speech
+    ended: an echo, a bot talking over us), barge_in_ms, underruns (gaps of
+    20 ms or more in answer audio), reconnects;
     errors by class (refused, http_NNN, timeout, tls, dropped). Thresholds
     name a statistic and a metric, e.g. p95_response_ms, p99_connect_ms,
     max_underruns, error_rate, or with --scenario pass_rate and

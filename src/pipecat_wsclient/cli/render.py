@@ -65,7 +65,12 @@ def summary_table(result: CallResult) -> Table:
         table.add_row("ended", describe_end(result.end))
     table.add_row("connect time", _ms(result.connect_ms))
     for i, turn in enumerate(result.turns, 1):
-        table.add_row(f"turn {i} response latency", _ms(turn["latency_ms"]))
+        overlap = turn.get("overlap_ms")
+        if turn["latency_ms"] is None and overlap is not None:
+            value = f"-{_ms(overlap)} (an overlap: the bot began before our speech ended)"
+            table.add_row(f"turn {i} response latency", value)
+        else:
+            table.add_row(f"turn {i} response latency", _ms(turn["latency_ms"]))
     for b in result.barge_ins:
         clear = "" if b["clear_ms"] is None else f" (clear after {_ms(b['clear_ms'])})"
         table.add_row(

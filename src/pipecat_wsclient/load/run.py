@@ -46,6 +46,7 @@ METRICS = (
     "connect_ms",
     "first_answer_ms",
     "response_ms",
+    "overlap_ms",
     "barge_in_ms",
     "underruns",
     "reconnects",
@@ -193,6 +194,7 @@ def summarize(results: list[CallResult]) -> dict[str, dict[str, float | None]]:
         samples["response_ms"].extend(
             t["latency_ms"] for t in r.turns if t["latency_ms"] is not None
         )
+        samples["overlap_ms"].extend(ms for t in r.turns if (ms := t.get("overlap_ms")) is not None)
         samples["barge_in_ms"].extend(
             ms for t in r.turns if (ms := t.get("barge_in_ms")) is not None
         )
@@ -491,8 +493,18 @@ def scenario_call_result(result: ScenarioResult) -> CallResult:
         call.exit_code, call.error = result.exit_code, result.error
     call.connect_ms = result.connect_ms
     call.duration_secs = result.duration_secs
-    call.turns = [{"latency_ms": t.response_ms, "barge_in_ms": t.barge_in_ms} for t in result.turns]
+    call.turns = [_turn_figures(t.response_ms, t.barge_in_ms) for t in result.turns]
     call.underruns = sum(t.underruns for t in result.turns)
-    first = next((t for t in result.turns if t.response_ms is not None), None)
-    call.first_answer_ms = None if first is None else first.response_ms
+    first = next((t for t in call.turns if t["latency_ms"] is not None), None)
+    call.first_answer_ms = None if first is None else first["latency_ms"]
     return call
+
+
+def _turn_figures(response_ms: float | None, barge_in_ms: float | None) -> dict[str, float | None]:
+    """A scenario turn's figures as ``call``'s: a negative response is an overlap, apart."""
+    overlapped = response_ms is not None and response_ms < 0
+    return {
+        "latency_ms": None if overlapped else response_ms,
+        "overlap_ms": -response_ms if overlapped and response_ms is not None else None,
+        "barge_in_ms": barge_in_ms,
+    }

@@ -48,7 +48,7 @@ class CallEvent:
     """One Locust ``request`` event of type ``WS``.
 
     Parameters:
-        name: ``connect``, ``first_answer``, ``response`` or ``call``.
+        name: ``connect``, ``first_answer``, ``response``, ``overlap`` or ``call``.
         ms: The response time.
         length: The response length (bytes received, for ``call``).
         exception: Set when the request failed.
@@ -88,9 +88,12 @@ def call_events(result: CallResult) -> list[CallEvent]:
         no_answer = CallFailed("no_answer", "no answer audio")
         events.append(CallEvent("first_answer", 0.0, exception=no_answer))
     for n, turn in enumerate(result.turns, 1):
-        latency = turn["latency_ms"]
+        latency, overlap = turn["latency_ms"], turn.get("overlap_ms")
         if latency is not None:
             events.append(CallEvent("response", latency))
+        elif overlap is not None:
+            # The bot began before our speech ended (an echo, a bot talking over us).
+            events.append(CallEvent("overlap", overlap))
         elif completed:
             unanswered = CallFailed("no_answer", f"turn {n} was not answered")
             events.append(CallEvent("response", 0.0, exception=unanswered))
