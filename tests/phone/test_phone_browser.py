@@ -345,4 +345,11 @@ def test_the_echo_canceller_takes_the_bots_voice_as_its_reference(bot, tmp_path)
     through_webrtc = second_question_heard(bot, tmp_path, "webrtc")
     straight = second_question_heard(bot, tmp_path, "webaudio")
     assert straight > 0.7
+    if straight - through_webrtc <= 0.15:
+        # The canceller adapts in real time: on a loaded 2-core machine one call
+        # can miss (CI once read 0.77 against 0.82). A page that stopped routing
+        # the voice through WebRTC misses every time.
+        retry = tmp_path / "again"
+        retry.mkdir()
+        through_webrtc = second_question_heard(bot, retry, "webrtc")
     assert straight - through_webrtc > 0.15
