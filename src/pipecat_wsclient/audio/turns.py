@@ -67,6 +67,7 @@ Example::
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ from pipecat_wsclient.audio.levels import (
     SPEECH_THRESHOLD_DB,
     STOP_SILENCE_SECS,
     WINDOW_SECS,
+    voiced_edges,
     window_levels,
 )
 from pipecat_wsclient.audio.stretches import _Pending, _Stretch, _Stretches
@@ -87,6 +89,9 @@ from pipecat_wsclient.audio.wav import pcm_to_float
 
 ANSWER_GAP_SECS = 0.1
 """The bot's pauses shorter than this are inside one stretch of speech."""
+
+_Judged = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Windows judged on one side: voiced flags, then where their voiced audio begins and ends."""
 
 CLEAR_SLACK_SECS = 0.05
 """A clear this long before our onset still counts for that barge-in."""
@@ -185,6 +190,9 @@ class TurnEngine:
         """The start of the window grid (the first audio's playback time unless given)."""
         self._window = int(rate * WINDOW_SECS)  # samples, as window_levels counts them
         self._audio = (_Pending(), _Pending())  # ours, theirs
+        # Per judged window and side: where its voiced audio begins and ends
+        # (seconds from the window's start; NaN: not voiced).
+        self._edges = ((array("d"), array("d")), (array("d"), array("d")))
         self._ours = _Stretches(min_silence, min_speech)
         self._theirs = _Stretches(ANSWER_GAP_SECS, min_speech)
         self._talk = _Stretches(stop_silence, min_speech)
@@ -300,23 +308,29 @@ class TurnEngine:
         k0 = self._ours.count
         if played is not None and played > k0:
             ours, theirs = self._voiced(k0, played)
-            voiced = ours | theirs
+            voiced = ours[0] | theirs[0]
             silent = int(np.argmax(voiced)) if voiced.any() else len(voiced)
-            self._push(ours[:silent], theirs[:silent])
+            self._push(ours, theirs, silent)
         for pending in self._audio:
             pending.forget(self._ours.count * self._window)
 
-    def _voiced(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each window ``[k0, k1)`` is voiced, ours and theirs."""
+    def _voiced(self, k0: int, k1: int) -> tuple[_Judged, _Judged]:
+        """Whether each window ``[k0, k1)`` is voiced, and its voiced edges: ours and theirs."""
         lo, hi = k0 * self._window, k1 * self._window
-        ours, theirs = (
-            window_levels(pending.samples(lo, hi), self.rate) > SPEECH_THRESHOLD_DB
-            for pending in self._audio
-        )
-        return ours, theirs
+        judged = []
+        for pending in self._audio:
+            samples = pending.samples(lo, hi)
+            voiced = window_levels(samples, self.rate) > SPEECH_THRESHOLD_DB
+            judged.append((voiced, *voiced_edges(samples, self.rate, voiced)))
+        return judged[0], judged[1]
 
-    def _push(self, ours: np.ndarray, theirs: np.ndarray) -> None:
-        for o, t in zip(ours.tolist(), theirs.tolist(), strict=True):
+    def _push(self, ours: _Judged, theirs: _Judged, n: int | None = None) -> None:
+        """Judge the next ``n`` windows (all given if None)."""
+        n = len(ours[0]) if n is None else n
+        for side, (_, first, last) in zip(self._edges, (ours, theirs), strict=True):
+            side[0].extend(first[:n].tolist())
+            side[1].extend(last[:n].tolist())
+        for o, t in zip(ours[0][:n].tolist(), theirs[0][:n].tolist(), strict=True):
             self._ours.push(o)
             self._theirs.push(t)
             self._talk.push(t, self._cut_before(self._talk.count))
@@ -334,6 +348,16 @@ class TurnEngine:
         """The start of window ``k``."""
         assert self.origin is not None
         return self.origin + k * WINDOW_SECS
+
+    def _onset(self, side: int, k: int) -> float:
+        """When the voiced audio of window ``k`` begins (a stretch's start), to the sub-window."""
+        first = self._edges[side][0][k]
+        return self._time(k) + (0.0 if math.isnan(first) else first)
+
+    def _stop(self, side: int, end: int) -> float:
+        """When the voiced audio of window ``end - 1`` ends (a stretch's end), to the sub-window."""
+        last = self._edges[side][1][end - 1]
+        return self._time(end - 1) + (WINDOW_SECS if math.isnan(last) else last)
 
     # -- the rules --------------------------------------------------------------
 
@@ -366,9 +390,9 @@ class TurnEngine:
                     break
             turn = TurnUpdate(
                 len(self.turns) + 1,
-                self._time(u.start),
-                self._time(u.end),
-                overlap_start=None if over is None else self._time(over.start),
+                self._onset(0, u.start),
+                self._stop(0, u.end),
+                overlap_start=None if over is None else self._onset(1, over.start),
             )
             self.turns.append(turn)
             self._open.append(turn)
@@ -401,7 +425,7 @@ class TurnEngine:
             if decided:
                 self._open.remove(turn)
                 if answer is not None:
-                    turn.answer_start = self._time(answer.start)
+                    turn.answer_start = self._onset(1, answer.start)
                     updates.append(turn)
 
     def _stretches_from(self, k: int) -> list[_Stretch]:
@@ -445,7 +469,7 @@ class TurnEngine:
         """A barge-in for each onset of ours inside the bot's talk, once the talk ended."""
         talk = self._talk
         for onset in list(self._onsets):
-            at = self._time(onset)
+            at = self._onset(0, onset)
             going = talk.open
             if going is not None and going.start < onset:
                 # The bot's talk begun last before our onset has not ended (or
@@ -463,7 +487,7 @@ class TurnEngine:
                 continue
             self._onsets.remove(onset)
             clear = next((t for t in self._clears if t >= at - CLEAR_SLACK_SECS), None)
-            stop = max(at, self._time(talked_over.end))
+            stop = max(at, self._stop(1, talked_over.end))
             barge_in = BargeIn(len(self.barge_ins) + 1, at, stop, clear)
             self.barge_ins.append(barge_in)
             updates.append(barge_in)
@@ -482,7 +506,7 @@ class TurnEngine:
             return
         said = theirs.done[: bisect_left(theirs.starts, before)]
         if said:
-            self.greeting = Greeting(self._time(said[0].start), self._time(said[-1].end))
+            self.greeting = Greeting(self._onset(1, said[0].start), self._stop(1, said[-1].end))
         self._greeted = True
 
 
