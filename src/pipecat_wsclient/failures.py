@@ -27,9 +27,11 @@ from websockets.exceptions import (
 )
 
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_text
+from pipecat_wsclient.flood import PING_FLOOD_REASON
 from pipecat_wsclient.params import WebsocketClientParams
 
 CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 
@@ -76,14 +78,30 @@ def failure_from_exception(
         during_connect: Whether it happened while dialing.
 
     Returns:
-        The failure, naming the URI and the cause.
+        The failure, naming the URI and the cause; ``exc`` itself if it is a
+        :class:`ConnectionFailure` already (a redirect we refused).
     """
 
     def fail(kind: FailureKind, cause: str, **kw: Any) -> ConnectionFailure:
         return ConnectionFailure(kind, safe_uri, cause, during_connect=during_connect, **kw)
 
+    if isinstance(exc, ConnectionFailure):
+        return exc
     if isinstance(exc, ConnectionClosed):
         rcvd, sent = exc.rcvd, exc.sent
+        if (
+            sent is not None
+            and sent.code == CLOSE_POLICY_VIOLATION
+            and sent.reason.startswith(PING_FLOOD_REASON)
+            and exc.rcvd_then_sent is not True  # ours, not an echo of the server's close
+        ):
+            return fail(
+                FailureKind.CLOSED,
+                f"the server sent pings faster than max_pings_per_sec={params.max_pings_per_sec} "
+                f"({sent.reason}); closed with code 1008 (policy violation)",
+                close_code=CLOSE_POLICY_VIOLATION,
+                close_reason=sent.reason,
+            )
         if sent is not None and sent.code == CLOSE_MESSAGE_TOO_BIG and rcvd is None:
             return fail(
                 FailureKind.MESSAGE_TOO_BIG,

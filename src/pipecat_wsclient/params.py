@@ -17,6 +17,7 @@ from pipecat.transports.base_transport import TransportParams
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipecat_wsclient.errors import ConnectionFailure
+from pipecat_wsclient.flood import DEFAULT_MAX_PINGS_PER_SEC
 from pipecat_wsclient.pacing import DEFAULT_LEAD_SECS
 from pipecat_wsclient.version import __version__
 
@@ -134,6 +135,25 @@ class WebsocketClientParams(TransportParams):
             send first on every connection and reconnection, e.g. a protocol's
             hello. A serializer with a ``session_start_messages()`` method is
             asked too (its messages go first).
+        allow_cross_origin_redirects: Follow a redirect at the opening
+            handshake (HTTP 301, 302, 303, 307, 308 with a ``Location``) to
+            another origin: another host, port or scheme than the URI's. Off
+            by default: such a redirect fails the dial (``HTTP_STATUS`` with
+            the 3xx status, not retried), naming both URIs. On, it is
+            followed without credentials: no header of ``additional_headers``
+            or ``headers_provider`` and no user info go past the original
+            origin, for the rest of that dial. Redirects within the origin
+            (another path) are followed with every header; a redirect from
+            ``wss://`` to ``ws://`` is never followed.
+        max_pings_per_sec: Most pings (and unsolicited pongs) per second the
+            server may send, sustained, with a burst of 2 s' worth on top. A
+            server over it floods us: each ping costs a parse and a pong, and
+            a flood takes the event loop from the call's audio. The connection
+            is then closed with 1008 (policy violation, ``"ping flood"``),
+            which is reported as the connection's failure (not retried unless
+            the reconnect classifier says so) and counted in
+            ``stats.ping_floods``. The default (50, a ping every 20 ms) is far
+            above any keepalive (seconds apart); ``None`` turns the guard off.
     """
 
     add_wav_header: bool = True
@@ -156,3 +176,5 @@ class WebsocketClientParams(TransportParams):
     audio_out_downstream_secs: float = Field(default=0.1, ge=0)
     reconnect: ReconnectParams | None = Field(default_factory=ReconnectParams)
     session_start_messages: SessionStartMessages | None = None
+    allow_cross_origin_redirects: bool = False
+    max_pings_per_sec: float | None = Field(default=DEFAULT_MAX_PINGS_PER_SEC, gt=0)
