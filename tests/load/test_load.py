@@ -129,3 +129,16 @@ async def test_http_errors_are_classified():
 async def test_bad_threshold_is_a_usage_error():
     code, _, err = await cli("load", "ws://127.0.0.1:1/ws", "--fail-if", "nonsense")
     assert code == 2 and "fail-if" in err
+
+
+async def test_an_echo_is_counted_as_overlap_never_as_a_response():
+    """``serve``'s echo talks back while we speak: an overlap per question, no answer."""
+    async with VoiceServer(ServeOptions(port=0, mode="echo")) as server:
+        code, out, err = await cli(
+            "load", server.uri, "--calls", "2", "--concurrency", "2", "--turns", "1",
+            "--json", timeout=120,
+        )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads(out)["metrics"]
+    assert metrics["overlap_ms"]["count"] == 4, metrics  # two questions per call
+    assert metrics["response_ms"]["count"] == 0, metrics
