@@ -91,6 +91,11 @@ class LineOptions:
         stop_silence: The turn rules' pause of the bot that means it stopped
             talking (``--stop-silence-ms``; see
             :data:`~pipecat_wsclient.audio.levels.STOP_SILENCE_SECS`).
+        auth_token: The carrier account's auth token, to sign the webhook
+            and the WebSocket upgrade as the carrier does (``--auth-token``;
+            None: the carrier's environment variable, e.g. ``TWILIO_AUTH_TOKEN``).
+        notes: What was done to reach the bot (the webhook's answer, a
+            stream URL made dialable here), for the report.
     """
 
     uri: str
@@ -104,6 +109,8 @@ class LineOptions:
     open_timeout: float = 5.0
     reconnect: bool = False
     stop_silence: float = STOP_SILENCE_SECS
+    auth_token: str | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
 
     def build_serializer(self) -> tuple[FrameSerializer, int]:
         """A new serializer for one call, and the pipeline's rate for it.

@@ -31,7 +31,10 @@ from pipecat_wsclient.caller.builder import Caller, LineOptions, resolve_rate, t
 from pipecat_wsclient.caller.microphone import MIC_LEAD_SECS, LineMicrophone
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK, EXIT_SILENT
 from pipecat_wsclient.caller.result import CallResult, measure_call
+from pipecat_wsclient.caller.webhook import is_webhook, through_webhook
+from pipecat_wsclient.errors import ConnectionFailure
 from pipecat_wsclient.protocols.carrier import Clear
+from pipecat_wsclient.stats import WebsocketClientStats
 
 __all__ = ["CallOptions", "CallResult", "Progress", "bundled_clip", "run_call", "tls_option"]
 
@@ -120,6 +123,16 @@ async def run_call(
     Raises:
         ValueError: For an invalid URI or an unreadable ``play`` file.
     """
+    started = time.monotonic()
+    if is_webhook(options.uri):
+        try:
+            options = await through_webhook(options)
+        except ConnectionFailure as failure:
+            return measure_call(
+                uri=failure.uri, stats=WebsocketClientStats(), sent=Track(8000),
+                heard=Track(8000), interruptions=[], reconnects=[], failures=[failure],
+                started=started, end={"by": "network", "code": None, "reason": ""},
+            )  # fmt: skip
     rate = resolve_rate(options.protocol, options.sample_rate)
     clip = (
         options.audio
@@ -154,7 +167,6 @@ async def run_call(
     )
     transport = caller.transport
     stop = stop or asyncio.Event()
-    started = time.monotonic()
     run = await caller.start()
 
     async def until(deadline: float | None, done: Callable[[], bool] = lambda: False) -> None:
@@ -239,6 +251,7 @@ async def run_call(
         result = await asyncio.get_running_loop().run_in_executor(_analysis_thread(), analyse)
     else:
         result = analyse()
+    result.notes = list(options.notes)
     if interrupted and result.exit_code in (EXIT_OK, EXIT_SILENT):
         result.exit_code = EXIT_INTERRUPTED
         result.error = "interrupted"

@@ -96,6 +96,8 @@ class CallResult:
     """How the call ended: ``by`` (``caller``: we hung up; ``bot``: the bot closed
     it, ``code`` 1000 being a normal hang-up; ``network``: it dropped without a
     close, or never opened), ``code`` and ``reason`` of the close."""
+    notes: list[str] = field(default_factory=list)
+    """What was done to reach the bot (its webhook's answer, a stream URL made dialable)."""
     markers: dict[str, list[float]] = field(default_factory=dict)
     """Event times in seconds from the start of the timeline, for the plot."""
     record: str | None = None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,13 @@ from pipecat_wsclient.audio.turns import Greeting, replay
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import LineOptions
 from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST
+from pipecat_wsclient.caller.webhook import (
+    as_stream_uri,
+    check_webhook,
+    is_webhook,
+    through_webhook,
+)
+from pipecat_wsclient.errors import ConnectionFailure
 from pipecat_wsclient.scenario.figures import apply_turn_rules
 from pipecat_wsclient.scenario.line import Line
 from pipecat_wsclient.scenario.results import CallFailed, Transcript, TurnResult
@@ -76,11 +84,14 @@ class VoiceCall:
         cafile: Path | None = None,
         insecure: bool = False,
         transcribe_answers: bool = False,
+        auth_token: str | None = None,
     ):
         """Prepare the call (nothing is dialed until :meth:`start`).
 
         Args:
-            uri: The bot's WebSocket endpoint.
+            uri: The bot's WebSocket endpoint, or with a carrier's protocol
+                its webhook (``http://``, ``https://``): :meth:`start` asks it
+                for the stream, as the carrier does.
             protocol: A ``--protocol`` of ``call``: ``pipecat``, ``raw``, ``twilio``...
             headers: Handshake headers.
             sample_rate: The pipeline's sample rate. None: a carrier's own rate
@@ -100,6 +111,8 @@ class VoiceCall:
             transcribe_answers: Transcribe each answer as its turn ends (so
                 ``result.transcript`` is there when a turn returns); otherwise
                 call :meth:`transcribe` when needed.
+            auth_token: The carrier account's auth token, to sign the webhook
+                and the stream's upgrade (None: the carrier's environment variable).
 
         Raises:
             ValueError: For an unknown protocol.
@@ -111,30 +124,39 @@ class VoiceCall:
         self.synthesizer = synthesizer
         self.transcriber = transcriber
         self.transcribe_answers = transcribe_answers
-        self.line = Line(
-            LineOptions(
-                uri,
-                protocol=protocol,
-                sample_rate=sample_rate,
-                headers=headers or {},
-                cafile=cafile,
-                insecure=insecure,
-                open_timeout=open_timeout,
-                stop_silence=stop_silence_ms / 1000,
-            )
+        self._options = LineOptions(
+            uri,
+            protocol=protocol,
+            sample_rate=sample_rate,
+            headers=headers or {},
+            cafile=cafile,
+            insecure=insecure,
+            open_timeout=open_timeout,
+            stop_silence=stop_silence_ms / 1000,
+            auth_token=auth_token,
         )
-        # The line's parts, as the call's attributes (the same objects).
-        line = self.line
-        self.caller, self.transport, self.rate = line.caller, line.caller.transport, line.rate
-        self.heard, self.heard_track = line.heard, line.heard_track
-        self.sent_track, self.sent_times = line.sent_track, line.sent_times
-        self.carrier_events, self.failures = line.carrier_events, line.caller.failures
+        if is_webhook(uri):
+            check_webhook(uri, protocol, auth_token)
+        self.notes: list[str] = []
+        """What was done to reach the bot (its webhook's answer)."""
+        # A webhook's stream is known once asked (start()): until then the
+        # line stands ready for the webhook's host.
+        placeholder = replace(self._options, uri=as_stream_uri(uri)) if is_webhook(uri) else None
+        self._use(Line(placeholder or self._options))
         self.results: list[TurnResult] = []
         self.t0 = time.monotonic()
         self.ended_at: float | None = None
         self._hung_up = False
         self._pending_answer: TurnResult | None = None
         self._last_text: str | None = None
+
+    def _use(self, line: Line) -> None:
+        """Take ``line``'s parts as the call's attributes (the same objects)."""
+        self.line = line
+        self.caller, self.transport, self.rate = line.caller, line.caller.transport, line.rate
+        self.heard, self.heard_track = line.heard, line.heard_track
+        self.sent_track, self.sent_times = line.sent_track, line.sent_times
+        self.carrier_events, self.failures = line.carrier_events, line.caller.failures
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -165,6 +187,14 @@ class VoiceCall:
             CallFailed: If the connection cannot be made (``exit_code`` as ``call``'s).
         """
         self.t0 = time.monotonic()
+        if is_webhook(self._options.uri):
+            try:
+                options = await through_webhook(self._options)
+            except ConnectionFailure as failure:
+                code = EXIT_CODES.get(failure.kind, EXIT_LOST)
+                raise CallFailed(str(failure), code, failure) from None
+            self.notes = list(options.notes)
+            self._use(Line(options))
         run = await self.caller.start()
         run.add_done_callback(self._note_end)
         await self.caller.connected_or_failed()

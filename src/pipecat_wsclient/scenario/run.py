@@ -118,6 +118,9 @@ class RunOptions:
         cafile: CA bundle for ``wss://``.
         insecure: Skip certificate verification.
         stop_silence_ms: Overrides every scenario's ``stop_silence_ms``.
+        auth_token: The carrier account's auth token, to sign a webhook's
+            request and the stream's upgrade (None: the carrier's environment
+            variable, e.g. ``TWILIO_AUTH_TOKEN``).
     """
 
     uri: str | None = None
@@ -130,6 +133,7 @@ class RunOptions:
     cafile: Path | None = None
     insecure: bool = False
     stop_silence_ms: float | None = None
+    auth_token: str | None = field(default=None, repr=False)
 
 
 async def run_scenario(
@@ -170,6 +174,7 @@ async def run_scenario(
         open_timeout=scenario.open_timeout,
         cafile=options.cafile,
         insecure=options.insecure,
+        auth_token=options.auth_token,
     )
     result = ScenarioResult(
         name=scenario.name,
@@ -182,6 +187,7 @@ async def run_scenario(
     stopper = asyncio.create_task(_hang_up_on(stop, call)) if stop is not None else None
     try:
         await call.start()
+        result.uri = call.transport.session.uri  # the stream a webhook named, if any
         if call.connected_at is not None:
             result.connect_ms = round((call.connected_at - call.t0) * 1000, 1)
         pairs = await _play_turns(call, scenario)

@@ -1,0 +1,300 @@
+"""Dialing through the bot's webhook, as the carrier does (issue 26, items 1 and 2).
+
+The answers of each carrier are read from their documented forms; Pipecat's
+development runner (``-t twilio``, no ``--proxy``) is dialed through its own
+webhook; a bot that validates Twilio's signature with the ``twilio``
+package's ``RequestValidator`` on the webhook and the WebSocket upgrade
+accepts a call signed with the right token and refuses a wrong one.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import WSMsgType, web
+
+from pipecat_wsclient.caller.call import CallOptions, run_call
+from pipecat_wsclient.protocols.webhook import (
+    WebhookError,
+    local_stream,
+    parse_answer,
+    webhook_request,
+)
+
+TWIML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<Response><Connect><Stream url="wss://bot.example/ws?room=1">
+  <Parameter name="customer" value="42"/><Parameter name="lang" value="en"/>
+</Stream></Connect></Response>"""
+
+
+# -- the answers (pure) -------------------------------------------------------------
+
+
+def test_twiml_names_the_stream_and_its_parameters_and_the_ids_go_with_it() -> None:
+    request = webhook_request("twilio", "https://bot.example/voice")
+    assert request.method == "POST"
+    for name in ("CallSid", "AccountSid", "From", "To", "CallStatus", "Direction", "ApiVersion"):
+        assert request.fields[name], name
+    assert request.fields["CallSid"].startswith("CA") and len(request.fields["CallSid"]) == 34
+    target = parse_answer(request, TWIML, "application/xml")
+    assert target.url == "wss://bot.example/ws?room=1"
+    assert target.params == {"customer": "42", "lang": "en"}
+    assert target.carrier == {
+        "call_sid": request.fields["CallSid"],
+        "account_sid": request.fields["AccountSid"],
+    }
+
+
+def test_plivo_xml_and_a_vonage_ncco_name_their_streams() -> None:
+    plivo = webhook_request("plivo", "https://bot.example/answer")
+    xml = (
+        b'<Response><Stream bidirectional="true" keepCallAlive="true" '
+        b'contentType="audio/x-mulaw;rate=8000" extraHeaders="a=1,b=two">'
+        b"wss://bot.example/ws</Stream></Response>"
+    )
+    target = parse_answer(plivo, xml)
+    assert (target.url, target.params) == ("wss://bot.example/ws", {"a": "1", "b": "two"})
+    assert target.carrier == {"call_id": plivo.fields["CallUUID"]}
+    assert target.content_type == "audio/x-mulaw;rate=8000"
+    vonage = webhook_request("vonage", "https://bot.example/answer")
+    assert vonage.method == "GET" and "uuid=" in vonage.target
+    ncco = [
+        {"action": "talk", "text": "hi"},
+        {
+            "action": "connect",
+            "endpoint": [
+                {
+                    "type": "websocket",
+                    "uri": "wss://bot.example/socket",
+                    "content-type": "audio/l16;rate=8000",
+                    "headers": {"caller": "x"},
+                }
+            ],
+        },
+    ]
+    target = parse_answer(vonage, json.dumps(ncco).encode())
+    assert target.url == "wss://bot.example/socket" and target.params == {"caller": "x"}
+    assert target.carrier == {"sample_rate": "8000"}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "body", "says"),
+    [
+        ("twilio", b"<Response><Say>hi</Say></Response>", "no <Connect><Stream>"),
+        (
+            "twilio",
+            b'<Response><Start><Stream url="wss://x/ws"/></Start></Response>',
+            "one-way stream",
+        ),
+        ("twilio", b"<html>Not found</html>", "not TwiML"),
+        ("twilio", b"oops", "not XML"),
+        (
+            "twilio",
+            b'<!DOCTYPE r [<!ENTITY a "aaaa">]><Response>&a;</Response>',
+            "DOCTYPE",
+        ),
+        (
+            "twilio",
+            b'<Response><Connect><Stream url="https://x/ws"/></Connect></Response>',
+            "ws://",
+        ),
+        ("plivo", b"<Response><Stream>wss://x/ws</Stream></Response>", "bidirectional"),
+        ("vonage", b'[{"action": "talk"}]', "no connect action"),
+        ("vonage", b"{", "not JSON"),
+    ],
+)
+def test_an_answer_with_no_usable_stream_says_why(protocol: str, body: bytes, says: str) -> None:
+    with pytest.raises(WebhookError, match=says):
+        parse_answer(webhook_request(protocol, "http://127.0.0.1:1/"), body)
+
+
+def test_the_runners_stream_without_a_host_and_wss_on_plain_http_is_made_dialable() -> None:
+    request = webhook_request("twilio", "http://127.0.0.1:7860/")
+    answer = b'<Response><Connect><Stream url="wss://None/ws"></Stream></Connect></Response>'
+    target = local_stream(parse_answer(request, answer), request.url)
+    assert target.url == "ws://127.0.0.1:7860/ws"
+    assert len(target.notes) == 2 and "no host" in target.notes[0], target.notes
+    elsewhere = parse_answer(request, TWIML)
+    assert local_stream(elsewhere, request.url).url == "wss://bot.example/ws?room=1"
+
+
+def test_exotel_has_no_webhook() -> None:
+    with pytest.raises(ValueError, match="no webhook"):
+        webhook_request("exotel", "http://127.0.0.1:1/")
+
+
+# -- Pipecat's development runner -----------------------------------------------------
+
+
+async def test_the_runner_bot_is_dialed_through_its_webhook(tmp_path) -> None:
+    from test_runner_bot import QUESTION, speech_clip
+
+    from pipecat_wsclient.audio.wav import read_wav
+    from support.runner_bots import runner_available, runner_bot
+
+    runner_available()
+    clip = read_wav(speech_clip(tmp_path / "q.wav", QUESTION), 8000)
+    with runner_bot() as bot:
+        result = await run_call(
+            CallOptions(
+                f"http://127.0.0.1:{bot.port}/",
+                protocol="twilio",
+                audio=clip,
+                listen=4.0,
+                wait_greeting=True,
+            )
+        )
+        connections = bot.wait_connections(1)
+    assert result.exit_code == 0, result.error
+    assert connections == 1
+    assert result.heard_secs > 2.0  # the greeting and the answer
+    assert result.uri.startswith("ws://127.0.0.1:"), result.uri
+    assert any("no host" in note for note in result.notes), result.notes
+
+
+# -- a bot that validates Twilio's signature ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def signed_bot(token: str) -> AsyncIterator[dict]:
+    """A webhook and a media stream that refuse requests not signed with ``token``."""
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(token)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    seen: dict = {"webhook": [], "stream": [], "start": None}
+
+    async def voice(request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        signature = request.headers.get("X-Twilio-Signature", "")
+        ok = validator.validate(f"{base}/voice", form, signature)
+        seen["webhook"].append((ok, form))
+        if not ok:
+            return web.Response(status=403, text="bad signature")
+        twiml = (
+            f'<Response><Connect><Stream url="ws://127.0.0.1:{port}/ws">'
+            '<Parameter name="customer" value="42"/></Stream></Connect></Response>'
+        )
+        return web.Response(text=twiml, content_type="text/xml")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        ok = validator.validate(f"ws://127.0.0.1:{port}/ws", {}, signature)
+        seen["stream"].append(ok)
+        if not ok:
+            return web.Response(status=403, text="bad signature")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            message = json.loads(msg.data)
+            if message["event"] == "start":
+                seen["start"] = message["start"]
+            elif message["event"] == "media":  # echo the caller, as the bot's voice
+                payload = message["media"]["payload"]
+                assert base64.b64decode(payload)
+                await ws.send_str(
+                    json.dumps(
+                        {
+                            "event": "media",
+                            "streamSid": seen["start"]["streamSid"],
+                            "media": {"payload": payload},
+                        }
+                    )
+                )
+            elif message["event"] == "stop":
+                break
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_post("/voice", voice)
+    app.router.add_get("/ws", stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    seen["url"] = f"{base}/voice"
+    try:
+        yield seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_bot_that_validates_twilios_signature_accepts_the_right_token() -> None:
+    pytest.importorskip("twilio")
+    async with signed_bot("s3cret") as bot:
+        result = await run_call(
+            CallOptions(
+                bot["url"], protocol="twilio", auth_token="s3cret", audio=bytes(16000), listen=0.5
+            )
+        )
+    assert [ok for ok, _ in bot["webhook"]] == [True] and bot["stream"] == [True]
+    assert result.exit_code in (0, 8), result.error  # silence echoed: maybe nothing heard
+    (_, form) = bot["webhook"][0]
+    assert bot["start"]["callSid"] == form["CallSid"]
+    assert bot["start"]["accountSid"] == form["AccountSid"]
+    assert bot["start"]["customParameters"] == {"customer": "42"}
+
+
+async def test_a_wrong_token_is_refused_with_exit_4_naming_the_signature(monkeypatch) -> None:
+    pytest.importorskip("twilio")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "not-it")
+    async with signed_bot("s3cret") as bot:
+        result = await run_call(
+            CallOptions(bot["url"], protocol="twilio", audio=bytes(1600), listen=0.2)
+        )
+    assert result.exit_code == 4, result.error
+    assert "signature" in result.error and "TWILIO_AUTH_TOKEN" in result.error, result.error
+    assert "not-it" not in result.error and "\n" not in result.error
+    assert [ok for ok, _ in bot["webhook"]] == [False] and bot["stream"] == []
+
+
+async def test_an_unsigned_call_to_a_validating_bot_says_to_give_the_token(monkeypatch) -> None:
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    pytest.importorskip("twilio")
+    async with signed_bot("s3cret") as bot:
+        result = await run_call(CallOptions(bot["url"], protocol="twilio", audio=bytes(1600)))
+    assert result.exit_code == 4, result.error
+    assert "--auth-token" in result.error, result.error
+
+
+async def test_a_webhook_that_is_not_there_is_refused_with_exit_3() -> None:
+    result = await run_call(
+        CallOptions(f"http://127.0.0.1:{_free_port()}/voice", protocol="twilio", audio=b"")
+    )
+    assert result.exit_code == 3, result.error
+    assert "webhook" in result.error
+
+
+async def test_a_scenario_dials_through_the_webhook_signed(tmp_path) -> None:
+    pytest.importorskip("twilio")
+    from pipecat_wsclient.audio.wav import write_wav
+    from pipecat_wsclient.scenario.model import load_scenario
+    from pipecat_wsclient.scenario.run import RunOptions, run_scenario
+    from support.plain_bot import tone
+
+    write_wav(tmp_path / "q.wav", tone(0.5, 300.0), 8000)
+    path = tmp_path / "s.yaml"
+    path.write_text("name: webhook\nprotocol: twilio\nturns:\n  - play: q.wav\n")
+    async with signed_bot("s3cret") as bot:
+        result = await run_scenario(
+            load_scenario(path), RunOptions(uri=bot["url"], auth_token="s3cret")
+        )
+    assert [ok for ok, _ in bot["webhook"]] == [True] and bot["stream"] == [True]
+    assert bot["start"]["customParameters"] == {"customer": "42"}
+    assert result.exit_code == 0, result.error
+    assert result.uri.startswith("ws://127.0.0.1:"), result.uri
