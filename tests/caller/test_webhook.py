@@ -167,8 +167,11 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def signed_bot(token: str) -> AsyncIterator[dict]:
-    """A webhook and a media stream that refuse requests not signed with ``token``."""
+async def signed_bot(token: str, webhook_checks: bool = True) -> AsyncIterator[dict]:
+    """A webhook and a media stream that refuse requests not signed with ``token``.
+
+    ``webhook_checks=False``: only the stream's upgrade is checked.
+    """
     from twilio.request_validator import RequestValidator
 
     validator = RequestValidator(token)
@@ -181,7 +184,7 @@ async def signed_bot(token: str) -> AsyncIterator[dict]:
         signature = request.headers.get("X-Twilio-Signature", "")
         ok = validator.validate(f"{base}/voice", form, signature)
         seen["webhook"].append((ok, form))
-        if not ok:
+        if not ok and webhook_checks:
             return web.Response(status=403, text="bad signature")
         twiml = (
             f'<Response><Connect><Stream url="ws://127.0.0.1:{port}/ws">'
@@ -298,3 +301,15 @@ async def test_a_scenario_dials_through_the_webhook_signed(tmp_path) -> None:
     assert bot["start"]["customParameters"] == {"customer": "42"}
     assert result.exit_code == 0, result.error
     assert result.uri.startswith("ws://127.0.0.1:"), result.uri
+
+
+async def test_a_refused_upgrade_signature_is_named(monkeypatch) -> None:
+    pytest.importorskip("twilio")
+    async with signed_bot("s3cret", webhook_checks=False) as bot:
+        result = await run_call(
+            CallOptions(bot["url"], protocol="twilio", auth_token="wrong", audio=bytes(1600))
+        )
+    assert bot["stream"] == [False]
+    assert result.exit_code == 4, result.error
+    assert "upgrade's signature" in result.error and "--auth-token" in result.error, result.error
+    assert "wrong" not in result.error

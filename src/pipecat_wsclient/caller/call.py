@@ -31,7 +31,7 @@ from pipecat_wsclient.caller.builder import Caller, LineOptions, resolve_rate, t
 from pipecat_wsclient.caller.microphone import MIC_LEAD_SECS, LineMicrophone
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK, EXIT_SILENT
 from pipecat_wsclient.caller.result import CallResult, measure_call
-from pipecat_wsclient.caller.webhook import is_webhook, through_webhook
+from pipecat_wsclient.caller.webhook import explain_refusal, is_webhook, through_webhook
 from pipecat_wsclient.errors import ConnectionFailure
 from pipecat_wsclient.protocols.carrier import Clear
 from pipecat_wsclient.stats import WebsocketClientStats
@@ -239,7 +239,7 @@ async def run_call(
         heard=heard,
         interruptions=caller.interruptions,
         reconnects=caller.reconnects,
-        failures=caller.failures,
+        failures=[explain_refusal(f, options) for f in caller.failures],
         started=started,
         record=options.record,
         plot=options.plot,

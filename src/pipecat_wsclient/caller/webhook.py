@@ -214,6 +214,32 @@ async def _fetch(
     return data, content_type
 
 
+def explain_refusal(failure: ConnectionFailure, line: LineOptions) -> ConnectionFailure:
+    """A stream's 401/403 at the upgrade, when we signed it, says the signature may be why.
+
+    Args:
+        failure: A connection failure of the call.
+        line: The line options the stream was dialed with (after :func:`through_webhook`).
+
+    Returns:
+        ``failure``, or a copy whose cause names the signature.
+    """
+    signed = any(name in line.headers for name in SIGNATURE_HEADERS)
+    if not (
+        signed and failure.kind == FailureKind.HTTP_STATUS and failure.status_code in (401, 403)
+    ):
+        return failure
+    cause = (
+        f"{failure.cause}: the bot refused the upgrade's signature "
+        f"(signed with {protocol_token(line)})"
+    )
+    return ConnectionFailure(failure.kind, failure.uri, cause, status_code=failure.status_code)
+
+
+SIGNATURE_HEADERS = ("X-Twilio-Signature", "X-Plivo-Signature-V3")
+"""The headers that carry a carrier's signature."""
+
+
 def protocol_token(line: LineOptions) -> str:
     """Where the auth token came from, for messages (never the token)."""
     if line.auth_token:

@@ -38,6 +38,7 @@ from pipecat_wsclient.caller.outcome import EXIT_CODES, EXIT_LOST
 from pipecat_wsclient.caller.webhook import (
     as_stream_uri,
     check_webhook,
+    explain_refusal,
     is_webhook,
     through_webhook,
 )
@@ -207,7 +208,7 @@ class VoiceCall:
 
     def _failure_error(self, fallback: str) -> CallFailed:
         if self.failures:
-            failure = self.failures[-1]
+            failure = explain_refusal(self.failures[-1], self.line.options)
             code = EXIT_CODES.get(failure.kind, EXIT_LOST) if failure.during_connect else EXIT_LOST
             return CallFailed(str(failure), code, failure)
         return CallFailed(fallback, EXIT_LOST)

@@ -71,6 +71,7 @@ class Line:
         heard: Speech found in the bot's audio.
         sent_times: When each byte of ours went out.
         carrier_events: ``(time, "mark" | "clear")`` for each carrier event.
+        options: The options the line dials with.
     """
 
     def __init__(self, options: LineOptions):
@@ -83,6 +84,7 @@ class Line:
             ValueError: For an unknown protocol.
         """
         self.carrier_events: list[tuple[float, str]] = []
+        self.options = options
         self.stop_silence = options.stop_silence
         self.microphone = LineMicrophone(0)
         self.caller = Caller(
