@@ -179,18 +179,45 @@ class TwilioRules(Rules):
 
 @dataclass
 class TelnyxRules(TwilioRules):
-    """Telnyx media streaming: Twilio's shape, with ``stream_id``; no codes documented."""
+    """Telnyx media streaming: Twilio's shape, with ``stream_id``.
+
+    A media chunk holds 20 ms to 30 s of audio (PCMU: 160 to 240,000
+    bytes). Telnyx answers a frame it cannot use with an ``error`` event
+    (:func:`telnyx_error`): 100003 for a malformed frame, 100004 for
+    invalid media.
+    """
 
     id_key: str = "stream_id"
-    malformed: str | None = None
-    invalid: str | None = None
+    malformed: str | None = "100003"
+    invalid: str | None = "100003"
+    min_media: int = 160
+    max_media: int = 240_000
 
     def check(self, data: str | bytes) -> list[Violation]:
         """See :class:`Rules`; a missing ``stream_id`` is allowed (Telnyx takes the socket's)."""
         found = super().check(data)
         if isinstance(data, str) and f'"{self.id_key}"' not in data:
             found = [v for v in found if v.kind != f"wrong {self.id_key}"]
-        return [v for v in found if v.kind != "extra field"]
+        found = [v for v in found if v.kind != "extra field"]
+        if not found and isinstance(data, str) and '"media"' in data:
+            media = json.loads(data).get("media")
+            audio = _b64(media.get("payload")) if isinstance(media, dict) else None
+            if audio is not None and not self.min_media <= len(audio) <= self.max_media:
+                kind = "media not 20 ms to 30 s"
+                found.append(Violation(kind, "100004", f"{len(audio)} bytes of audio"))
+        return found
+
+
+def telnyx_error(violation: Violation) -> str:
+    """The ``error`` event Telnyx sends back for a frame it cannot use."""
+    titles = {"100003": "Malformed frame", "100004": "Invalid media"}
+    code = violation.code or "100002"
+    payload = {
+        "code": int(code),
+        "title": titles.get(code, "Unknown error"),
+        "detail": violation.kind,
+    }
+    return json.dumps({"event": "error", "payload": payload})
 
 
 @dataclass
