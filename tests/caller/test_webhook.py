@@ -59,7 +59,10 @@ def test_plivo_xml_and_a_vonage_ncco_name_their_streams() -> None:
     )
     target = parse_answer(plivo, xml)
     assert (target.url, target.params) == ("wss://bot.example/ws", {"a": "1", "b": "two"})
-    assert target.carrier == {"call_id": plivo.fields["CallUUID"]}
+    assert target.carrier == {
+        "call_id": plivo.fields["CallUUID"],
+        "content_type": "audio/x-mulaw;rate=8000",
+    }
     assert target.content_type == "audio/x-mulaw;rate=8000"
     vonage = webhook_request("vonage", "https://bot.example/answer")
     assert vonage.method == "GET" and "uuid=" in vonage.target

@@ -43,7 +43,7 @@ from pipecat_wsclient.protocols import (
     TelnyxCarrierSerializer,
     TwilioCarrierSerializer,
 )
-from pipecat_wsclient.protocols.carrier import CarrierSerializer, mulaw_to_pcm
+from pipecat_wsclient.protocols.carrier import CarrierSerializer, Media, mulaw_to_pcm
 from support.processes import PhoneBot, phone_bot
 
 CUSTOM = {"userId": "42", "lang": "en"}
@@ -473,14 +473,35 @@ async def test_clear_drops_queued_audio_and_settles_marks(carrier: Carrier):
     assert json.loads(serializer.mark_echo("m") or "")["event"] == carrier.mark_echo_event
 
 
-async def test_plivo_rejects_audio_not_in_the_stream_format():
+async def test_plivo_plays_l16_at_the_rate_it_names_and_refuses_other_formats():
+    """Plivo's playAudio may be L16 at 8 or 16 kHz whatever the stream's format (issue 26)."""
     serializer, _ = await started(PLIVO)
+    pcm = np.arange(-800, 800, 5, dtype="<i2").tobytes()  # 320 samples, little-endian
     l16 = {
         "event": "playAudio",
-        "media": {"contentType": "audio/x-l16", "sampleRate": 16000, "payload": "AAA="},
+        "media": {
+            "contentType": "audio/x-l16",
+            "sampleRate": 16000,
+            "payload": base64.b64encode(pcm).decode(),
+        },
     }
-    with pytest.raises(ValueError, match="x-l16"):
-        await serializer.deserialize(json.dumps(l16))
+    event = await serializer.decode(json.dumps(l16))
+    assert isinstance(event, Media) and event.sample_rate == 16000 and event.pcm == pcm
+    for media in (
+        {"contentType": "audio/x-alaw", "sampleRate": 8000, "payload": "AAA="},
+        {"contentType": "audio/x-l16", "sampleRate": 22050, "payload": "AAA="},
+    ):
+        with pytest.raises(ValueError, match="Plivo plays"):
+            await serializer.decode(json.dumps({"event": "playAudio", "media": media}))
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+async def test_a_plivo_l16_stream_sends_l16_at_its_rate(rate: int):
+    serializer, opening = await started(PLIVO, content_type=f"audio/x-l16;rate={rate}")
+    assert opening[0]["start"]["mediaFormat"] == {"encoding": "audio/x-l16", "sampleRate": rate}
+    sent = await serializer.serialize(OutputAudioRawFrame(tone(0.1), RATE, 1))
+    chunks = [base64.b64decode(json.loads(m)["media"]["payload"]) for m in payloads(sent)]
+    assert chunks and all(len(c) == 2 * rate // 50 for c in chunks), [len(c) for c in chunks]
 
 
 @carriers
@@ -655,3 +676,37 @@ async def test_a_clear_drops_the_playback_backlog(carrier: Carrier, bot: PhoneBo
     assert cleared >= 0.5, cleared
     assert heard < secs(audio) - 0.5, heard
     assert heard - heard_at_clear < 0.1  # nothing more played after the clear
+
+
+@pytest.mark.parametrize("encoding", ["PCMA", "PCMU"])
+async def test_telnyx_speaks_the_encoding_pipecats_serializer_is_given(encoding: str):
+    """Our Telnyx side and Pipecat's Telnyx serializer agree on PCMA as on PCMU (issue 26)."""
+    ours = TelnyxCarrierSerializer(encoding=encoding)
+    await ours.setup(setup_for(8000))
+    opening = [json.loads(m) for m in await ours.session_start_messages()]
+    assert opening[1]["start"]["media_format"]["encoding"] == encoding
+    bot = TelnyxFrameSerializer(
+        ours.stream_id,
+        outbound_encoding=encoding,
+        inbound_encoding=encoding,
+        params=TelnyxFrameSerializer.InputParams(auto_hang_up=False),
+    )
+    await bot.setup(setup_for(8000))
+    pcm = tone(0.1)
+    heard = b""
+    for message in payloads(await ours.serialize(OutputAudioRawFrame(pcm, 8000, 1))):
+        frame = await bot.deserialize(message)
+        heard += frame.audio
+    corr = np.corrcoef(np.frombuffer(heard, "<i2"), np.frombuffer(pcm[: len(heard)], "<i2"))[0, 1]
+    assert corr > 0.99, corr
+    said = await bot.serialize(OutputAudioRawFrame(pcm, 8000, 1))
+    event = await ours.decode(said)
+    assert isinstance(event, Media) and event.sample_rate == 8000
+    corr = np.corrcoef(np.frombuffer(event.pcm, "<i2"), np.frombuffer(pcm, "<i2"))[0, 1]
+    assert corr > 0.99, corr
+
+
+def test_telnyx_refuses_an_encoding_it_does_not_stream():
+    with pytest.raises(ValueError, match="Telnyx streams"):
+        TelnyxCarrierSerializer(encoding="OPUS")
+    assert TelnyxCarrierSerializer(encoding="L16", sample_rate=16000).carrier_rate == 16000

@@ -11,11 +11,14 @@ Messages as documented in Plivo's "Audio Streaming Protocol Reference"
 and "Stream Event Protocol" (plivo.com/docs/voice/audio-streaming/audio-streaming):
 ``start`` (``callId``, ``streamId``, ``accountId``, ``tracks``,
 ``mediaFormat``, with the ``<Stream extraHeaders>`` as ``extra_headers``),
-then ``media`` with base64 mu-law 8 kHz in 20 ms chunks (``track``,
+then ``media`` with base64 audio in 20 ms chunks, in the stream's
+``contentType`` (Plivo's default L16, or mu-law: :data:`STREAM_FORMATS`; ``track``,
 ``chunk``, ``timestamp`` in Unix milliseconds), ``dtmf``, ``playedStream``
 when a checkpoint has played and ``clearedAudio`` after a clear; every
 message carries a numeric ``sequenceNumber`` starting at 1. From the bot:
-``playAudio``, ``checkpoint`` and ``clearAudio``.
+``playAudio`` (in mu-law at 8 kHz or L16 at 8 or 16 kHz, whatever the
+stream's format: each message names its own), ``checkpoint`` and ``clearAudio``.
+L16 is 16-bit signed little-endian PCM.
 
 Plivo has no WebSocket message for the end of the call (stream status goes
 to the ``statusCallbackUrl`` over HTTP): hanging up closes the socket. A
@@ -34,10 +37,34 @@ from typing import Any
 
 from pipecat.frames.frames import Frame
 
+from pipecat_wsclient.protocols.audio import AudioCodec
 from pipecat_wsclient.protocols.carrier import BotEvent, Clear, Media
-from pipecat_wsclient.protocols.json_carrier import JsonCarrierSerializer
+from pipecat_wsclient.protocols.json_carrier import JsonCarrierSerializer, decode_base64
 
 CONTENT_TYPE = "audio/x-mulaw"
+"""mu-law's ``contentType``."""
+
+L16 = "audio/x-l16"
+"""16-bit linear PCM's ``contentType``."""
+
+STREAM_FORMATS = {
+    "audio/x-mulaw;rate=8000": AudioCodec(CONTENT_TYPE, 8000, 1, "ulaw"),
+    "audio/x-l16;rate=8000": AudioCodec(L16, 8000, 2, "slin"),
+    "audio/x-l16;rate=16000": AudioCodec(L16, 16000, 2, "slin"),
+}
+"""The ``<Stream contentType>`` values Plivo offers, and their codecs."""
+
+
+def stream_codec(content_type: str) -> AudioCodec:
+    """The codec of a ``<Stream contentType>`` value (spaces and case ignored).
+
+    Raises:
+        ValueError: For a content type Plivo does not stream (the message lists them).
+    """
+    key = content_type.replace(" ", "").lower()
+    if key not in STREAM_FORMATS:
+        raise ValueError(f"Plivo streams {', '.join(STREAM_FORMATS)}; not {content_type!r}")
+    return STREAM_FORMATS[key]
 
 
 def plivo_account_id() -> str:
@@ -74,6 +101,7 @@ class PlivoCarrierSerializer(JsonCarrierSerializer):
         account_id: str | None = None,
         custom_parameters: dict[str, str] | None = None,
         tracks: list[str] | None = None,
+        content_type: str = "audio/x-mulaw;rate=8000",
     ):
         """Initialize the serializer.
 
@@ -84,8 +112,14 @@ class PlivoCarrierSerializer(JsonCarrierSerializer):
             custom_parameters: The ``extraHeaders`` of the ``<Stream>`` element,
                 sent as ``extra_headers`` (``k1=v1;k2=v2``).
             tracks: Tracks announced in ``start`` (default ``["inbound"]``).
+            content_type: The ``<Stream contentType>``: mu-law at 8 kHz
+                (what Pipecat's runner asks for) or L16 at 8 or 16 kHz.
+
+        Raises:
+            ValueError: For a content type Plivo does not stream.
         """
         super().__init__(chunk_ms=20)
+        self.codec = stream_codec(content_type)
         self.stream_id = stream_id or str(uuid.uuid4())
         self.call_id = call_id or str(uuid.uuid4())
         self.account_id = account_id or plivo_account_id()
@@ -96,8 +130,12 @@ class PlivoCarrierSerializer(JsonCarrierSerializer):
 
     @property
     def carrier_rate(self) -> int:
-        """Plivo streams mu-law at 8 kHz here."""
-        return 8000
+        """The stream's rate (8 kHz, or 16 kHz for L16 at 16000)."""
+        return self.codec.sample_rate
+
+    def encode_payload(self, pcm: bytes) -> bytes:
+        """Caller audio in the stream's codec."""
+        return self.codec.encode(pcm)
 
     @property
     def extra_headers(self) -> str:
@@ -120,7 +158,7 @@ class PlivoCarrierSerializer(JsonCarrierSerializer):
                 "streamId": self.stream_id,
                 "accountId": self.account_id,
                 "tracks": self.tracks,
-                "mediaFormat": {"encoding": CONTENT_TYPE, "sampleRate": 8000},
+                "mediaFormat": {"encoding": self.codec.name, "sampleRate": self.carrier_rate},
             },
             "extra_headers": self.extra_headers,
         }
@@ -155,16 +193,19 @@ class PlivoCarrierSerializer(JsonCarrierSerializer):
         return event
 
     def _decode_media(self, media: dict[str, Any]) -> Media:
-        content_type = media.get("contentType")
+        """``playAudio`` in the format it names (mu-law 8 kHz, L16 8 or 16 kHz)."""
+        content_type = media.get("contentType", self.codec.name)
         try:
-            rate = int(media.get("sampleRate", 8000))
+            rate = int(media.get("sampleRate", self.carrier_rate))
         except (TypeError, ValueError, OverflowError):
             raise ValueError(f"playAudio sampleRate {media.get('sampleRate')!r}") from None
-        if content_type != CONTENT_TYPE or rate != 8000:
+        try:
+            codec = stream_codec(f"{content_type};rate={rate}")
+        except ValueError:
             raise ValueError(
-                f"playAudio is {content_type} at {rate} Hz; the stream is {CONTENT_TYPE} 8000"
-            )
-        return super()._decode_media(media)
+                f"playAudio is {content_type} at {rate} Hz; Plivo plays {', '.join(STREAM_FORMATS)}"
+            ) from None
+        return Media(codec.decode(decode_base64(media.get("payload"))), codec.sample_rate)
 
     def _mark_name(self, message: dict[str, Any]) -> str:
         return str(message.get("name", ""))

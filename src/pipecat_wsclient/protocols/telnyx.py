@@ -11,8 +11,9 @@ reference (developers.telnyx.com/api-reference/websockets/stream-call-media-over
 ``connected`` (``version``), then ``start`` with the top-level ``stream_id``
 and, under ``start``, ``user_id``, ``call_control_id``, ``call_session_id``,
 ``from``, ``to``, ``client_state``, ``custom_parameters`` and
-``media_format`` (PCMU, 8000 Hz, 1 channel); then ``media`` with base64
-PCMU in 20 ms chunks (``track``, ``chunk``, ``timestamp`` in ms), ``mark``
+``media_format`` (the stream's encoding: PCMU by default, or PCMA, or L16
+at 8 or 16 kHz, as ``bidirectionalCodec`` picks; 1 channel); then ``media``
+with base64 audio in that encoding in 20 ms chunks (``track``, ``chunk``, ``timestamp`` in ms), ``mark``
 echoes, ``dtmf`` and ``stop`` (``user_id``, ``call_control_id``). Every
 message after ``connected`` carries a ``sequence_number`` (a string) and the
 ``stream_id``. From the bot: ``media``, ``mark`` and ``clear``; a clear also
@@ -26,7 +27,16 @@ import json
 import secrets
 import uuid
 
+from pipecat_wsclient.protocols.audio import AudioCodec
 from pipecat_wsclient.protocols.json_carrier import JsonMuLawStream
+
+ENCODINGS = {
+    ("PCMU", 8000): AudioCodec("PCMU", 8000, 1, "ulaw"),
+    ("PCMA", 8000): AudioCodec("PCMA", 8000, 1, "alaw"),
+    ("L16", 8000): AudioCodec("L16", 8000, 2, "slin"),
+    ("L16", 16000): AudioCodec("L16", 16000, 2, "slin"),
+}
+"""The stream encodings Telnyx offers (``bidirectionalCodec``), with their rates and codecs."""
 
 
 def telnyx_call_control_id() -> str:
@@ -60,6 +70,8 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
         to_number: str | None = None,
         client_state: str | None = None,
         custom_parameters: dict[str, str] | None = None,
+        encoding: str = "PCMU",
+        sample_rate: int = 8000,
     ):
         """Initialize the serializer.
 
@@ -72,8 +84,19 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
             to_number: The dialed number; random if not given.
             client_state: Base64 state set on the call, sent in ``start`` if given.
             custom_parameters: Custom parameters of the stream, sent in ``start``.
+            encoding: The stream's codec, both ways: ``PCMU`` (the default),
+                ``PCMA`` or ``L16`` (16-bit little-endian PCM).
+            sample_rate: 8000, or 16000 for ``L16``.
+
+        Raises:
+            ValueError: For an encoding or rate Telnyx does not stream.
         """
         super().__init__()
+        codec = ENCODINGS.get((encoding.upper(), int(sample_rate)))
+        if codec is None:
+            offered = ", ".join(f"{e} {r}" for e, r in ENCODINGS)
+            raise ValueError(f"Telnyx streams {offered}; not {encoding} at {sample_rate} Hz")
+        self.codec = codec
         self.stream_id = stream_id or str(uuid.uuid4())
         self.call_control_id = call_control_id or telnyx_call_control_id()
         self.call_session_id = call_session_id or str(uuid.uuid4())
@@ -96,8 +119,25 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
         if self.client_state is not None:
             start["client_state"] = self.client_state
         start["custom_parameters"] = self.custom_parameters
-        start["media_format"] = {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}
+        start["media_format"] = {
+            "encoding": self.codec.name,
+            "sample_rate": self.codec.sample_rate,
+            "channels": 1,
+        }
         return [connected, self._message("start", start=start)]
+
+    @property
+    def carrier_rate(self) -> int:
+        """The stream's rate (16 kHz only for L16 at 16000)."""
+        return self.codec.sample_rate
+
+    def encode_payload(self, pcm: bytes) -> bytes:
+        """Caller audio in the stream's encoding."""
+        return self.codec.encode(pcm)
+
+    def decode_payload(self, data: bytes) -> bytes:
+        """The bot's audio in the stream's encoding, to 16-bit PCM."""
+        return self.codec.decode(data)
 
     def dtmf_message(self, digit: str) -> str | None:
         """Telnyx's ``dtmf`` frame."""

@@ -300,8 +300,16 @@ def _twiml(root: ElementTree.Element, protocol: str) -> StreamTarget:
     params = {
         p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter") if p.get("name")
     }
-    content_type = stream.get("bidirectionalCodec") if protocol == "telnyx" else None
-    return StreamTarget(_ws_url(url), params=params, content_type=content_type)
+    carrier: dict[str, str] = {}
+    content_type = None
+    if protocol == "telnyx":
+        content_type = stream.get("bidirectionalCodec")
+        if content_type:
+            carrier["encoding"] = content_type
+        rate = stream.get("bidirectionalSamplingRate")
+        if rate:
+            carrier["sample_rate"] = rate
+    return StreamTarget(_ws_url(url), params=params, carrier=carrier, content_type=content_type)
 
 
 def _plivo(root: ElementTree.Element) -> StreamTarget:
@@ -324,7 +332,9 @@ def _plivo(root: ElementTree.Element) -> StreamTarget:
         key, eq, value = pair.partition("=")
         if eq and key.strip():
             params[key.strip()] = value.strip()
-    return StreamTarget(_ws_url(url), params=params, content_type=stream.get("contentType"))
+    content_type = stream.get("contentType")
+    carrier = {"content_type": content_type} if content_type else {}
+    return StreamTarget(_ws_url(url), params=params, carrier=carrier, content_type=content_type)
 
 
 def _ncco(body: bytes) -> StreamTarget:
