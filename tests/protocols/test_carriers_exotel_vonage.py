@@ -105,6 +105,8 @@ async def send_audio(serializer: CarrierSerializer, audio: bytes, rate: int) -> 
 
 
 def exotel(**kwargs) -> ExotelCarrierSerializer:
+    """A serializer with known ids, in 20 ms chunks unless asked (Exotel sends ~100 ms)."""
+    kwargs.setdefault("chunk_ms", 20)
     return ExotelCarrierSerializer(
         stream_sid="stream-1",
         call_sid="call-1",
@@ -215,6 +217,14 @@ async def test_exotel_16k_and_24k_streams_use_multiples_of_320_bytes():
     await open_stream(big, 8000)
     (message,) = await send_audio(big, pcm(0.1, rate=8000, seed=8), 8000)
     assert len(base64.b64decode(json.loads(message)["media"]["payload"])) == 1600  # 5 x 320
+
+
+async def test_exotel_sends_about_100_ms_per_message_by_default_as_exotel_does():
+    ser = ExotelCarrierSerializer()
+    await open_stream(ser, 8000)
+    messages = await send_audio(ser, pcm(0.2, rate=8000, seed=3), 8000)
+    sizes = [len(base64.b64decode(json.loads(m)["media"]["payload"])) for m in messages]
+    assert sizes == [1600, 1600]  # 100 ms of 16-bit PCM at 8 kHz each
 
 
 def test_exotel_rejects_rates_and_chunk_sizes_exotel_does_not_use():
@@ -579,6 +589,7 @@ async def call_and_echo(bot, serializer: CarrierSerializer, seconds: float = 3.0
 
 async def test_e2e_exotel_detected_echoed_marked_dtmf_and_stopped():
     serializer = ExotelCarrierSerializer(
+        chunk_ms=20,
         from_number="+919800000001",
         to_number="+918000000002",
         custom_parameters={"user": "42", "campaign": "e2e"},

@@ -58,7 +58,7 @@ class ExotelCarrierSerializer(JsonCarrierSerializer):
         to_number: str = "+910000000002",
         custom_parameters: dict[str, str] | None = None,
         sample_rate: int = 8000,
-        chunk_ms: int = 20,
+        chunk_ms: int = 100,
         dtmf_duration_ms: int = 100,
         stop_reason: str = "callended",
         media_format: dict[str, str] | None = None,
@@ -76,7 +76,8 @@ class ExotelCarrierSerializer(JsonCarrierSerializer):
             sample_rate: 8000 (Exotel's default), 16000 or 24000; the bot must
                 expect the same rate (Pipecat's ``exotel_sample_rate``).
             chunk_ms: Caller audio per ``media`` message, a multiple of 20 ms
-                (so that chunks are multiples of 320 bytes).
+                (so that chunks are multiples of 320 bytes); 100 by default,
+                about what Exotel sends.
             dtmf_duration_ms: The ``duration`` reported in ``dtmf`` events.
             stop_reason: The ``reason`` in ``stop`` when the caller hangs up.
             media_format: Overrides ``start.media_format`` (default: the
