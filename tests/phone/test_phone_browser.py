@@ -156,7 +156,7 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
     before = last_conn(bot)
     with running_phone(PhoneOptions(uri, protocol=protocol), tmp_path) as phone:
         with chromium(mic) as driver:
-            driver.get(phone.url + "?call=1")
+            driver.get(phone.address(call=1))
             until("connected", lambda: page(driver, "window.phone.state") == "connected", 20)
             # The bot's voice takes a WebRTC call's route to the speakers (echo cancellation).
             assert page(driver, "window.phone.speaker") == "webrtc"
@@ -200,8 +200,8 @@ def test_a_call_from_the_browser_reaches_the_bot_and_back(bot, tmp_path, protoco
             played_b64 = page(driver, "window.phone.playedPcm()")
             played = np.frombuffer(base64.b64decode(played_b64), "<i2")
             summary = page(driver, "window.phone.summary")
-            recording_url = phone.url + page(driver, "window.phone.recordingUrl").lstrip("/")
-            timeline_url = phone.url + page(driver, "window.phone.timelineUrl").lstrip("/")
+            recording_url = phone.base_url + page(driver, "window.phone.recordingUrl").lstrip("/")
+            timeline_url = phone.base_url + page(driver, "window.phone.timelineUrl").lstrip("/")
             errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         until("the bot's recording", lambda: bot.reports(conn=conn, event="recorded"), 10)
         with urllib.request.urlopen(recording_url, timeout=10) as response:
@@ -277,7 +277,7 @@ def test_a_bot_that_refuses_shows_the_error_on_the_page(tmp_path) -> None:
     try:
         options = PhoneOptions(f"ws://127.0.0.1:{port}/ws?token=s3cret", protocol="twilio")
         with running_phone(options, tmp_path) as phone, chromium() as driver:
-            driver.get(phone.url + "?call=1")
+            driver.get(phone.address(call=1))
             shown = until(
                 "the error on the page",
                 lambda: driver.find_element("id", "error").text,
@@ -313,7 +313,7 @@ def second_question_heard(bot: PhoneBot, tmp_path: Path, speaker: str) -> float:
     question_secs = len(read_wav(bundled_clip(), 8000)) / 16000
     with running_phone(PhoneOptions(uri, protocol="twilio"), folder) as phone:
         with chromium(mic) as driver:
-            driver.get(phone.url + f"?call=1&speaker={speaker}")
+            driver.get(phone.address(call=1, speaker=speaker))
             until("connected", lambda: page(driver, "window.phone.state") == "connected", 20)
             assert page(driver, "window.phone.speaker") == speaker
             until(

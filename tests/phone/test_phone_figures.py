@@ -38,7 +38,7 @@ def test_the_phone_reads_the_response_the_bot_reports_and_call_reads(tmp_path: P
     with plain_bot("answer", **BOT) as bot:
         with running_phone(PhoneOptions(bot.uri, protocol="twilio"), tmp_path) as phone:
             with chromium(mic) as driver:
-                driver.get(phone.url + "?call=1")
+                driver.get(phone.address(call=1))
                 until("connected", lambda: page(driver, "window.phone.state") == "connected", 20)
                 until(
                     "an answered turn",

@@ -10,6 +10,7 @@ which reports what it heard. The browser itself is in ``test_phone_browser.py``.
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import json
 import os
@@ -32,6 +33,8 @@ from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.call import bundled_clip
 from pipecat_wsclient.phone import PhoneOptions, PhoneServer
 from support.processes import PhoneBot, phone_bot
+
+pytestmark = pytest.mark.slow  # phone bots in subprocesses, real-time calls
 
 RATE = 8000
 CHUNK = 2 * RATE * 20 // 1000
@@ -94,7 +97,15 @@ def get(url: str, host: str | None = None) -> tuple[int, str, bytes]:
 
 
 def call_url(server: PhoneServer) -> str:
-    return server.url.replace("http://", "ws://") + "call"
+    return server.address("/call").replace("http://", "ws://")
+
+
+def printed_address(line: str) -> tuple[str, str]:
+    """The server's base address and the token, from the command's ``Phone page:`` line."""
+    url = line.split()[-1]
+    base, _, query = url.partition("?")
+    assert query.startswith("token="), line
+    return base, query.removeprefix("token=")
 
 
 def bot_conn(bot: PhoneBot, before: int) -> int:
@@ -135,13 +146,13 @@ def read_mono(path: str | Path, rate: int) -> np.ndarray:
 async def test_the_page_its_files_and_config_are_served_and_nothing_else(tmp_path) -> None:
     options = PhoneOptions("ws://127.0.0.1:9/ws?token=s3cret", protocol="telnyx")
     async with PhoneServer(options) as server:
-        base = server.url
-        status, kind, body = await asyncio.to_thread(get, base)
+        base = server.base_url
+        status, kind, body = await asyncio.to_thread(get, server.url)
         assert (status, kind) == (200, "text/html") and b'id="call"' in body
         for name, kind in [("phone.js", "javascript"), ("worklets.js", "javascript")]:
             status, got, _ = await asyncio.to_thread(get, base + name)
             assert status == 200 and kind in got
-        status, kind, body = await asyncio.to_thread(get, base + "config.json")
+        status, kind, body = await asyncio.to_thread(get, server.address("/config.json"))
         config = json.loads(body)
         assert config == {
             "protocol": "telnyx",
@@ -150,10 +161,10 @@ async def test_the_page_its_files_and_config_are_served_and_nothing_else(tmp_pat
             "chunk_ms": 20,
         }
         for path in ("nope", "files/1/recording.wav", "files/../config.json", "static/index.html"):
-            status, _, _ = await asyncio.to_thread(get, base + path)
+            status, _, _ = await asyncio.to_thread(get, server.address(path))
             assert status == 404, path
         # DNS rebinding: a request for another host name is refused.
-        status, _, body = await asyncio.to_thread(get, base, "evil.example:80")
+        status, _, body = await asyncio.to_thread(get, server.url, "evil.example:80")
         assert status == 403
         # Another web site's page cannot dial.
         with pytest.raises(InvalidStatus) as refused:
@@ -172,7 +183,7 @@ async def test_a_call_bridges_the_page_and_the_bot_both_ways(bot, tmp_path, prot
     uri = f"{bot.uri}?bot=answer&delay=0.3&record={record}"
     clip = read_wav(bundled_clip(), RATE)
     async with PhoneServer(PhoneOptions(uri, protocol=protocol), folder=tmp_path) as server:
-        async with connect(call_url(server), origin=server.url.rstrip("/")) as ws:
+        async with connect(call_url(server), origin=server.base_url.rstrip("/")) as ws:
             page = Page(ws)
             await page.wait_for("state")
 
@@ -207,11 +218,11 @@ async def test_a_call_bridges_the_page_and_the_bot_both_ways(bot, tmp_path, prot
         for latency in answered.values():
             assert 300 <= latency <= 1800
         # The files the page offers.
-        status, kind, body = await asyncio.to_thread(get, server.url + ended["recording"][1:])
+        status, kind, body = await asyncio.to_thread(get, server.address(ended["recording"]))
         assert status == 200 and kind == "audio/x-wav"
         with wave.open(io.BytesIO(body)) as wav:
             assert wav.getnchannels() == 2 and wav.getframerate() == RATE
-        status, kind, body = await asyncio.to_thread(get, server.url + ended["timeline"][1:])
+        status, kind, body = await asyncio.to_thread(get, server.address(ended["timeline"]))
         assert status == 200 and kind == "image/png" and body[:8] == b"\x89PNG\r\n\x1a\n"
         assert ended["summary"]["turns"]
 
@@ -293,9 +304,10 @@ async def test_a_page_that_stops_reading_does_not_stall_the_call(
     Invariant: what the page finally receives plus what the server counts as
     not delivered is all the bot audio the call heard, to the byte.
     """
+    import pipecat_wsclient.phone.link as phone_link
     import pipecat_wsclient.phone.server as phone_server
 
-    monkeypatch.setattr(phone_server, "PAGE_AUDIO_SECS", 0.2)
+    monkeypatch.setattr(phone_link, "PAGE_AUDIO_SECS", 0.2)
     monkeypatch.setattr(phone_server, "FLUSH_SECS", 0.5)
     # The echo bot: 15 s of the page's audio come back, more than the buffers on the way hold.
     clip = read_wav(bundled_clip(), RATE)
@@ -351,16 +363,20 @@ def test_the_command_prints_the_page_address_and_stops_on_ctrl_c(bot, tmp_path) 
     )
     try:
         line = proc.stdout.readline()
-        assert line.startswith("Phone page: http://127.0.0.1:") and line.endswith("/\n")
-        url = line.split()[-1]
-        status, _, body = get(url + "config.json")
+        assert line.startswith("Phone page: http://127.0.0.1:") and "/?token=" in line
+        base, token = printed_address(line)
+        status, _, body = get(f"{base}config.json?token={token}")
         assert status == 200 and json.loads(body)["protocol"] == "telnyx"
         before = last_conn(bot)
 
         async def dial() -> None:
-            async with connect(url.replace("http://", "ws://") + "call") as ws:
+            async with connect(f"{base.replace('http://', 'ws://')}call?token={token}") as ws:
                 page = Page(ws)
                 await page.speak(bytes(CHUNK * 25))
+                # The echo heard (on a loaded machine it can take longer than 0.5 s).
+                deadline = time.monotonic() + 10
+                while not page.audio and time.monotonic() < deadline:
+                    await page.speak(bytes(CHUNK * 5))
                 await ws.send(json.dumps({"type": "hangup"}))
                 await page.wait_for("ended")
 
@@ -454,7 +470,12 @@ async def test_a_dropped_connection_shows_reconnecting_then_connected(tmp_path) 
 
 
 def test_the_command_opens_the_page_in_the_browser(tmp_path) -> None:
-    """Without --no-browser, the page's address goes to the user's browser ($BROWSER)."""
+    """Without --no-browser, the page opens in the user's browser ($BROWSER).
+
+    Through a local file that redirects to the page: the token is not on the
+    browser's command line, which any local user can read (``ps``). The file
+    is the owner's only, and gone when the command ends.
+    """
     opened = tmp_path / "opened"
     browser = tmp_path / "browser.sh"
     browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
@@ -472,11 +493,16 @@ def test_the_command_opens_the_page_in_the_browser(tmp_path) -> None:
         deadline = time.monotonic() + 20
         while not opened.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert opened.read_text().strip() == url
+        argument = opened.read_text().strip()
+        assert argument.startswith("file:///") and "token" not in argument
+        launcher = Path(urllib.request.url2pathname(argument.removeprefix("file://")))
+        assert html.escape(url) in launcher.read_text()
+        assert launcher.stat().st_mode & 0o777 == 0o600
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=15)
     assert proc.returncode == 0
+    assert not launcher.exists()
 
 
 def test_ctrl_c_during_a_call_hangs_up_at_the_bot_and_exits(bot) -> None:
@@ -489,10 +515,10 @@ def test_ctrl_c_during_a_call_hangs_up_at_the_bot_and_exits(bot) -> None:
         env=env,
     )
     before = last_conn(bot)
-    url = proc.stdout.readline().split()[-1]
+    base, token = printed_address(proc.stdout.readline())
 
     async def talk_until_stopped() -> None:
-        async with connect(url.replace("http://", "ws://") + "call") as ws:
+        async with connect(f"{base.replace('http://', 'ws://')}call?token={token}") as ws:
             page = Page(ws)
             while "connected" not in [m["state"] for m in page.of("state")]:
                 await asyncio.sleep(0.02)

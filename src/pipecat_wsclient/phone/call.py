@@ -12,13 +12,18 @@ with our transport in the carrier's role:
 - the first tap gets the bot's audio when the carrier would play it (the
   serializer's playback clock: a ``clear`` drops what has not played yet) and
   posts it to the page, which plays it at once;
-- ``PageMic`` pushes the PCM the page captured, 20 ms at a time as it comes:
-  the page sends all the time (zeros when muted), as a phone line does;
+- ``PageMic`` pushes the PCM the page captured, 20 ms at a time as it comes,
+  never faster than real time: the page sends all the time (zeros when
+  muted), as a phone line does; a page that sends faster has its oldest audio
+  beyond :data:`~.limits.PAGE_MIC_SECS` dropped (counted, logged once), so the
+  bot never gets a backlog, during the call or after it;
 - the tap after the output places each chunk at the time it went out.
 
 Both sides go on the timelines that ``call`` keeps (:class:`Track`), from
 which come the live turns (:class:`~pipecat_wsclient.audio.turns.LiveTurns`),
-and at the end the same result, recording and timeline PNG as ``call``.
+and at the end the same result, recording and timeline PNG as ``call``,
+worked out in a thread of their own (a call being stopped does not wait for a
+long call's plot; see :meth:`PhoneCall.stop`).
 
 The page talks JSON to us (``dtmf``, ``mute``, ``hangup``, ``voice``) and
 binary PCM; we send it JSON (``state``, ``turn``, ``barge_in``, ``event``,
@@ -28,12 +33,17 @@ binary PCM; we send it JSON (``state``, ``turn``, ``barge_in``, ``event``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
+import shutil
+import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from loguru import logger
 from pipecat.audio.dtmf.types import KeypadEntry
@@ -43,11 +53,20 @@ from pipecat.frames.frames import (
 )
 
 from pipecat_wsclient.audio.activity import VoiceOnsets
-from pipecat_wsclient.audio.track import Track
+from pipecat_wsclient.audio.track import Track, render_pair
 from pipecat_wsclient.audio.turns import BargeIn, LiveTurns, TurnUpdate
+from pipecat_wsclient.audio.wav import write_stereo
 from pipecat_wsclient.caller.builder import Caller, LineOptions
+from pipecat_wsclient.caller.microphone import MIC_LEAD_SECS
 from pipecat_wsclient.caller.result import CallResult, measure_call
 from pipecat_wsclient.caller.taps import SourceTask
+from pipecat_wsclient.pacing import PaceClock
+from pipecat_wsclient.phone.limits import (
+    PAGE_MIC_SECS,
+    REPORTED_BAD_MESSAGES,
+    DropOldest,
+    Reported,
+)
 from pipecat_wsclient.protocols.carrier import Clear, Mark
 
 STATS_SECS = 0.5
@@ -58,6 +77,9 @@ HANGUP_SECS = 15.0
 
 MAX_CHUNK_SECS = 1.0
 """The longest microphone chunk the page may send in one message."""
+
+PAGE_LATE_SECS = 0.1
+"""How late the page's audio may run before its pacing restarts (a pause, not a backlog)."""
 
 
 @dataclass
@@ -72,28 +94,85 @@ class PhoneOptions(LineOptions):
 
 
 Post = Callable[[str | bytes], None]
-"""Hands a message to the page's sender; never blocks (see ``phone.server``)."""
+"""Hands a message to the page's sender; never blocks (see ``phone.link``)."""
+
+
+class Kept(NamedTuple):
+    """A file of the call, kept: where the page downloads it, where it is."""
+
+    url: str
+    path: Path
+
+
+Keep = Callable[[str, Path], Kept]
+"""Keeps a file of the call (its name, where it was made)."""
+
+T = TypeVar("T")
 
 
 class _PageMic(SourceTask):
-    """The page's microphone: each chunk it sends goes out as it comes."""
+    """The page's microphone: each chunk it sends goes out as it comes, at most in real time.
+
+    What the page sends ahead of real time waits here, up to
+    :data:`PAGE_MIC_SECS`; beyond that the oldest is dropped (``dropped_bytes``),
+    so neither memory nor the bot's backlog grows with a page that floods.
+    """
 
     task_name = "page-mic"
 
-    def __init__(self, rate: int):
+    def __init__(self) -> None:
         super().__init__()
-        self.rate = rate
-        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self.rate = 0
+        self._chunks = DropOldest(0)
+        self._ready = asyncio.Event()
+        self._warned = False
         self.muted = False
+
+    def set_rate(self, rate: int) -> None:
+        """Set the pipeline's rate (16-bit mono PCM), before the first chunk."""
+        self.rate = rate
+        self._chunks.limit = int(2 * rate * PAGE_MIC_SECS)
+
+    @property
+    def dropped_bytes(self) -> int:
+        """The page's audio dropped because it came faster than real time."""
+        return self._chunks.dropped
 
     def feed(self, pcm: bytes) -> None:
         """Queue a chunk of the page's PCM (zeros instead while muted)."""
-        self._chunks.put_nowait(bytes(len(pcm)) if self.muted else pcm)
+        if self._chunks.put(bytes(len(pcm)) if self.muted else pcm) and not self._warned:
+            self._warned = True
+            logger.warning(
+                "phone: the page sends audio faster than real time; "
+                f"dropping its oldest beyond {PAGE_MIC_SECS:g} s"
+            )
+        self._ready.set()
+
+    async def cleanup(self) -> None:
+        """Stop pushing, also when the pipeline was cancelled before a ``CancelFrame`` got here."""
+        await super().cleanup()
+        if self._task is not None:
+            await self.cancel_task(self._task)
+            self._task = None
+
+    def discard(self) -> None:
+        """Let go of what waits (the call is ending: it is not said)."""
+        self._chunks.clear()
 
     async def produce(self) -> None:
-        """Push each chunk the page sent, in order."""
+        """Push each chunk the page sent, in order, on a real-time schedule."""
+        clock = PaceClock(lead_secs=MIC_LEAD_SECS, max_lag_secs=PAGE_LATE_SECS)
+        loop = asyncio.get_running_loop()
         while True:
-            pcm = await self._chunks.get()
+            pcm = self._chunks.get()
+            if pcm is None:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            delay = clock.delay(loop.time())
+            if delay > 0:
+                await asyncio.sleep(delay)
+            clock.sent(len(pcm) / (2 * self.rate))
             await self.push_frame(OutputAudioRawFrame(pcm, self.rate, 1))
 
 
@@ -106,26 +185,26 @@ class PhoneCall:
 
     Example::
 
-        call = PhoneCall(options, post=page.post, folder=Path("calls/1"), files_url="/files/1")
+        call = PhoneCall(options, post=page.post, keep=files.keep)
         result = await call.run(page_messages)   # until a hang-up on either side
     """
 
-    def __init__(self, options: PhoneOptions, *, post: Post, folder: Path, files_url: str):
+    def __init__(self, options: PhoneOptions, *, post: Post, keep: Keep):
         """Set up the call; nothing is dialed until :meth:`run`.
 
         Args:
             options: What to dial and how.
             post: Sends a message to the page without blocking.
-            folder: Where the recording and the timeline PNG are written.
-            files_url: The URL path the page downloads ``folder``'s files from.
+            keep: Keeps the recording and the timeline PNG once made (in a
+                private temporary folder, removed after): given the file's name
+                and where it is, returns where it was kept and its URL path.
 
         Raises:
             ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``.
         """
         self._post = post
-        self._folder = folder
-        self._files_url = files_url
-        self.mic = _PageMic(0)
+        self._keep = keep
+        self.mic = _PageMic()
         self.caller = Caller(
             options,
             on_heard=self._heard_audio,
@@ -140,7 +219,8 @@ class PhoneCall:
             out_chunk_secs=0.02,
         )
         self.transport = self.caller.transport
-        self.rate = rate = self.mic.rate = self.caller.rate
+        self.rate = rate = self.caller.rate
+        self.mic.set_rate(rate)
         self.sent, self.heard = Track(rate), Track(rate)
         self.live = LiveTurns(rate, stop_silence=options.stop_silence)
         self.failures = self.caller.failures
@@ -154,10 +234,28 @@ class PhoneCall:
         """When our transport had sent them to the bot (epoch s)."""
         self._arrived_onsets = VoiceOnsets(rate)
         self._sent_onsets = VoiceOnsets(rate)
+        self._bad_messages = Reported(REPORTED_BAD_MESSAGES)
         self.hung_up_by_page = False
         self.t0 = time.monotonic()
         self._ended = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._finish_by: float | None = None
         self._worker = self.caller.worker
+
+    @property
+    def page_audio_dropped_secs(self) -> float:
+        """The page's audio not sent to the bot because it came faster than real time."""
+        return self.mic.dropped_bytes / (2 * self.rate)
+
+    def stop(self, within: float) -> None:
+        """End the call now (the phone is stopping): cancel, don't drain; finish in ``within`` s.
+
+        The pipeline is cancelled rather than let what is queued go out; the
+        recording is written if that fits in the time, then the result (and
+        the timeline PNG) if that fits too. :meth:`run` returns either way.
+        """
+        self._finish_by = time.monotonic() + within
+        self._stopping.set()
 
     # -- to the page ----------------------------------------------------------
 
@@ -218,21 +316,26 @@ class PhoneCall:
         reader = asyncio.create_task(self._read(messages))
         ticker = asyncio.create_task(self._tick(run))
         ended = asyncio.create_task(self._ended.wait())
+        stopping = asyncio.create_task(self._stopping.wait())
         try:
-            await asyncio.wait([run, reader, ended], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([run, reader, ended, stopping], return_when=asyncio.FIRST_COMPLETED)
             if not run.done():
-                self.hung_up_by_page = not self.failures
-                await self.caller.end()
-                try:
-                    await asyncio.wait_for(asyncio.shield(run), HANGUP_SECS)
-                except TimeoutError:
-                    logger.warning("phone: the call did not end after the hang-up; cancelling it")
+                self.hung_up_by_page = not self.failures and not self._stopping.is_set()
+                # What the page sent ahead of time is not said: the call ends now.
+                self.mic.discard()
+                await self.caller.end(now=self._stopping.is_set())
+                await asyncio.wait(
+                    [run, stopping], timeout=HANGUP_SECS, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not run.done():
+                    if not self._stopping.is_set():
+                        logger.warning("phone: the call did not end after the hang-up; cancelling")
                     await self.caller.end(now=True)
                     await run
         finally:
-            for task in (reader, ticker, ended):
+            for task in (reader, ticker, ended, stopping):
                 task.cancel()
-            await asyncio.gather(reader, ticker, ended, return_exceptions=True)
+            await asyncio.gather(reader, ticker, ended, stopping, return_exceptions=True)
             if not run.done():
                 await self.caller.end(now=True)
             await asyncio.gather(run, return_exceptions=True)
@@ -246,8 +349,12 @@ class PhoneCall:
                 if await self._handle(message):
                     return
             except PageError as e:
-                logger.warning(f"phone: {e}")
-                self._event("info", f"ignored a message from the page: {e}")
+                if self._bad_messages.add():
+                    logger.warning(f"phone: {e}")
+                    self._event("info", f"ignored a message from the page: {e}")
+                elif self._bad_messages.silenced:
+                    logger.warning("phone: the page sends more bad messages; counting them only")
+                    self._event("info", "more bad messages from the page: counted, not shown")
 
     async def _handle(self, message: str | bytes) -> bool:
         """One message from the page; True when it hangs up."""
@@ -329,34 +436,100 @@ class PhoneCall:
             detail = str(self.failures[-1])
         elif self.hung_up_by_page:
             detail = "you hung up"
+        elif self._stopping.is_set():
+            detail = "the phone was stopped"
         else:
             detail = "the bot hung up"
-        self._folder.mkdir(parents=True, exist_ok=True)
-        result = await asyncio.to_thread(
-            measure_call,
-            uri=self.transport.session.uri,
-            stats=self.transport.stats,
-            sent=self.sent,
-            heard=self.heard,
-            interruptions=[],
-            reconnects=self.reconnects,
-            failures=self.failures,
-            started=self.t0,
-            record=self._folder / "recording.wav",
-            plot=self._folder / "timeline.png",
-            clears=self.clears,
-            end=self.caller.how_it_ended(),
-        )
+        staging = Path(tempfile.mkdtemp(prefix="pipecat-phone-"))
+        try:
+            recording = await self._in_time(self._write_recording, staging / "recording.wav")
+            result = await self._in_time(
+                measure_call,
+                uri=self.transport.session.uri,
+                stats=self.transport.stats,
+                sent=self.sent,
+                heard=self.heard,
+                interruptions=[],
+                reconnects=self.reconnects,
+                failures=self.failures,
+                started=self.t0,
+                plot=staging / "timeline.png",
+                clears=self.clears,
+                end=self.caller.how_it_ended(),
+            )
+            plotted = result is not None and result.plot is not None
+            if result is None:  # stopped before it was worked out
+                result = CallResult(uri=self.transport.session.uri, end=self.caller.how_it_ended())
+                result.notes.append("the phone was stopped before the result was worked out")
+            result.record = result.plot = None
+            urls: dict[str, str | None] = {"recording": None, "timeline": None}
+            if recording is not None:
+                urls["recording"], path = self._keep("recording.wav", recording)
+                result.record = str(path)
+            if plotted:
+                urls["timeline"], path = self._keep("timeline.png", staging / "timeline.png")
+                result.plot = str(path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         if not self.failures:
             self._state("ended", detail)
         summary = result.as_dict()
         summary["page_voice_onsets"] = self.page_voice_onsets
         summary["server_voice_onsets"] = self.server_voice_onsets
         summary["sent_voice_onsets"] = self.sent_voice_onsets
-        self._send(
-            "ended",
-            recording=f"{self._files_url}/recording.wav" if result.record else None,
-            timeline=f"{self._files_url}/timeline.png" if result.plot else None,
-            summary=summary,
-        )
+        summary["page_audio_dropped_secs"] = round(self.page_audio_dropped_secs, 3)
+        self._send("ended", **urls, summary=summary)
         return result
+
+    def _write_recording(self, path: Path) -> Path | None:
+        """The stereo WAV (left the page, right the bot), if the call had audio."""
+        rendered = render_pair(self.sent, self.heard)
+        if rendered is None:
+            return None
+        _, left, right = rendered
+        write_stereo(path, left, right, self.rate)
+        return path
+
+    async def _in_time(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``work`` in a thread, waited for until :meth:`stop`'s time is up (then None).
+
+        The thread is a daemon: one still running when the time is up does
+        not keep the process from exiting.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+
+        def target() -> None:
+            try:
+                value = work(*args, **kwargs)
+            except BaseException as e:  # handed to the waiting task
+                outcome = functools.partial(_settle, done, None, e)
+            else:
+                outcome = functools.partial(_settle, done, value, None)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(outcome)
+
+        # Given up on (stopping), its outcome is nobody's: not an error to report.
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        threading.Thread(target=target, name="phone-finish", daemon=True).start()
+        while not done.done():
+            if self._finish_by is None:
+                stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
+                await asyncio.wait([done, stopping], return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                continue
+            left = self._finish_by - time.monotonic()
+            if left <= 0:
+                logger.warning("phone: stopping: a call's files were not finished in time")
+                return None
+            await asyncio.wait([done], timeout=left)
+        return done.result()
+
+
+def _settle(future: asyncio.Future[T], value: T | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)  # type: ignore[arg-type]

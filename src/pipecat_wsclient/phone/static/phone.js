@@ -29,6 +29,10 @@
     failed: "Call failed",
   };
 
+  // The run's token, from this page's own address (no other site can read it):
+  // every request to the phone server carries it (see withToken).
+  const TOKEN = new URLSearchParams(location.search).get("token") || "";
+
   let config = null; // /config.json once loaded
   let call = null; // the call in progress (see dial()), null between calls
   let focusLost = false; // a focused button was disabled (see updateControls)
@@ -166,12 +170,21 @@
 
   // ---- Configuration -------------------------------------------------------
 
+  // A path of the phone server with the run's token added.
+  function withToken(path) {
+    return `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(TOKEN)}`;
+  }
+
   async function loadConfig() {
+    if (!TOKEN) throw new Error("this address has no token: open the one the phone command printed");
     let response;
     try {
-      response = await fetch("/config.json", { cache: "no-store" });
+      response = await fetch(withToken("/config.json"), { cache: "no-store" });
     } catch (err) {
       throw new Error(`could not reach the phone server (${describe(err)})`);
+    }
+    if (response.status === 403) {
+      throw new Error("the phone server refused this page's token: open the address the phone command printed");
     }
     if (!response.ok) throw new Error(`/config.json answered HTTP ${response.status}`);
     const data = await response.json();
@@ -325,12 +338,13 @@
     $("notice").hidden = ctx.state !== "suspended";
   }
 
+  // The call's socket (shown without its token; opened with it).
   function socketUrl() {
     return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/call`;
   }
 
   function openSocket(c) {
-    const url = socketUrl();
+    const url = withToken(socketUrl());
     setState("connecting", "dialling the bot");
     const ws = new WebSocket(url);
     c.ws = ws;
@@ -528,8 +542,8 @@
   function onEnded(c, m) {
     c.ended = true;
     phone.summary = m.summary || null;
-    phone.recordingUrl = m.recording || null;
-    phone.timelineUrl = m.timeline || null;
+    phone.recordingUrl = m.recording ? withToken(m.recording) : null;
+    phone.timelineUrl = m.timeline ? withToken(m.timeline) : null;
     if (!TERMINAL.includes(phone.state)) setState("ended", "");
     showResult(m);
     // The server closes the socket now; close it ourselves if it does not
@@ -826,15 +840,15 @@
       if (url) a.href = url;
       else a.removeAttribute("href");
     };
-    link("download-recording", m.recording);
-    link("download-timeline", m.timeline);
+    link("download-recording", phone.recordingUrl);
+    link("download-timeline", phone.timelineUrl);
     const img = $("timeline");
     const caption = $("timeline-caption");
-    if (m.timeline) {
+    if (phone.timelineUrl) {
       img.hidden = false;
       img.onerror = () => { caption.textContent = "The timeline image could not be loaded."; };
       caption.textContent = "Timeline of the call.";
-      img.src = m.timeline;
+      img.src = phone.timelineUrl;
     } else {
       img.hidden = true;
       img.removeAttribute("src");
@@ -976,13 +990,14 @@
     window.addEventListener("resize", () => { meters.mic.dirty = meters.bot.dirty = true; });
     requestAnimationFrame(animate);
 
+    // ?call=1 dials at once, but only once the server has taken this page's token.
     const autoDial = new URLSearchParams(location.search).get("call") === "1";
     loadConfig()
+      .then(() => (autoDial ? dial() : undefined))
       .catch((err) => {
         $("protocol").textContent = $("uri").textContent = "unknown";
         showError(`Could not load the phone's configuration: ${describe(err)}`);
-      })
-      .then(() => (autoDial ? dial() : undefined));
+      });
   }
 
   init();
