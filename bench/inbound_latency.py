@@ -12,9 +12,16 @@ also stream out), at N=1 and N=100, one client process per implementation and
 run. ``raw_websockets`` is the floor: a bare websockets client in its own
 process taking the time as each message is received and parsed, no Pipecat.
 
+Then per codec (``codec_latency.py``, the ``codecs`` section): a call leg as
+Asterisk plays it, slin16 into a 16 kHz pipeline against ulaw and alaw at 8
+kHz (and, in the full run, slin at 8 kHz and ulaw into 24 kHz): inbound
+latency per sample and per frame, the frames' sizes and the echo's round
+trip, and what the 8 kHz path adds over the same-rate one.
+
 Usage::
 
     .venv/bin/python bench/inbound_latency.py [--sessions 1 100] [--repeats 3] [--quick]
+        [--no-codecs]
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import sys
 import time
 from typing import Any
 
+import codec_latency
 from benchlib import (
     BENCH,
     IMPL_NOTES,
@@ -117,6 +125,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--window", type=float, default=None)
     p.add_argument("--impls", nargs="+", default=["ours", "pipecat"])
+    p.add_argument("--no-codecs", action="store_true", help="skip the per-codec section")
     args = p.parse_args()
     quick = args.quick
     sessions = args.sessions or ([1] if quick else [1, 100])
@@ -182,6 +191,15 @@ def main() -> None:
             "over": "all samples of the N=1 runs pooled",
             "met": p99 < GOAL_P99_MS,
         }
+    codecs = None
+    if not args.no_codecs:
+        codecs = codec_latency.run(
+            quick=quick,
+            impls=[i for i in impls if i in ("ours", "pipecat")],
+            client_core=client_core,
+            server_core=server_core,
+        )
+        summary["codecs"] = codecs.pop("summary")
     report = {
         "quick": quick,
         "config": {
@@ -199,6 +217,7 @@ def main() -> None:
         "summary": summary,
         "raw_websockets_runs": raw,
         "runs": runs,
+        "codecs": codecs,
     }
     write_result(out_dir(args), "inbound_latency", report)
 

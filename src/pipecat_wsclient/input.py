@@ -32,7 +32,7 @@ from pipecat.frames.frames import (
     InputTransportMessageFrame,
     StartFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessor, FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from pipecat.transports.base_input import BaseInputTransport
 from websockets.asyncio.client import ClientConnection
 
@@ -163,6 +163,23 @@ class WebsocketClientInputTransport(TransportProcessor, BaseInputTransport):
         """
         await super().stop(frame)
         await self._disconnect()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Process a frame; a protocol delivers what it still holds before an ``EndFrame``.
+
+        A serializer with an ``end_input()`` hook (the call protocols: their
+        inbound resampler's tail) delivers its last audio before the
+        ``EndFrame`` goes on downstream (Pipecat's input pushes it on, then stops).
+
+        Args:
+            frame: The frame to process.
+            direction: The direction of frame flow.
+        """
+        if isinstance(frame, EndFrame) and self._ready:
+            end_input = getattr(self._transport.serializer, "end_input", None)
+            if end_input is not None:
+                await end_input()
+        await super().process_frame(frame, direction)
 
     async def cancel(self, frame: CancelFrame):
         """Cancel the input transport and disconnect from WebSocket.

@@ -16,6 +16,7 @@ overlap and underrun rules beside them).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
@@ -392,7 +393,7 @@ def onset_in(samples: np.ndarray, at: float) -> float:
     """A voiced window's start ``at`` refined: where its first loud eighth begins."""
     k, n = round(at / WINDOW_SECS), round(RATE * WINDOW_SECS)
     bounds = [n * j // 8 for j in range(9)]
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         part = samples[k * n + lo : k * n + hi].astype(np.float64)
         if np.mean(part**2) > (10 ** (SPEECH_THRESHOLD_DB / 20)) ** 2:
             return k * WINDOW_SECS + lo / RATE
@@ -403,7 +404,7 @@ def end_in(samples: np.ndarray, at: float) -> float:
     """A stretch's end ``at`` (a window's end) refined: where its last loud eighth ends."""
     k, n = round(at / WINDOW_SECS) - 1, round(RATE * WINDOW_SECS)
     bounds = [n * j // 8 for j in range(9)]
-    for lo, hi in reversed(list(zip(bounds, bounds[1:]))):
+    for lo, hi in reversed(list(itertools.pairwise(bounds))):
         part = samples[k * n + lo : k * n + hi].astype(np.float64)
         if np.mean(part**2) > (10 ** (SPEECH_THRESHOLD_DB / 20)) ** 2:
             return k * WINDOW_SECS + hi / RATE

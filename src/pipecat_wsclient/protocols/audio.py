@@ -7,9 +7,11 @@
 """Audio helpers shared by the protocols: G.711, resampling, fixed-size chunks.
 
 G.711 uses the codec Pipecat uses (``pipecat.audio.utils.audioop``), the
-resampler is Pipecat's stream resampler, and :class:`Chunker` keeps what
-does not fill a whole chunk for the next call, as a carrier or Asterisk
-wants whole frames on the wire.
+resampler is the low-delay stream of :mod:`pipecat_wsclient.audio.resample`
+(each 20 ms in gives 20 ms out; it holds back 4.2 ms at 8 kHz, where
+Pipecat's stream resampler returned lumps of about 100 ms), and
+:class:`Chunker` keeps what does not fill a whole chunk for the next call,
+as a carrier or Asterisk wants whole frames on the wire.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pipecat.audio.utils import audioop, create_stream_resampler
+from pipecat.audio.utils import audioop
+
+from pipecat_wsclient.audio.resample import StreamResampler
 
 
 def pcm_to_mulaw(pcm: bytes) -> bytes:
@@ -83,7 +87,13 @@ class AudioCodec:
 
 
 class Resampler:
-    """Pipecat's stream resampler, skipped when the rates already match.
+    """A low-delay stream resampler, skipped when the rates already match.
+
+    One per direction of a call; a new stream starts when the rates change
+    (the old stream's tail goes first if the output rate stays the same), and
+    audio at the output rate already passes through after that tail. Each
+    stream begins with the filter's delay of silence (4.2 ms at 8 kHz), so
+    each piece in gives a piece of the same length out.
 
     Example::
 
@@ -93,28 +103,43 @@ class Resampler:
     """
 
     def __init__(self):
-        """Initialize the resampler."""
-        self._resampler = create_stream_resampler()
+        """Initialize with no stream yet."""
+        self._stream: StreamResampler | None = None
         self.pending = False
         """Whether audio went through the resampler since the last flush or reset."""
 
     async def resample(self, pcm: bytes, in_rate: int, out_rate: int) -> bytes:
         """16-bit PCM at ``in_rate`` to ``out_rate`` (as is if the rates match)."""
+        stream, tail = self._stream, b""
+        if stream is not None and (stream.from_rate, stream.to_rate) != (in_rate, out_rate):
+            # Another stream: the old one's tail first, if it is at this output rate.
+            if self.pending and stream.to_rate == out_rate:
+                tail = stream.flush()
+            self._stream = stream = None
+            self.pending = False
         if in_rate == out_rate:
-            return pcm
+            return tail + pcm
+        if stream is None:
+            self._stream = stream = StreamResampler(in_rate, out_rate, low_delay=True)
+        if not self.pending:
+            # A new stream: its first piece comes out short by the filter's
+            # delay. Silence in its place keeps every piece whole (20 ms in,
+            # 20 ms out), so nothing downstream that regroups audio into
+            # whole frames waits for the missing part for the rest of the call.
+            tail += b"\x00\x00" * round((stream.delay_secs or 0.0) * out_rate)
         self.pending = True
-        return await self._resampler.resample(pcm, in_rate, out_rate)
+        return tail + stream.resample(pcm)
 
     async def flush(self) -> bytes:
         """What the resampler still holds (empty if nothing went through it)."""
-        if not self.pending:
+        if not self.pending or self._stream is None:
             return b""
         self.pending = False
-        return await self._resampler.flush()
+        return self._stream.flush()
 
     def reset(self) -> None:
         """Forget what the resampler holds (a new stream, an interruption)."""
-        self._resampler = create_stream_resampler()
+        self._stream = None
         self.pending = False
 
 

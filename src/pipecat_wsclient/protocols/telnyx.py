@@ -13,11 +13,11 @@ and, under ``start``, ``user_id``, ``call_control_id``, ``call_session_id``,
 ``from``, ``to``, ``client_state``, ``custom_parameters`` and
 ``media_format`` (the stream's encoding: PCMU by default, or PCMA, or L16
 at 8 or 16 kHz, as ``bidirectionalCodec`` picks; 1 channel); then ``media``
-with base64 audio in that encoding in 20 ms chunks (``track``, ``chunk``, ``timestamp`` in ms), ``mark``
-echoes, ``dtmf`` and ``stop`` (``user_id``, ``call_control_id``). Every
-message after ``connected`` carries a ``sequence_number`` (a string) and the
-``stream_id``. From the bot: ``media``, ``mark`` and ``clear``; a clear also
-returns the queued marks.
+with base64 audio in that encoding in 20 ms chunks (``track``, ``chunk``,
+``timestamp`` in ms), ``mark`` echoes, ``dtmf`` and ``stop`` (``user_id``,
+``call_control_id``). Every message after ``connected`` carries a
+``sequence_number`` (a string) and the ``stream_id``. From the bot:
+``media``, ``mark`` and ``clear``; a clear also returns the queued marks.
 """
 
 from __future__ import annotations
