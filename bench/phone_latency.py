@@ -71,7 +71,7 @@ def one_call(bot: PhoneBot, protocol: str, folder: Path) -> dict[str, float]:
         PhoneOptions(f"{bot.uri}?record={folder / 'bot.wav'}", protocol), folder
     ) as phone:
         with chromium(mic) as driver:
-            driver.get(phone.url + "?call=1")
+            driver.get(phone.address(call=1))
             until("connected", lambda: page(driver, "window.phone.state") == "connected", 20)
             conn = bot_conn(bot, before)
             until("the bot hearing the question", lambda: bot.reports(conn, "voice-heard"), 20)
@@ -91,7 +91,7 @@ def one_python_call(bot: PhoneBot, protocol: str, folder: Path) -> dict[str, flo
     with running_phone(options, folder) as phone:
 
         async def call() -> dict:
-            async with connect(phone.url.replace("http://", "ws://") + "call") as ws:
+            async with connect(phone.address("/call").replace("http://", "ws://")) as ws:
                 messages: list[dict] = []
 
                 async def read() -> None:
