@@ -59,7 +59,7 @@ from pipecat_wsclient.protocols.base import CallSerializer
 from pipecat_wsclient.protocols.playback import PlaybackClock
 
 TICK_SECS = 0.01
-"""How often the playback clock is advanced."""
+"""How often at least the playback clock is advanced (sooner when audio or a mark is due)."""
 
 
 @dataclass
@@ -237,7 +237,13 @@ class CarrierSerializer(CallSerializer):
         return self._clock
 
     async def _run(self) -> None:
-        """Play the bot's audio in real time: deliver it when due, echo the marks."""
+        """Play the bot's audio in real time: deliver it when due, echo the marks.
+
+        The clock keeps its own schedule; this loop only wakes when something
+        is due (at least every :data:`TICK_SECS`, for new audio and the
+        resampler's tail), so a frame or a mark goes out within the loop's
+        wake-up delay of its time, and a late wake-up is not carried over.
+        """
         assert self._io is not None
         rate = self._pipeline_in_rate
         while True:
@@ -249,7 +255,9 @@ class CarrierSerializer(CallSerializer):
             for pcm in released.audio:
                 await self._io.deliver(InputAudioRawFrame(pcm, rate, 1))
             await self._send_marks(released.marks)
-            await asyncio.sleep(TICK_SECS)
+            due = self._clock.next_due
+            wait = TICK_SECS if due is None else due - time.monotonic()
+            await asyncio.sleep(min(TICK_SECS, max(0.0, wait)))
 
     async def _send_marks(self, names: list[str]):
         if self._io is None:
