@@ -57,6 +57,7 @@ from pipecat_wsclient.protocols.audio import (
 )
 from pipecat_wsclient.protocols.base import CallSerializer
 from pipecat_wsclient.protocols.playback import PlaybackClock
+from pipecat_wsclient.protocols.rules import Rules, Violation, Violations, rules_for
 
 TICK_SECS = 0.01
 """How often at least the playback clock is advanced (sooner when audio or a mark is due)."""
@@ -109,6 +110,9 @@ class CarrierSerializer(CallSerializer):
 
     task_name = "playback"
 
+    carrier_name: str = ""
+    """The carrier's ``--protocol`` name, whose rules the bot's messages are checked by."""
+
     def __init__(self, *, chunk_ms: int = 20):
         """Initialize the serializer.
 
@@ -120,6 +124,10 @@ class CarrierSerializer(CallSerializer):
         self._clock = PlaybackClock(bytes_per_sec=2 * self._pipeline_in_rate)
         self._out_resampler = Resampler()
         self._out_chunks = Chunker()
+        self._rules: Rules = Rules()
+        self.violations = Violations()
+        """The carrier's rules the bot broke, by kind, with the first example
+        (:mod:`pipecat_wsclient.protocols.rules`), over the whole call."""
         self.on_bot_event: Callable[[Mark | Clear, float], None] | None = None
         """Called with each mark and clear the bot sends, and ``time.monotonic()``
         when it arrived (scripted calls time the bot's clear with it). It must
@@ -163,6 +171,15 @@ class CarrierSerializer(CallSerializer):
     def reset_stream(self) -> None:
         """Start a new stream: restart counters (called before the opening messages)."""
 
+    def make_rules(self) -> Rules:
+        """The rules the bot's messages are checked by on this stream (the carrier's)."""
+        stream_id = str(getattr(self, str(getattr(self, "stream_attr", "")), "") or "")
+        return rules_for(self.carrier_name, stream_id=stream_id, sample_rate=self.carrier_rate)
+
+    def violation_reply(self, violation: Violation) -> str | None:
+        """What the carrier sends back for a message that broke its rules (None: nothing)."""
+        return None
+
     # -- FrameSerializer -----------------------------------------------------
 
     async def setup(self, setup: FrameProcessorSetup):  # type: ignore[override]
@@ -175,6 +192,7 @@ class CarrierSerializer(CallSerializer):
         self.reset_stream()
         self._out_chunks.clear()
         self._ended = False
+        self._rules = self.make_rules()
         return self.opening_messages()
 
     async def serialize(self, frame: Frame) -> Payload:  # type: ignore[override]
@@ -204,6 +222,7 @@ class CarrierSerializer(CallSerializer):
         Raises:
             ValueError: If the message is not valid for the protocol.
         """
+        await self._check_rules(data)
         event = await self.decode(data)
         if isinstance(event, (Mark, Clear)) and self.on_bot_event is not None:
             try:
@@ -228,6 +247,20 @@ class CarrierSerializer(CallSerializer):
             if ack is not None and self._io is not None:
                 await self._io.send(ack)
         return None
+
+    async def _check_rules(self, data: str | bytes) -> None:
+        """Count the carrier's rules ``data`` breaks; warn once per kind; answer as it does."""
+        found = self._rules.check(data)
+        if not found:
+            return
+        new = [v for v in found if v.kind not in self.violations.counts]
+        self.violations.add(found)
+        for v in new:
+            code = f" ({self.carrier_name} {v.code})" if v.code else ""
+            logger.warning(f"{self}: the bot broke {self.carrier_name}'s rules: {v.kind}{code}")
+        reply = self.violation_reply(found[0])
+        if reply is not None and self._io is not None:
+            await self._io.send(reply)
 
     # -- playback ------------------------------------------------------------
 

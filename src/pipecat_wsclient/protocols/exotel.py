@@ -43,6 +43,8 @@ class ExotelCarrierSerializer(JsonCarrierSerializer):
     Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
+    carrier_name = "exotel"
+
     sequence_key = "sequence_number"
     stream_key = "stream_sid"
     stream_attr = "stream_sid"

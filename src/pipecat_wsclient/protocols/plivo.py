@@ -84,6 +84,8 @@ class PlivoCarrierSerializer(JsonCarrierSerializer):
     Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
+    carrier_name = "plivo"
+
     sequence_key = "sequenceNumber"
     sequence_as_text = False
     stream_key = "streamId"

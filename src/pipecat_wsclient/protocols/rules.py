@@ -47,6 +47,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipecat_wsclient import peer_json
+
 EXAMPLE_CHARS = 120
 """The most of a message kept as a violation's example."""
 
@@ -118,7 +120,7 @@ class Rules:
         if isinstance(data, bytes):
             return None, [Violation("binary frame", code, _short(data))]
         try:
-            message = json.loads(data)
+            message = peer_json.loads(data)  # bounded depth: a hostile bot cannot recurse us
         except ValueError:
             return None, [Violation("not JSON", code, _short(data))]
         if not isinstance(message, dict):
@@ -200,7 +202,7 @@ class TelnyxRules(TwilioRules):
             found = [v for v in found if v.kind != f"wrong {self.id_key}"]
         found = [v for v in found if v.kind != "extra field"]
         if not found and isinstance(data, str) and '"media"' in data:
-            media = json.loads(data).get("media")
+            media = peer_json.loads(data).get("media")
             audio = _b64(media.get("payload")) if isinstance(media, dict) else None
             if audio is not None and not self.min_media <= len(audio) <= self.max_media:
                 kind = "media not 20 ms to 30 s"

@@ -29,6 +29,7 @@ import uuid
 
 from pipecat_wsclient.protocols.audio import AudioCodec
 from pipecat_wsclient.protocols.json_carrier import JsonMuLawStream
+from pipecat_wsclient.protocols.rules import Violation, telnyx_error
 
 ENCODINGS = {
     ("PCMU", 8000): AudioCodec("PCMU", 8000, 1, "ulaw"),
@@ -54,6 +55,8 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
 
     Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
+
+    carrier_name = "telnyx"
 
     sequence_key = "sequence_number"
     stream_key = "stream_id"
@@ -125,6 +128,10 @@ class TelnyxCarrierSerializer(JsonMuLawStream):
             "channels": 1,
         }
         return [connected, self._message("start", start=start)]
+
+    def violation_reply(self, violation: Violation) -> str | None:
+        """Telnyx's ``error`` event, as it answers a frame it cannot use."""
+        return telnyx_error(violation)
 
     @property
     def carrier_rate(self) -> int:

@@ -33,6 +33,8 @@ class TwilioCarrierSerializer(JsonMuLawStream):
     Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
+    carrier_name = "twilio"
+
     sequence_key = "sequenceNumber"
     stream_key = "streamSid"
     stream_attr = "stream_sid"

@@ -54,6 +54,8 @@ class VonageCarrierSerializer(CarrierSerializer):
     Used as the transport's serializer (example: :class:`.CarrierSerializer`).
     """
 
+    carrier_name = "vonage"
+
     def __init__(
         self,
         *,
