@@ -181,6 +181,7 @@ class Caller:
         reconnects: When each reconnection completed.
         interruptions: When each interruption reached the caller's pipeline.
         connected_at: When the first connection opened (None: not yet).
+        serializer: The call's serializer (a carrier's counts the rules the bot broke).
     """
 
     def __init__(
@@ -219,6 +220,7 @@ class Caller:
             ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``.
         """
         serializer, self.rate = line.build_serializer()
+        self.serializer = serializer
         if isinstance(serializer, CarrierSerializer) and on_bot_event is not None:
             serializer.on_bot_event = on_bot_event
         self._on_state = on_state
@@ -348,6 +350,12 @@ class Caller:
             await self.worker.cancel()
         else:
             await self.worker.queue_frame(EndFrame())
+
+    def carrier_errors(self) -> dict[str, dict[str, object]]:
+        """The carrier's rules the bot broke: per kind, ``count``, ``code`` and ``example``."""
+        if isinstance(self.serializer, CarrierSerializer):
+            return self.serializer.violations.as_dict()
+        return {}
 
     def how_it_ended(self) -> dict[str, object]:
         """How the call ended: ``by`` (``caller``, ``bot`` or ``network``), ``code``, ``reason``.

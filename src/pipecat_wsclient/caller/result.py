@@ -98,6 +98,10 @@ class CallResult:
     close, or never opened), ``code`` and ``reason`` of the close."""
     notes: list[str] = field(default_factory=list)
     """What was done to reach the bot (its webhook's answer, a stream URL made dialable)."""
+    carrier_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The carrier's rules the bot broke (a carrier's protocol only): per kind,
+    ``count``, ``code`` (the carrier's own, where it documents one) and the
+    first ``example`` (:mod:`pipecat_wsclient.protocols.rules`)."""
     markers: dict[str, list[float]] = field(default_factory=dict)
     """Event times in seconds from the start of the timeline, for the plot."""
     record: str | None = None
