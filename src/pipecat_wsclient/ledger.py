@@ -21,6 +21,13 @@ Example::
         ledger.count_interrupted(secs)
     elif ledger.must_hold(session.is_reconnecting):
         ledger.outage.add(held)
+
+The end silence (``audio_out_end_silence_secs`` after an ``EndFrame``) is
+the transport's, not the bot's: sent, it is counted apart as well
+(``end_silence_secs_sent``); not sent, it is ``end_silence_secs_unsent``,
+never dropped audio. The invariant: the bot's audio handed to the output ==
+``audio_secs_sent - end_silence_secs_sent + dropped_audio_secs +
+interrupted_audio_secs``, within a chunk.
 """
 
 from __future__ import annotations
@@ -67,10 +74,25 @@ class OutputLedger:
 
     # -- sent ------------------------------------------------------------------
 
-    def count_sent_audio(self, audio_secs: float) -> None:
-        """One chunk of audio went out."""
+    def count_sent_audio(self, audio_secs: float, *, end_silence: bool = False) -> None:
+        """One chunk of audio went out.
+
+        Args:
+            audio_secs: Its duration.
+            end_silence: Whether it is end silence (made by the transport, not the bot).
+        """
         self.stats.audio_secs_sent += audio_secs
         self.stats.audio_frames_sent += 1
+        if end_silence:
+            self.stats.end_silence_secs_sent += audio_secs
+
+    def count_unsent_end_silence(self, audio_secs: float) -> None:
+        """End silence not sent (no connection, an outage, an interruption).
+
+        Not dropped audio: the transport made it, and the bot's audio before
+        it has been sent, dropped or interrupted and counted as such.
+        """
+        self.stats.end_silence_secs_unsent += audio_secs
 
     # -- held and dropped ------------------------------------------------------
 

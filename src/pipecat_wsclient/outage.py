@@ -30,12 +30,15 @@ class HeldFrame:
         audio_secs: Its audio duration; 0 for messages.
         source_id: Id of the pipeline frame it came from (for interruptions).
         interruptible: Whether an interruption discards it.
+        end_silence: Whether it is end silence (the transport's, not the
+            bot's audio): never held, not counted as dropped when not sent.
     """
 
     frame: Frame
     audio_secs: float = 0.0
     source_id: int = 0
     interruptible: bool = False
+    end_silence: bool = False
 
 
 @dataclass

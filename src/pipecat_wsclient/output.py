@@ -12,6 +12,12 @@ interruptions go to the far end first and make older audio stale; while the
 connection is down, frames are held in the outage buffer and sent in order
 when it is back. :class:`~pipecat_wsclient.ledger.OutputLedger` keeps the
 books: every frame is sent, held, dropped or interrupted, and counted.
+
+Once the ``EndFrame`` reaches the output, a connection lost is not redialed
+(:meth:`~pipecat_wsclient.session.WebsocketClientSession.call_ending`): what
+is left is dropped at once, not paced, so the end is bounded whatever the
+peer does. The end silence is the transport's own audio: what of it cannot
+be sent is not dropped audio, and not warned about.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from pipecat_wsclient.params import (
     WebsocketClientParams,
 )
 from pipecat_wsclient.protobuf_audio import encode_audio, is_stock_protobuf
-from pipecat_wsclient.sender import LeanMediaSender, count_interruptions
+from pipecat_wsclient.sender import END_SILENCE_KEY, LeanMediaSender, count_interruptions
 from pipecat_wsclient.session import SessionState, WebsocketClientSession
 
 if TYPE_CHECKING:
@@ -172,13 +178,19 @@ class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
 
         Queued audio and the end silence are sent first, then the serializer
         gets the ``EndFrame`` (telephony serializers hang up on it), then the
-        connection closes with code 1000.
+        connection closes with code 1000. A connection lost meanwhile is not
+        redialed: the rest is dropped and the loss reported.
 
         Args:
             frame: The end frame signaling transport shutdown.
         """
+        await self._session.call_ending()
         await super().stop(frame)
-        if not isinstance(self._transport.serializer, ProtobufFrameSerializer):
+        if self._session.state is SessionState.IDLE:
+            # No connection, none coming (the far end hung up, or the loss was
+            # reported): nobody to hang up on.
+            logger.debug(f"{self}: connection already ended, {frame} not sent")
+        elif not isinstance(self._transport.serializer, ProtobufFrameSerializer):
             # Protobuf has no EndFrame (it would only log a warning).
             await self._write_frame(frame)
         else:
@@ -264,21 +276,22 @@ class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
         Returns:
             True if the audio frame was written successfully, False otherwise.
         """
+        end_silence = bool(frame.metadata.get(END_SILENCE_KEY))
         if not self._session.is_reconnecting and not await self._wait_connected():
-            self._count_dropped(pcm_duration(len(frame.audio), *self._audio_format))
+            self._count_unsent(pcm_duration(len(frame.audio), *self._audio_format), end_silence)
             return False
         audio = frame.audio
         size = self.audio_chunk_size or len(audio)
         if len(audio) <= size:
-            return await self._write_audio_chunk(frame, audio)
+            return await self._write_audio_chunk(frame, audio, end_silence)
         for offset in range(0, len(audio), size):
-            if not await self._write_audio_chunk(frame, audio[offset : offset + size]):
-                # The rest of a long frame (a DTMF tone) goes the same way.
+            if not await self._write_audio_chunk(frame, audio[offset : offset + size], end_silence):
+                # The rest of a long frame (a DTMF tone, the end silence) goes the same way.
                 rest = pcm_duration(max(0, len(audio) - offset - size), *self._audio_format)
                 if rest and self._ledger.is_stale(frame.id, frame.interruptible):
-                    self._ledger.count_interrupted(rest)
+                    self._count_interrupted(rest, end_silence)
                 elif rest:
-                    self._count_dropped(rest)
+                    self._count_unsent(rest, end_silence)
                 return False
         return True
 
@@ -305,7 +318,9 @@ class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
             return True
         return await session.wait_connected(self._ws_params.open_timeout)
 
-    async def _write_audio_chunk(self, frame: OutputAudioRawFrame, audio: bytes) -> bool:
+    async def _write_audio_chunk(
+        self, frame: OutputAudioRawFrame, audio: bytes, end_silence: bool = False
+    ) -> bool:
         sample_rate, channels = self._audio_format
         duration = pcm_duration(len(audio), sample_rate, channels)
         # The schedule runs during an outage too: audio is held at the pace
@@ -316,17 +331,22 @@ class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
         if delay > 0:
             await asyncio.sleep(delay)
         if self._ledger.is_stale(frame.id, frame.interruptible):
-            self._ledger.count_interrupted(duration)
+            self._count_interrupted(duration, end_silence)
             return False
         # Always a plain OutputAudioRawFrame: serializers match frame types
         # exactly, and the media sender's chunks keep their source's type
         # (a TTSAudioRawFrame, which Pipecat's protobuf serializer drops).
         chunk = OutputAudioRawFrame(audio=audio, sample_rate=sample_rate, num_channels=channels)
-        held = HeldFrame(chunk, duration, frame.id, frame.interruptible)
+        held = HeldFrame(chunk, duration, frame.id, frame.interruptible, end_silence)
         async with self._send_lock:
             await self._flush_outage_locked()
             if self._ledger.must_hold(self._session.is_reconnecting):
-                self._outage.add(held)
+                if end_silence:
+                    # Not held in place of the bot's audio; its time still
+                    # passes, which gives the redial its chance.
+                    self._ledger.count_unsent_end_silence(duration)
+                else:
+                    self._outage.add(held)
             elif not await self._send_held(held) and not self._hold_after_failed_send(held):
                 return False
         self._pace.sent(duration, resets=schedule)
@@ -360,22 +380,22 @@ class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
             # No await between this check and the send: an interruption that
             # arrived during serialize() still stops this chunk.
             if self._ledger.is_stale(held.source_id, held.interruptible):
-                self._ledger.count_interrupted(held.audio_secs)
+                self._count_interrupted(held.audio_secs, held.end_silence)
                 return True
             # Our protocols may frame one chunk as several messages.
             for message in hooks.iter_messages(payload):
                 if not await self._session.send(message):
                     return False
         if held.audio_secs:
-            self._ledger.count_sent_audio(held.audio_secs)
+            self._ledger.count_sent_audio(held.audio_secs, end_silence=held.end_silence)
         return True
 
     def _hold_after_failed_send(self, held: HeldFrame) -> bool:
         """Hold a frame whose send failed when the connection may come back; else count it."""
-        if self._ws_params.reconnect is not None and not self._session.is_closing:
+        if not held.end_silence and self._session.may_come_back:
             self._outage.add(held)
             return True
-        self._count_dropped(held.audio_secs)
+        self._count_unsent(held.audio_secs, held.end_silence)
         return False
 
     async def _flush_outage_locked(self):
@@ -393,7 +413,7 @@ class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
             if not await self._send_held(held):
                 # Lost again: keep it first in line for the next connection.
                 self._outage.requeue(held)
-                if self._ws_params.reconnect is None or self._session.is_closing:
+                if not self._session.may_come_back:
                     self._outage.drop_all()
                 break
             if held.audio_secs:
@@ -454,6 +474,27 @@ class WebsocketClientOutputTransport(TransportProcessor, BaseOutputTransport):
             self._count_dropped(0.0)
             return False
         return await self._send_held(held) or self._hold_after_failed_send(held)
+
+    def _count_interrupted(self, audio_secs: float, end_silence: bool):
+        if end_silence:
+            self._ledger.count_unsent_end_silence(audio_secs)
+        else:
+            self._ledger.count_interrupted(audio_secs)
+
+    def _count_unsent(self, audio_secs: float, end_silence: bool):
+        """Audio that could not be sent nor held: dropped, unless it is end silence.
+
+        End silence not sent is no loss: the bot's audio before it has gone
+        out (or was counted), so it is counted apart and not warned about.
+        """
+        if not end_silence:
+            self._count_dropped(audio_secs)
+            return
+        self._ledger.count_unsent_end_silence(audio_secs)
+        logger.debug(
+            f"{self}: {audio_secs:.2f}s of end silence not sent: no connection to "
+            f"{self._session.uri} any more"
+        )
 
     def _count_dropped(self, audio_secs: float):
         if self._ledger.count_dropped(audio_secs, asyncio.get_running_loop().time()) is not None:

@@ -85,23 +85,35 @@ async def redial(
 
 
 def give_up_failure(
-    policy: ReconnectPolicy, last: ConnectionFailure, safe_uri: str, now: float
+    policy: ReconnectPolicy,
+    last: ConnectionFailure,
+    safe_uri: str,
+    now: float,
+    *,
+    why: str | None = None,
 ) -> ConnectionFailure:
-    """The failure to report when the policy stops redialing.
+    """The failure to report when the policy, or the caller, stops redialing.
 
     Args:
         policy: The policy that gave up.
         last: The last failure seen.
         safe_uri: The redacted URI to name.
         now: The current time, on the policy's clock.
+        why: Why the caller stopped the redial before the policy gave up
+            (e.g. "the call is ending"); None when the policy gave up.
 
     Returns:
-        ``last`` itself when no attempt was made, else a failure that says
-        how many attempts were made and why it stopped.
+        ``last`` itself when the policy gave up before any attempt, else a
+        failure that says how many attempts were made and why it stopped.
     """
-    if policy.attempts == 0:
-        return last
     n = policy.attempts
+    if why is not None:
+        tried = f"after {n} attempt{'s' if n > 1 else ''} in {policy.elapsed(now):.1f}s"
+        cause = f"stopped reconnecting {tried if n else 'before any attempt'}: {why}"
+        cause += f"; last error: {last.cause}"
+        return _failure_like(last, safe_uri, cause)
+    if n == 0:
+        return last
     if policy.should_retry(last):
         cause = (
             f"gave up reconnecting after {n} attempt{'s' if n > 1 else ''} in "
@@ -109,6 +121,10 @@ def give_up_failure(
         )
     else:
         cause = f"reconnect attempt {n} failed with {last.cause} (not retried)"
+    return _failure_like(last, safe_uri, cause)
+
+
+def _failure_like(last: ConnectionFailure, safe_uri: str, cause: str) -> ConnectionFailure:
     return ConnectionFailure(
         last.kind,
         safe_uri,

@@ -142,6 +142,8 @@ class ReconnectPolicy:
         self._delays: Iterator[float] = iter(())
         self._started = 0.0
         self.attempts = 0
+        self.last_failure: ConnectionFailure | None = None
+        """The failure the last :meth:`next_delay` decided on (the outage's last error)."""
 
     def begin(self, now: float) -> None:
         """Start a new outage at ``now``: attempts and delays start over."""
@@ -151,6 +153,7 @@ class ReconnectPolicy:
         )
         self._started = now
         self.attempts = 0
+        self.last_failure = None
 
     def elapsed(self, now: float) -> float:
         """Seconds since the outage began."""
@@ -177,6 +180,7 @@ class ReconnectPolicy:
             not worth retrying or a limit (attempts, outage time) is reached.
         """
         p = self._params
+        self.last_failure = failure
         if not self.should_retry(failure):
             return None
         if p.max_attempts is not None and self.attempts >= p.max_attempts:

@@ -37,7 +37,8 @@ before it is still playing at the far end when its turn comes; the base
 class drops up to a chunk at the end of a stream without
 ``TTSStoppedFrame``. A tail that would play after a pause (the stream ended
 long before the ``EndFrame``) is not sent late but counted as dropped
-(``on_stale_tail``).
+(``on_stale_tail``). The end silence that follows is marked
+(:data:`END_SILENCE_KEY`): it is the transport's, not the bot's audio.
 
 Everything else (chunking, resampling, bot speaking frames, mixer, filter,
 volume, interruptions, end silence) is the base class's. The Pipecat code
@@ -70,6 +71,10 @@ BOT_VAD_STOP_FALLBACK_SECS: float = getattr(base_output, "BOT_VAD_STOP_FALLBACK_
 
 TAIL_KEY = "pipecat_wsclient.tail"
 """Metadata key of the chunks queued from what was left of the audio at ``EndFrame``."""
+
+END_SILENCE_KEY = "pipecat_wsclient.end_silence"
+"""Metadata key (True) of the end silence written after ``EndFrame``: the
+transport's, not the bot's audio. Not sent, it is not dropped audio."""
 
 SENT_KEY = "pipecat_wsclient.sent"
 """Metadata key of written audio pushed downstream: for each chunk in it, in
@@ -193,6 +198,7 @@ class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
         self._until_dry = until_dry
         self._on_stale_tail = on_stale_tail
         self._flushing_tail = False
+        self._writing_end_silence = False
         self._tail_bytes_left = 0
         self._downstream_bytes = (
             int(downstream_secs * self._sample_rate) * 2 * max(1, self._params.audio_out_channels)
@@ -254,8 +260,12 @@ class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
             if isinstance(frame, EndFrame):
                 await self.push_gathered()
                 # Some final silence so words don't cut out (EndFrame itself is
-                # pushed by the transport's process_frame).
-                await self._send_silence(self._params.audio_out_end_silence_secs)
+                # pushed by the transport's process_frame), marked as such.
+                self._writing_end_silence = True
+                try:
+                    await self._send_silence(self._params.audio_out_end_silence_secs)
+                finally:
+                    self._writing_end_silence = False
                 break
             if not isinstance(frame, OutputAudioRawFrame):
                 await self._handle_frame(frame)
@@ -381,6 +391,13 @@ class LeanMediaSender(InterruptionCounter, BaseOutputTransport.MediaSender):
     async def _internal_write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Write a chunk, bounded by the transport's sends or ``audio_out_write_timeout_secs``."""
         transport = self._transport
+        if self._writing_end_silence:
+            frame.metadata[END_SILENCE_KEY] = True
+            channels = self._params.audio_out_channels
+            if frame.num_channels != channels:
+                # The base class makes it mono whatever the output: as long in every channel.
+                frame.audio = bytes(len(frame.audio) * channels // frame.num_channels)
+                frame.num_channels = channels
         if not transport.is_usable:
             await asyncio.sleep(0)  # as the base class's wait_for did: let others run
             return False

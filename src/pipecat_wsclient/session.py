@@ -34,7 +34,7 @@ from pipecat_wsclient.dial import Dialer
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
 from pipecat_wsclient.failures import CLOSE_NORMAL, failure_from_exception
 from pipecat_wsclient.params import WebsocketClientParams
-from pipecat_wsclient.reconnect import Reconnected, redial
+from pipecat_wsclient.reconnect import Reconnected, give_up_failure, redial
 from pipecat_wsclient.retry import ReconnectPolicy, is_call_end
 from pipecat_wsclient.stats import WebsocketClientStats
 from pipecat_wsclient.websockets_log import WEBSOCKETS_LOGGER
@@ -63,7 +63,8 @@ class WebsocketClientCallbacks(BaseModel):
         on_connection_lost: Called when the connection ended without us closing
             it (remote close, dead socket, write timeout, oversize message) and
             will not be reconnected, with the failure (after ``on_disconnected``;
-            after the last attempt when the reconnect policy gave up).
+            after the last attempt when the reconnect policy gave up, or when
+            the call started ending during an outage).
         on_reconnecting: Called before each reconnect attempt with the attempt
             number (from 1), the delay before it and the failure that caused it.
         on_reconnected: Called when a reconnect attempt succeeded, with the new
@@ -139,6 +140,9 @@ class WebsocketClientSession:
         self._settled = asyncio.Event()  # clear while connect() dials
         self._settled.set()
         self._holders: set[int] = set()
+        # The call is ending (EndFrame): a connection lost from now on is not redialed.
+        self._ending = False
+        self._outage_cause: ConnectionFailure | None = None  # why the redial under way began
         # Why a connection is going down, when we know before websockets (write timeout).
         self._pending_failure: ConnectionFailure | None = None
         self._stats = WebsocketClientStats()
@@ -200,6 +204,20 @@ class WebsocketClientSession:
         return self._conn.reconnecting
 
     @property
+    def is_ending(self) -> bool:
+        """Whether the call is ending (:meth:`call_ending`): a loss is no longer redialed."""
+        return self._ending
+
+    @property
+    def may_come_back(self) -> bool:
+        """Whether what cannot be sent now may go out on a later connection (else: dropped).
+
+        True while redialing, or if a loss now would be redialed (on, not closing nor ending).
+        """
+        closing_or_ending = self._ending or self.is_closing
+        return self._conn.reconnecting or (self._policy is not None and not closing_or_ending)
+
+    @property
     def websocket(self) -> ClientConnection | None:
         """The open ``websockets`` connection, if any."""
         return self._websocket
@@ -230,6 +248,31 @@ class WebsocketClientSession:
             holder: Any object; the same object must be passed to :meth:`release`.
         """
         self._holders.add(id(holder))
+
+    async def call_ending(self) -> None:
+        """The call is ending (an ``EndFrame`` is on its way): redial no more.
+
+        A connection lost from now on is not redialed and an outage under way stops
+        here, reported (``on_connection_lost``) at once: a peer that stalls or is down
+        cannot hold the end up. Called as the ``EndFrame`` passes the input and the output.
+        """
+        if self._ending:
+            return
+        self._ending = True
+        if self._conn.reconnecting:
+            await self._stop_redial()
+        if not self._conn.reconnecting:
+            return  # not redialing, or it reconnected meanwhile: the call ends on that one
+        self._conn.gave_up()
+        policy, cause = self._policy, self._outage_cause
+        assert policy is not None and cause is not None
+        # Once its loop has begun this outage, the policy knows the last attempt's failure.
+        last = policy.last_failure if policy.attempts and policy.last_failure else cause
+        now, why = asyncio.get_running_loop().time(), "the call is ending"
+        final = give_up_failure(policy, last, self._safe_uri, now, why=why)
+        logger.warning(f"{self}: {final}")
+        if self._callbacks.on_connection_lost is not None:
+            await self._callbacks.on_connection_lost(final)
 
     def is_last_holder(self, holder: object) -> bool:
         """Whether ``holder`` is the only one still holding the connection.
@@ -310,10 +353,7 @@ class WebsocketClientSession:
             close_timeout: Override of the ``close_timeout`` param.
         """
         self._conn.redial_cancelled()  # RECONNECTING -> IDLE: an outage's redial stops
-        redialing = self._reconnect_task
-        if redialing is not None and redialing is not asyncio.current_task():
-            self._reconnect_task = None
-            await self.task_manager.cancel_task(redialing)
+        await self._stop_redial()
         if (ws := self._websocket) is None:
             return
         self._conn.close_requested()
@@ -340,6 +380,12 @@ class WebsocketClientSession:
             if self._websocket is ws:
                 self._websocket = None
                 self._conn.dropped()
+
+    async def _stop_redial(self) -> None:
+        redialing = self._reconnect_task
+        if redialing is not None and redialing is not asyncio.current_task():
+            self._reconnect_task = None
+            await self.task_manager.cancel_task(redialing)
 
     def abort(self) -> None:
         """Drop the connection at once, without a closing handshake.
@@ -450,6 +496,9 @@ class WebsocketClientSession:
             retry = self._policy is not None and self._policy.should_retry(failure)
             if not retry and is_call_end(failure):
                 logger.info(f"{self}: {failure} (the far end ended the call)")
+            elif retry and self._ending:
+                retry = False
+                logger.warning(f"{self}: {failure}; not reconnecting: the call is ending")
             else:
                 logger.warning(f"{self}: {failure}" + ("; reconnecting" if retry else ""))
         self._pending_failure = None
@@ -462,6 +511,7 @@ class WebsocketClientSession:
             await self._callbacks.on_disconnected(websocket)
         finally:
             if retry and failure is not None:
+                self._outage_cause = failure
                 self._reconnect_task = self.task_manager.create_task(
                     self._reconnect_task_handler(failure), f"{self}::reconnect"
                 )

@@ -105,9 +105,11 @@ class WebsocketClientTransport(BaseTransport):
     - on_disconnected(transport, websocket): Disconnected from WebSocket server
       (``websocket.close_code`` and ``websocket.close_reason`` say how)
     - on_connection_error(transport, error): The connection could not be made,
-      or was lost for good (not retried, or the reconnect policy gave up);
-      ``error`` is a :class:`~pipecat_wsclient.errors.ConnectionFailure`. A
-      fatal ``ErrorFrame`` with the same message is pushed upstream too.
+      or was lost for good (not retried, or the reconnect policy gave up, or
+      lost once the call was ending); ``error`` is a
+      :class:`~pipecat_wsclient.errors.ConnectionFailure`. An ``ErrorFrame``
+      with the same message is pushed upstream too: fatal, unless the call
+      was already ending (an ``EndFrame`` on its way), which then goes on.
     - on_reconnecting(transport, attempt, delay, cause): The connection was
       lost (``cause``, a ``ConnectionFailure``); attempt number ``attempt``
       (from 1) follows in ``delay`` seconds. The pipeline keeps running.
@@ -241,6 +243,14 @@ class WebsocketClientTransport(BaseTransport):
             )
 
     async def _release(self, processor: FrameProcessor, close_timeout: float | None = None):
+        """Let go of the connection for ``processor``: stopping (EndFrame), or cancel/cleanup.
+
+        ``close_timeout`` is None on stop: the input lets go as the ``EndFrame``
+        passes it, and from then on the call is ending (no redial). Cancel and
+        cleanup pass a short one and close within their bound, quietly.
+        """
+        if close_timeout is None:
+            await self._session.call_ending()
         if self._session.is_last_holder(processor) and self._connect_task is not None:
             task, self._connect_task = self._connect_task, None
             if not task.done():
@@ -254,7 +264,13 @@ class WebsocketClientTransport(BaseTransport):
             await self._report_failure(failure)
 
     async def _report_failure(self, failure: ConnectionFailure):
-        """Tell the application and the pipeline that the connection is unusable."""
+        """Tell the application and the pipeline that the connection is unusable.
+
+        The ``ErrorFrame`` is fatal (the worker cancels the pipeline), but when
+        the call is already ending (an ``EndFrame`` on its way): the pipeline
+        then ends as it was ending, and the audio still queued is counted as
+        dropped instead of vanishing with a cancel.
+        """
         await self._call_event_handler("on_connection_error", failure)
         processor = self._reporter
         if processor is None:
@@ -266,6 +282,9 @@ class WebsocketClientTransport(BaseTransport):
             processor=processor,
             category=error_category(failure),
         )
+        if self._session.is_ending:
+            await processor.push_error_frame(error)
+            return
         # Set after construction, as Pipecat does, to avoid the deprecation
         # warning of the constructor flag: the worker cancels the pipeline.
         error.fatal = True

@@ -97,3 +97,22 @@ def test_abandon_outage_counts_everything_held():
     assert books.stats.dropped_frames == 2
     assert not books.outage
     assert books.abandon_outage() is None
+
+
+def test_end_silence_is_never_dropped_audio_and_the_bots_audio_still_adds_up():
+    """Issue 24, item 4: end silence not sent is not a loss; sent, it is counted apart."""
+    books = ledger()
+    produced = 3 * CHUNK_SECS  # the bot's audio
+    books.count_sent_audio(CHUNK_SECS)
+    books.count_dropped(CHUNK_SECS, now=0.0)
+    books.count_interrupted(CHUNK_SECS)
+    books.count_sent_audio(CHUNK_SECS, end_silence=True)  # the end silence: one chunk out,
+    books.count_unsent_end_silence(1.96)  # the rest not (the far end hung up)
+    s = books.stats
+    assert s.dropped_audio_secs == pytest.approx(CHUNK_SECS)  # the bot's chunk only
+    assert s.dropped_frames == 1
+    assert s.audio_secs_sent == pytest.approx(2 * CHUNK_SECS)  # what went on the wire
+    assert s.end_silence_secs_sent == pytest.approx(CHUNK_SECS)
+    assert s.end_silence_secs_unsent == pytest.approx(1.96)
+    bot = s.audio_secs_sent - s.end_silence_secs_sent + s.dropped_audio_secs
+    assert bot + s.interrupted_audio_secs == pytest.approx(produced)

@@ -99,3 +99,20 @@ def test_give_up_message_says_attempt_or_attempts(attempts):
         assert policy.next_delay(0.0, failure()) is not None
     text = str(give_up_failure(policy, failure(), URI, now=1.5))
     assert f"after {attempts} attempt{'s' if attempts > 1 else ''} in 1.5s" in text
+
+
+@pytest.mark.parametrize("attempts", [0, 2])
+def test_give_up_because_the_call_is_ending_says_so_and_names_the_last_error(attempts):
+    """Issue 24, item 1: an outage under way when the call starts ending is stopped."""
+    policy = ReconnectPolicy(ReconnectParams(first_delay_secs=0.01))
+    policy.begin(0.0)
+    for _ in range(attempts):
+        assert policy.next_delay(0.0, failure()) is not None
+    original = failure(FailureKind.WRITE_TIMEOUT, "send blocked")
+    final = give_up_failure(policy, original, URI, now=0.5, why="the call is ending")
+    assert final is not original  # even with no attempt yet: the message says why
+    assert final.kind is FailureKind.WRITE_TIMEOUT
+    text = str(final)
+    tried = f"after {attempts} attempts in 0.5s" if attempts else "before any attempt"
+    assert f"stopped reconnecting {tried}" in text
+    assert "the call is ending; last error: send blocked" in text

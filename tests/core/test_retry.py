@@ -315,3 +315,17 @@ def test_reconnect_params_instances_are_independent():
     a = WebsocketClientParams()
     b = WebsocketClientParams()
     assert a.reconnect is not b.reconnect
+
+
+def test_policy_remembers_the_failure_it_last_decided_on():
+    """The outage's last error, for the report when the redial is stopped from outside."""
+    policy = ReconnectPolicy(params(max_attempts=1))
+    policy.begin(0.0)
+    assert policy.last_failure is None
+    first, second = failure(FailureKind.NETWORK), failure(FailureKind.REFUSED)
+    assert policy.next_delay(0.0, first) is not None
+    assert policy.last_failure is first
+    assert policy.next_delay(0.1, second) is None  # given up: still the one decided on
+    assert policy.last_failure is second
+    policy.begin(1.0)
+    assert policy.last_failure is None  # a new outage
