@@ -127,8 +127,17 @@ class LineOptions:
         return serializer, self.sample_rate or line_rate(serializer)
 
 
-def check_uri(uri: str) -> None:
+WEBHOOK_PROTOCOLS = ("twilio", "telnyx", "plivo", "vonage")
+"""The carriers whose bots are dialed through their webhook (``http://``, ``https://``)."""
+
+
+def check_uri(uri: str, protocol: str | None = None) -> None:
     """Fail now, before dialing, if ``uri`` is not one a caller can dial.
+
+    Args:
+        uri: A stream's ``ws://``/``wss://`` URI or, with a carrier's
+            ``protocol`` that has one, the bot's webhook (``http(s)://``).
+        protocol: The ``--protocol`` it is dialed with (None: a stream's URI only).
 
     Raises:
         ValueError: Naming the URI (redacted) and why, in one line.
@@ -138,8 +147,18 @@ def check_uri(uri: str) -> None:
         host = parts.hostname
     except ValueError as e:
         raise ValueError(f"{redact_uri(uri)}: not a valid URI ({e})") from None
-    if parts.scheme not in ("ws", "wss"):
-        raise ValueError(f"{redact_uri(uri)}: not a WebSocket URI (a caller dials ws:// or wss://)")
+    webhook = parts.scheme in ("http", "https")
+    if webhook and protocol not in WEBHOOK_PROTOCOLS:
+        hint = f"--protocol {protocol} has no webhook" if protocol else "no --protocol given"
+        raise ValueError(
+            f"{redact_uri(uri)}: not a WebSocket URI; an http(s):// webhook is dialed with "
+            f"a carrier's --protocol ({', '.join(WEBHOOK_PROTOCOLS)}), {hint}"
+        )
+    if not webhook and parts.scheme not in ("ws", "wss"):
+        raise ValueError(
+            f"{redact_uri(uri)}: not a WebSocket URI (a caller dials ws:// or wss://, or a "
+            "carrier bot's http(s):// webhook with its --protocol)"
+        )
     if not host:
         raise ValueError(f"{redact_uri(uri)}: no host")
 
