@@ -29,18 +29,14 @@ def bot():
 
 
 async def test_pipecats_twilio_bot_breaks_no_rule(bot) -> None:
-    result = await run_call(
-        CallOptions(bot.uri, protocol="twilio", audio=_speech(1.0), listen=1.0)
-    )
+    result = await run_call(CallOptions(bot.uri, protocol="twilio", audio=_speech(1.0), listen=1.0))
     assert result.exit_code == 0, result.error
     assert result.heard_secs > 0.5
     assert result.carrier_errors == {}
 
 
 async def test_pipecats_exotel_bot_is_reported_breaking_exotels_chunk_rule(bot) -> None:
-    result = await run_call(
-        CallOptions(bot.uri, protocol="exotel", audio=_speech(1.0), listen=1.0)
-    )
+    result = await run_call(CallOptions(bot.uri, protocol="exotel", audio=_speech(1.0), listen=1.0))
     assert result.exit_code == 0, result.error  # reported, not failed (without --strict)
     errors = result.carrier_errors
     # Pipecat's Exotel serializer sends what its resampler gives (1516 bytes, 95 ms).
