@@ -4,18 +4,27 @@
 Needs only Python >= 3.11 and pip::
 
     python3 dev.py demo     # set up .venv, run the demo against a local server
-    python3 dev.py test     # set up .venv, run the test suite
+    python3 dev.py test     # set up .venv, run the test suite (everything)
+    python3 dev.py test --fast   # the fast run: no slow, browser or speech-to-text tests
     python3 dev.py lint     # ruff and mypy
-    python3 dev.py test-pythons [3.12 ...]  # the fast suite on the other Pythons
+    python3 dev.py docs     # build the documentation site into site/ (warnings are errors)
+    python3 dev.py docs serve    # serve it at http://127.0.0.1:8000 while you edit
+    python3 dev.py test-pythons [3.12 ...]  # the fast run on the other Pythons
 
 The first run creates ``.venv`` and installs the package with its extras,
 pinned by ``constraints.txt``; later runs reuse it (re-installing when
-``pyproject.toml`` or ``constraints.txt`` changed).
+``pyproject.toml`` or ``constraints.txt`` changed). Arguments after the
+command go to pytest (``python3 dev.py test --fast tests/core -x``).
 
-``test-pythons`` does the same in ``.venv-3.12`` and ``.venv-3.13`` with
-those Pythons (found as ``python3.12`` on PATH, else in pyenv's or the
-system's usual places; a missing one is an error), then runs the fast suite
-(``FAST_TESTS``) in each. ``dev.py test`` runs everything on this Python.
+The fast run selects by the markers registered in ``pyproject.toml``
+(``FAST_MARKERS``): every test but those marked ``slow``, ``browser``, ``stt`` or
+``dist``, with the ``dev`` hypothesis profile (``tests/budget.py``: a tenth
+of CI's generated examples) unless ``HYPOTHESIS_PROFILE`` says otherwise.
+
+``test-pythons`` does the same set-up in ``.venv-3.12`` and ``.venv-3.13``
+with those Pythons (found as ``python3.12`` on PATH, else in pyenv's or the
+system's usual places; a missing one is an error), then runs the fast run in
+each. ``dev.py test`` runs everything on this Python.
 """
 
 from __future__ import annotations
@@ -36,61 +45,29 @@ BIN = VENV / BIN_DIR
 PY = BIN / "python"
 
 OTHER_PYTHONS = ("3.12", "3.13")
-"""Pythons that ``test-pythons`` runs the fast suite on (CI's main run is on 3.11)."""
+"""Pythons that ``test-pythons`` runs the fast run on (CI's main run is on 3.11)."""
 
-FAST_TESTS = (
-    # Pure modules: pacing, retry, ledger, outage buffer, errors, hooks, codecs, API.
-    "tests/test_layering.py",  # imports run downwards; modules stay readable
-    "tests/test_public_paths.py",
-    "tests/core/test_connection_state.py",
-    "tests/core/test_pacing.py",
-    "tests/core/test_retry.py",
-    "tests/core/test_ledger.py",
-    "tests/core/test_outage.py",
-    "tests/core/test_errors.py",
-    "tests/core/test_hooks.py",
-    "tests/core/test_throttle_stats.py",
-    "tests/core/test_protobuf_audio.py",
-    "tests/protocols/test_protocol_audio.py",
-    "tests/serve/test_serve_audio.py",
-    "tests/protocols/test_cli_protocols.py",
-    "tests/test_packaging.py",
-    "tests/core/test_api.py",
-    "tests/core/test_upstream.py",  # fingerprints (the same on every Python) and the fallbacks
-    # Scenario files, transcript matching, timelines, checks and reports (pure).
-    "tests/scenario/test_scenario_model.py",
-    "tests/scenario/test_scenario_matching.py",
-    "tests/audio/test_scenario_timeline.py",
-    "tests/scenario/test_scenario_checks.py",
-    "tests/scenario/test_scenario_report.py",
-    "tests/audio/test_phone_turns.py",  # the one turn engine, live and final (pure)
-    "tests/audio/test_resample.py",
-    "tests/caller/test_builder.py",
-    # The protocols, against their fake peers, and their generated inputs.
-    "tests/protocols/test_asterisk_flow.py",
-    "tests/protocols/test_carriers.py",
-    "tests/protocols/test_asterisk.py",
-    "tests/protocols/test_protocols_fuzz.py",
-    # Real pipelines against real local servers: connecting (TLS too), audio
-    # out and in, the media sender, reconnecting, how calls end.
-    "tests/core/test_connection.py",
-    "tests/core/test_connect_failures.py",
-    "tests/core/test_tls.py",
-    "tests/core/test_outbound.py",
-    "tests/core/test_inbound.py",
-    "tests/core/test_media_sender.py",
-    "tests/core/test_reconnect.py",
-    "tests/core/test_remote_close.py",
-    "tests/core/test_call_end.py",
-    "tests/core/test_cancel_bound.py",
-)
-"""The fast suite: about two minutes per Python on two cores (``dev.py test`` runs all)."""
+FAST_MARKERS = "not slow and not browser and not stt and not dist"
+"""The fast run's selection: the markers are registered (and described) in pyproject.toml."""
+
+FAST_PROFILE = "dev"
+"""The hypothesis profile of the fast run, unless ``HYPOTHESIS_PROFILE`` is set."""
 
 
-def run(*args: str | Path) -> None:
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
     """Run a command in the project directory, echoing it; fail on a non-zero exit."""
-    print("+", " ".join(str(a) for a in args), flush=True)
-    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+    shown = " ".join(str(a) for a in args)
+    extra = {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}
+    if extra:
+        shown = " ".join(f"{k}={v}" for k, v in extra.items()) + " " + shown
+    print("+", shown, flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True, env=env)
+
+
+def fast_run(py: Path, extra: list[str]) -> None:
+    """The fast run with the venv's python: pytest ``-m FAST_MARKERS`` and the dev profile."""
+    env = {"HYPOTHESIS_PROFILE": FAST_PROFILE, **os.environ}
+    run(py, "-m", "pytest", "-p", "no:cacheprovider", "-m", FAST_MARKERS, *extra, env=env)
 
 
 def setup(venv: Path = VENV, python: str | Path = sys.executable) -> Path:
@@ -155,17 +132,17 @@ def find_python(version: str) -> str:
 
 
 def test_pythons(versions: list[str], extra: list[str]) -> None:
-    """Set up ``.venv-X.Y`` for each Python and run the fast suite in it; fail on any failure."""
+    """Set up ``.venv-X.Y`` for each Python and run the fast run in it; fail on any failure."""
     pythons = {version: find_python(version) for version in versions}  # all found, or stop now
     took = {}
     for version, python in pythons.items():
         start = time.monotonic()
         print(f"== Python {version} ({python})", flush=True)
         py = setup(ROOT / f".venv-{version}", python)
-        run(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *FAST_TESTS, *extra)
+        fast_run(py, ["-q", *extra])
         took[version] = time.monotonic() - start
     for version, secs in took.items():
-        print(f"Python {version}: fast suite passed ({secs:.0f} s with setup)")
+        print(f"Python {version}: fast run passed ({secs:.0f} s with setup)")
 
 
 def main() -> None:
@@ -178,16 +155,27 @@ def main() -> None:
     elif command == "test":
         setup()
         # Exit code 5 (no tests collected) fails too: check=True.
-        run(PY, "-m", "pytest", *extra)
+        if "--fast" in extra:
+            fast_run(PY, [a for a in extra if a != "--fast"])
+        else:
+            run(PY, "-m", "pytest", *extra)
     elif command == "test-pythons":
         # Python versions (e.g. 3.12), then pytest options.
         versions = [a for a in extra if a[:1].isdigit()] or list(OTHER_PYTHONS)
         test_pythons(versions, [a for a in extra if not a[:1].isdigit()])
     elif command == "lint":
         setup()
-        run(PY, "-m", "ruff", "check", "src", "tests", "examples", "bench", "dev.py")
-        run(PY, "-m", "ruff", "format", "--check", "src", "tests", "examples", "bench", "dev.py")
+        linted = ("src", "tests", "examples", "bench", "docs", "dev.py")
+        run(PY, "-m", "ruff", "check", *linted)
+        run(PY, "-m", "ruff", "format", "--check", *linted)
         run(PY, "-m", "mypy")
+    elif command == "docs":
+        setup()
+        env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about MkDocs 2
+        if extra[:1] == ["serve"]:
+            run(PY, "-m", "mkdocs", "serve", *extra[1:], env=env)
+        else:
+            run(PY, "-m", "mkdocs", "build", "--strict", *extra, env=env)
     else:
         print(__doc__)
         sys.exit(0 if command in ("help", "-h", "--help") else 2)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the benchmarks' quick run (minutes) and a 30 s soak
+
 ROOT = Path(__file__).resolve().parents[1]
 BOTH = ("ours", "pipecat")
 

@@ -40,6 +40,8 @@ from support.servers import (
 )
 from support.tls import make_tls, tls_echo_server
 
+pytestmark = pytest.mark.slow  # the support servers in subprocesses
+
 
 async def test_echo_round_trip():
     async with echo_server(subprotocols=["pipecat"]) as server:

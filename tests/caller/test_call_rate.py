@@ -36,6 +36,7 @@ def test_load_reads_its_clips_at_the_carriers_rate():
     assert run.call_options(0).sample_rate == 8000
 
 
+@pytest.mark.slow
 async def test_a_call_to_a_pipecat_twilio_bot_runs_at_8khz(tmp_path):
     record = tmp_path / "call.wav"
     with phone_bot() as bot:

@@ -17,6 +17,8 @@ from pipecat_wsclient.caller.call import CallOptions, run_call
 from support.plain_bot import tone
 from support.plain_bots import plain_bot
 
+pytestmark = pytest.mark.slow  # bots in subprocesses
+
 
 async def call(uri: str, **kwargs):
     return await run_call(CallOptions(uri, protocol="twilio", **kwargs))

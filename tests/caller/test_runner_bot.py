@@ -25,7 +25,8 @@ import pytest
 from support.commands import cli
 from support.runner_bots import runner_available, runner_bot
 
-pytestmark = pytest.mark.timeout(120)
+# Pipecat's development runner in a subprocess
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 QUESTION = "What are your opening hours?"
 MAX_RESPONSE_MS = 5000
@@ -152,6 +153,7 @@ async def test_load_counts_every_call_of_the_raising_example_failed(tmp_path):
     print("crash load:", json.dumps({"errors": report["errors"], "failed": report["failed"]}))
 
 
+@pytest.mark.stt  # transcribes with the local Whisper model
 async def test_a_two_turn_scenario_passes_against_the_example(tmp_path):
     scenario = tmp_path / "runner.yaml"
     scenario.write_text(SCENARIO)

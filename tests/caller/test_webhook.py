@@ -134,6 +134,7 @@ def test_exotel_has_no_webhook() -> None:
 # -- Pipecat's development runner -----------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_the_runner_bot_is_dialed_through_its_webhook(tmp_path) -> None:
     from test_runner_bot import QUESTION, speech_clip
 
@@ -286,6 +287,7 @@ async def test_a_webhook_that_is_not_there_is_refused_with_exit_3() -> None:
     assert "webhook" in result.error
 
 
+@pytest.mark.slow
 async def test_a_scenario_dials_through_the_webhook_signed(tmp_path) -> None:
     pytest.importorskip("twilio")
     from pipecat_wsclient.audio.wav import write_wav

@@ -57,6 +57,7 @@ def best_correlation(
     return best, best_lag * 0.01
 
 
+@pytest.mark.slow
 async def test_demo_writes_summary_wav_and_png(tmp_path):
     code, out, err = await cli("demo", "--out-dir", str(tmp_path), timeout=30)
     assert code == 0, err
@@ -72,6 +73,7 @@ async def test_demo_writes_summary_wav_and_png(tmp_path):
     assert png_size(tmp_path / "demo-call.png") == PLOT_SIZE_PX
 
 
+@pytest.mark.slow
 async def test_demo_json_report():
     code, out, _ = await cli("demo", "--out-dir", "/tmp/pwc-demo-json", "--json", timeout=30)
     assert code == 0
@@ -80,6 +82,7 @@ async def test_demo_json_report():
     assert abs(report["latency_p50_ms"] - 300) < 60
 
 
+@pytest.mark.slow
 async def test_latency_against_tone_server_matches_its_configured_delay():
     async with VoiceServer(ServeOptions(port=0, mode="tone", latency=0.3)) as server:
         code, out, err = await cli("call", server.uri, "--json")
@@ -93,6 +96,7 @@ async def test_latency_against_tone_server_matches_its_configured_delay():
     assert report["exit_code"] == 0 and report["error"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["pipecat", "raw"])
 async def test_echo_recording_correlates_with_what_was_sent(tmp_path, protocol):
     record = tmp_path / "call.wav"
@@ -109,6 +113,7 @@ async def test_echo_recording_correlates_with_what_was_sent(tmp_path, protocol):
     assert 0.2 <= lag <= 0.35  # the server's 0.25 s delay
 
 
+@pytest.mark.slow
 async def test_call_through_pipecat_server_transport(tmp_path):
     record = tmp_path / "call.wav"
     with pipecat_echo_server() as uri:
@@ -120,6 +125,7 @@ async def test_call_through_pipecat_server_transport(tmp_path):
     assert json.loads(out)["heard_secs"] > 5
 
 
+@pytest.mark.slow
 async def test_play_resamples_any_wav(tmp_path):
     src = tmp_path / "in.wav"
     t = np.arange(int(1.0 * 44100)) / 44100
@@ -135,6 +141,7 @@ async def test_play_resamples_any_wav(tmp_path):
     assert 1.0 <= json.loads(out)["sent_secs"] < 1.0 + 0.3
 
 
+@pytest.mark.slow
 async def test_record_mode_server_writes_what_we_played(tmp_path):
     target = tmp_path / "received.wav"
     async with VoiceServer(ServeOptions(port=0, mode="record", record_path=str(target))) as server:
@@ -168,6 +175,7 @@ async def test_exit_code_http_status(status):
     assert "SECRET" not in out + err
 
 
+@pytest.mark.slow
 async def test_exit_code_tls():
     tls = make_tls()
     async with tls_echo_server(tls.server_context) as server:
@@ -180,6 +188,7 @@ async def test_exit_code_tls():
         assert code == 0 and "warning" in err.lower()
 
 
+@pytest.mark.slow
 async def test_exit_code_timeout():
     async with silent_server() as server:
         code, _, err = await cli("call", server.uri, "--open-timeout", "0.5")
@@ -202,6 +211,7 @@ async def test_usage_errors_exit_2(args):
     assert "error" in err.lower()
 
 
+@pytest.mark.slow
 async def test_ctrl_c_ends_call_cleanly_and_writes_recording(tmp_path):
     record = tmp_path / "call.wav"
     async with VoiceServer(ServeOptions(port=0, mode="echo")) as server:
@@ -220,6 +230,7 @@ async def test_ctrl_c_ends_call_cleanly_and_writes_recording(tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 async def test_headers_are_sent():
     async with VoiceServer(ServeOptions(port=0, mode="echo")) as server:
         code, _, err = await cli(
@@ -228,6 +239,7 @@ async def test_headers_are_sent():
     assert code == 0, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [[], ["call"], ["serve"], ["demo"]])
 async def test_help(command):
     code, out, _ = await cli(*command, "--help")

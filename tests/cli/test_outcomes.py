@@ -21,6 +21,8 @@ from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 from support.commands import CLI, cli
 from support.servers import closing_server, echo_server
 
+pytestmark = pytest.mark.slow  # the command line in subprocesses, against bots
+
 
 async def test_a_bot_that_closes_1011_fails_the_call_once_naming_the_code():
     async with closing_server(1011, "boom", after=0.3) as server:

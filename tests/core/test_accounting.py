@@ -23,6 +23,8 @@ from pipecat_wsclient import WebsocketClientTransport
 from pipecat_wsclient.params import ReconnectParams
 from support.restartable import RestartableServer
 
+pytestmark = pytest.mark.slow  # real-time calls of many seconds
+
 CLIP_SECS = 10.0
 CHUNK_SECS = 0.04  # the default 4 x 10 ms
 FEED_SECS = 0.04

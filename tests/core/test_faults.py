@@ -7,6 +7,7 @@ import gc
 import time
 
 import psutil
+import pytest
 from pipecat.frames.frames import OutputTransportMessageUrgentFrame, TTSAudioRawFrame
 from test_reconnect import Events, received_audio
 
@@ -66,6 +67,7 @@ async def test_half_open_peer_detected_by_write_timeout_and_reconnected():
     assert not p.errors
 
 
+@pytest.mark.slow
 async def test_flapping_ten_drops_in_thirty_seconds_no_leaks():
     clip_secs = 32.0
     clip = pcm(clip_secs, seed=31)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from pipecat.frames.frames import TTSAudioRawFrame
 from test_reconnect import Events, received_audio
 
@@ -20,6 +21,7 @@ from pipecat_wsclient.params import ReconnectParams
 from support.restartable import RestartableServer
 
 
+@pytest.mark.slow
 async def test_audio_waits_for_a_retried_first_dial_and_none_is_dropped():
     clip = pcm(3.0, seed=41)
     server = RestartableServer()  # not listening yet: the first dials are refused

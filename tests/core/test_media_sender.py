@@ -9,6 +9,7 @@ downstream after they are written (gathered into fewer, longer frames).
 import asyncio
 import time
 
+import pytest
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -89,6 +90,7 @@ async def test_bot_speaking_frames_and_chunks_pushed_downstream():
     assert isinstance(t.output()._media_senders[None], LeanMediaSender)
 
 
+@pytest.mark.slow
 async def test_write_bound_of_the_base_class_still_applies():
     """A peer that stops reading, our write timeout off: audio_out_write_timeout_secs ends it."""
     async with stop_reading_server() as server:

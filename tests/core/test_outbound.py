@@ -67,6 +67,7 @@ def pacing_figures(arrivals, rate, channels, lead):
     return chunk, steady_rate, drift, sorted(gaps)[int(0.99 * (len(gaps) - 1))]
 
 
+@pytest.mark.slow
 async def test_pacing_is_real_time_without_drift():
     lead = 0.1
     arrivals = await stream_and_measure(12.0, RATE, 1, lead)

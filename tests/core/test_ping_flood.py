@@ -288,6 +288,7 @@ async def test_a_flooded_connection_is_redialed_when_the_policy_says_so():
     assert lag.worst < 0.25
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interval", [0.1, 0.02], ids=["10/s", "50/s"])
 async def test_a_server_pinging_at_or_under_the_bound_is_never_flagged(interval):
     seconds = 4.0

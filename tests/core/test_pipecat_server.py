@@ -1,10 +1,13 @@
 """Pipecat's own server transport as the peer, in a subprocess."""
 
+import pytest
 from pipecat.frames.frames import TTSAudioRawFrame
 
 from harness import RATE, pcm, run_pipeline, wait_for
 from pipecat_wsclient import WebsocketClientParams, WebsocketClientTransport
 from support.processes import pipecat_echo_server
+
+pytestmark = pytest.mark.slow  # Pipecat's server transport in a subprocess
 
 
 async def test_five_seconds_through_pipecat_server_come_back_byte_exact():

@@ -104,6 +104,7 @@ async def stream_through_outage(outage: float, clip_secs: float, **params):
     return clip, received, stats, events, p
 
 
+@pytest.mark.slow
 async def test_short_outage_loses_nothing_and_reconnects_fast():
     first = 0.05
     clip, received, stats, events, p = await stream_through_outage(
@@ -122,6 +123,7 @@ async def test_short_outage_loses_nothing_and_reconnects_fast():
     assert len(events.disconnected) == 2  # the lost one and the final close
 
 
+@pytest.mark.slow
 async def test_long_outage_loses_exactly_what_it_reports():
     clip, received, stats, _, p = await stream_through_outage(
         3.0, 6.0, reconnect=ReconnectParams(buffer_audio_secs=1.0)
@@ -243,6 +245,7 @@ async def test_headers_provider_and_session_start_run_on_every_connection():
     assert server.messages == [hello, hello]
 
 
+@pytest.mark.slow
 async def test_interruption_during_outage_discards_held_audio():
     old, new = pcm(3.0, seed=21), pcm(0.4, seed=22)
     async with RestartableServer() as server:

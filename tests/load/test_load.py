@@ -58,6 +58,7 @@ def test_thresholds():
         parse_threshold("p95 response > lots")
 
 
+@pytest.mark.slow
 async def test_load_against_tone_server_reports_its_latency(tmp_path):
     png = tmp_path / "load.png"
     async with VoiceServer(ServeOptions(port=0, mode="tone", latency=0.3)) as server:
@@ -92,6 +93,7 @@ async def test_load_against_tone_server_reports_its_latency(tmp_path):
     assert png_size(png) == (1200, 450)
 
 
+@pytest.mark.slow
 async def test_injected_refusals_show_as_error_rate_and_gate_the_exit_code():
     async with VoiceServer(ServeOptions(port=0, mode="tone")) as server:
         uris = [server.uri, server.uri, server.uri, refused_uri()]
@@ -131,6 +133,7 @@ async def test_bad_threshold_is_a_usage_error():
     assert code == 2 and "fail-if" in err
 
 
+@pytest.mark.slow
 async def test_an_echo_is_counted_as_overlap_never_as_a_response():
     """``serve``'s echo talks back while we speak: an overlap per question, no answer."""
     async with VoiceServer(ServeOptions(port=0, mode="echo")) as server:

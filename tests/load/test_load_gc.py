@@ -72,6 +72,7 @@ def test_a_long_pause_is_a_warning_a_short_one_is_not() -> None:
     assert "--processes" in advice
 
 
+@pytest.mark.slow
 async def test_a_load_run_makes_no_full_collection_but_its_own() -> None:
     saved = gc.get_threshold()
     full: list[str] = []

@@ -79,6 +79,7 @@ async def busy(stop: asyncio.Event) -> None:
         await asyncio.sleep(0.002)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("saturated", [False, True])
 async def test_the_report_says_when_the_generator_was_its_own_bottleneck(saturated) -> None:
     async with VoiceServer(ServeOptions(port=0, mode="tone", latency=0.3)) as server:

@@ -24,6 +24,8 @@ from pipecat_wsclient.load.processes import ProcessLoad, WorkerFailed, _merge_ti
 from pipecat_wsclient.load.run import LoadOptions
 from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 
+pytestmark = pytest.mark.slow  # load's worker processes
+
 
 @contextlib.contextmanager
 def tone_server() -> Iterator[str]:

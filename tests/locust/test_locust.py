@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Locust masters and workers in subprocesses
+
 # Not importorskip: importing Locust monkey-patches the importing process.
 if importlib.util.find_spec("locust") is None:
     pytest.skip("Locust is not installed (pip install -e '.[locust]')", allow_module_level=True)

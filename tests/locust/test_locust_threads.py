@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Locust in subprocesses
+
 if importlib.util.find_spec("locust") is None:
     pytest.skip("Locust is not installed (pip install -e '.[locust]')", allow_module_level=True)
 

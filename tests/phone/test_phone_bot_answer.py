@@ -29,6 +29,8 @@ from pipecat_wsclient.protocols.carrier import BotEvent, Clear
 from pipecat_wsclient.scenario.espeak import espeak_synthesize
 from support.processes import PhoneBot, phone_bot
 
+pytestmark = pytest.mark.slow  # a phone bot in a subprocess
+
 CHUNK_SECS = 0.02
 SILENCE = bytes(2 * int(RATE * CHUNK_SECS))
 VOICE_RMS = 300.0  # eSpeak NG speech is ~2000-7000 RMS; mu-law silence is 0

@@ -557,6 +557,7 @@ async def test_call_large_frames_are_split(control):
         assert bytes(fake.media_in) == audio
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("control", FORMATS)
 async def test_call_xoff_pauses_and_xon_resumes_without_losing_audio(control):
     async with FakeAsterisk(format="slin16", control_format=control) as fake:

@@ -185,6 +185,7 @@ async def test_audio_held_during_xoff_is_not_counted_as_sent_by_the_serializer()
         assert stats.audio_secs_sent == pytest.approx(len(first + io.media()) / (2 * RATE))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("control", FORMATS)
 async def test_call_serializer_counts_what_asterisk_received(control):
     """Transport: handed to the serializer; serializer: sent; the difference is held."""

@@ -282,6 +282,7 @@ async def stream_through(kind: str, seconds: float, pipeline_rate: int) -> Figur
     return figures(arrivals_of(p), played.sent, frame_samples, in_rate)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "pipeline_rate"),
     [("ulaw", 16000), ("alaw", 16000), ("ulaw", 24000), ("slin16", 16000), ("twilio", 16000)],
@@ -307,6 +308,7 @@ async def test_the_far_ends_frames_arrive_at_the_pace_they_are_sent(kind: str, p
     assert f.sample_p99 < bound, f
 
 
+@pytest.mark.slow
 async def test_the_8khz_path_adds_at_most_a_frame_to_the_16khz_one():
     """ulaw 8 kHz and slin16 side by side into 16 kHz pipelines: per-sample p99 within 40 ms."""
     ulaw, slin16 = await asyncio.gather(

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipecat_wsclient.audio.wav import write_wav
 from pipecat_wsclient.caller.call import CallOptions, run_call
 from pipecat_wsclient.scenario.model import load_scenario
 from pipecat_wsclient.scenario.run import RunOptions, run_scenario
 from support.plain_bot import tone
 from support.plain_bots import plain_bot
+
+pytestmark = pytest.mark.slow  # bots and the command line in subprocesses
 
 RATE = 8000
 BOT = {"latency": 0.2, "silence_ms": 400}

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from pipecat_wsclient.scenario.model import parse_scenario
@@ -64,6 +65,7 @@ async def run(uri: str, data: dict):
     return result, time.monotonic() - started
 
 
+@pytest.mark.slow
 async def test_a_bot_that_never_answers_fails_after_the_answer_timeout():
     async def silent(ws: ServerConnection):
         async for _ in ws:
@@ -78,6 +80,7 @@ async def test_a_bot_that_never_answers_fails_after_the_answer_timeout():
     assert took < 2.0 + 1.5 + 5.0  # the speech, the timeout, connect and close
 
 
+@pytest.mark.slow
 async def test_a_bot_that_never_stops_talking_is_cut_off():
     async def endless(ws: ServerConnection):
         async def talk():
@@ -133,6 +136,7 @@ async def test_a_bot_that_answers_while_we_talk_gets_a_negative_response_time():
     assert turn.answer_secs is not None and 1.9 <= turn.answer_secs <= 2.1
 
 
+@pytest.mark.slow
 async def test_junk_between_the_answers_chunks_is_skipped_and_the_answer_measured():
     async def junky(ws: ServerConnection):
         async def talk():

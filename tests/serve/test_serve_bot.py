@@ -15,6 +15,8 @@ from pipecat_wsclient.scenario.espeak import EspeakTTSService
 from pipecat_wsclient.serve.bot import BotOptions, BotServer
 from support.commands import cli
 
+pytestmark = pytest.mark.slow  # the answering bot: real calls, speech
+
 
 def bot_options(protocol: str) -> BotOptions:
     return BotOptions(tts_factory=EspeakTTSService, port=0, protocol=protocol)
