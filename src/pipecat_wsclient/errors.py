@@ -308,18 +308,20 @@ def redact_uri(uri: str) -> str:
     The one redaction for every URI we show (messages, logs, ``--json``,
     JUnit, plot titles). Replaced by ``***``: the password of the user
     info (and the user name when it looks like a token or has no password),
-    every query value and matrix parameter value, the fragment, and the path
-    segments and query names that :func:`looks_like_secret` flags. Query
-    names stay, so a reader still sees ``?token=***``; the scheme, host,
-    port and ordinary path segments are kept as they are::
+    every query value and matrix parameter value, every query key without a
+    value (``?SECRET`` -> ``?***``: a bare key may be the secret), the
+    fragment, and the path segments and query names that
+    :func:`looks_like_secret` flags. Query names with a value stay, so a
+    reader still sees ``?token=***``; the scheme, host, port and ordinary
+    path segments are kept as they are::
 
         wss://u:pw@h/ws/sk_live_51Hx?token=abc#f -> wss://u:***@h/ws/***?token=***#***
         wss://h/v1/calls/<uuid>/stream           -> unchanged
 
     Any text is split by the generic syntax of RFC 3986 (appendix B), which
     fits every string, and put back together with the same delimiters: only
-    the masked parts change (a query loses its empty ``&&`` pairs, a bare
-    query name gets ``=***``). ``urllib.parse`` is not used for this: its
+    the masked parts change (a query loses its empty ``&&`` pairs).
+    ``urllib.parse`` is not used for this: its
     round trip changes some texts (``ws:////`` becomes ``ws://``), so the
     result would not be stable. It never raises and it is idempotent:
     ``redact_uri(redact_uri(x)) == redact_uri(x)``.
@@ -383,11 +385,18 @@ def _redact_authority(authority: str) -> str:
 
 
 def _redact_query(query: str) -> str:
-    names = [pair.partition("=")[0] for pair in query.split("&") if pair]
-    return "&".join(
-        f"{REDACTED if looks_like_secret(name.replace('+', '%20')) else name}={REDACTED}"
-        for name in names
-    )
+    shown = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        if not pair:
+            continue
+        if not equals:  # a bare key may be the secret itself: ?sk_live_... or ?hunter2
+            shown.append(REDACTED)
+        elif looks_like_secret(name.replace("+", "%20")):
+            shown.append(f"{REDACTED}={REDACTED}")
+        else:
+            shown.append(f"{name}={REDACTED}")
+    return "&".join(shown)
 
 
 def error_category(failure: ConnectionFailure) -> ErrorCategory:

@@ -83,7 +83,7 @@ def test_ordinary_paths_stay(path):
         ("wss://h/ws;jsessionid=A1B2;lang", "wss://h/ws;jsessionid=***;lang"),
         ("wss://h/ws;sk_live_abcd", "wss://h/ws;***"),
         ("wss://h/ws?token=abc&room=r1", "wss://h/ws?token=***&room=***"),
-        ("wss://h/ws?sk_live_abcdef", "wss://h/ws?***=***"),
+        ("wss://h/ws?sk_live_abcdef", "wss://h/ws?***"),
         ("wss://user:pw@h/x", "wss://user:***@h/x"),
         ("wss://tok@h/x", "wss://***@h/x"),
         ("wss://sk_live_abcd:@h/x", "wss://***@h/x"),
@@ -95,7 +95,7 @@ def test_ordinary_paths_stay(path):
         ("/ws/sk_live_abcd?token=x", "/ws/***?token=***"),  # a request target
         ("http://[::1", "http://[::1"),  # not a valid URI: shown as it is
         ("ws:////", "ws:////"),  # urllib.parse would give ws://
-        ("wss://h/ws?a=1&&b", "wss://h/ws?a=***&b=***"),
+        ("wss://h/ws?a=1&&b", "wss://h/ws?a=***&***"),
     ],
 )
 def test_credentials_are_masked(uri, expected):
@@ -308,7 +308,7 @@ def test_no_generated_secret_is_shown(case):
     assert rest.startswith("wss://user:***@")
     path = rest.split("/", 3)[3]
     assert path.split("/") == [REDACTED if e is None else e for e in expected]
-    assert query == "***=***&room=***"
+    assert query == "***&room=***"  # the bare key is masked whole
     assert fragment == REDACTED
     for secret in (s for s in evident if len(s) > 12):  # longer than an ordinary short id
         assert secret not in shown
@@ -356,3 +356,41 @@ def test_any_text_in_redact_text_is_idempotent(text):
 @budget(ci=300, long=20_000)
 def test_the_rule_never_raises(segment, after):
     assert looks_like_secret(segment, after) in (True, False)
+
+
+# Issue 25, item 6: a query key without a value may be the secret itself.
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("wss://h/ws?SECRET", "wss://h/ws?***"),
+        ("wss://h/ws?hunter2", "wss://h/ws?***"),
+        ("wss://h/ws?token", "wss://h/ws?***"),
+        ("wss://h/ws?room=r1&hunter2", "wss://h/ws?room=***&***"),
+        ("wss://h/ws?hunter2&room=r1", "wss://h/ws?***&room=***"),
+        ("wss://h/ws?a=&b", "wss://h/ws?a=***&***"),
+        ("/ws?SECRET", "/ws?***"),
+        ("wss://h/ws?SECRET#frag", "wss://h/ws?***#***"),
+    ],
+)
+def test_bare_query_keys_are_masked_whole(uri, expected):
+    assert redact_uri(uri) == expected
+    assert redact_uri(expected) == expected
+    if uri.startswith("wss:"):  # in free text, a URI starts with its scheme
+        said = redact_text(f"cannot connect to {uri} - refused")
+        assert said == f"cannot connect to {expected} - refused"
+
+
+@pytest.mark.generated
+@given(
+    key=st.text(string.ascii_letters + string.digits + "-_.~%", min_size=1, max_size=40),
+    before=st.lists(st.sampled_from(WORDS), max_size=2),
+)
+@budget(ci=200, long=20_000)
+def test_no_bare_query_key_is_shown(key, before):
+    pairs = [f"{name}=1" for name in before] + [key]
+    shown = redact_uri("wss://bot.example.com/ws?" + "&".join(pairs))
+    query = shown.partition("?")[2]
+    assert query.split("&")[-1] == REDACTED
+    assert redact_uri(shown) == shown

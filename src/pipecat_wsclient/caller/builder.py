@@ -51,6 +51,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_wsclient import ConnectionFailure, WebsocketClientParams, WebsocketClientTransport
 from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
+from pipecat_wsclient.caller.hygiene import printable
 from pipecat_wsclient.caller.microphone import FRAME_SECS as LINE_FRAME_SECS
 from pipecat_wsclient.caller.taps import Listener, OnAudio, SentTap
 from pipecat_wsclient.errors import redact_uri
@@ -140,8 +141,16 @@ def check_uri(uri: str, protocol: str | None = None) -> None:
         protocol: The ``--protocol`` it is dialed with (None: a stream's URI only).
 
     Raises:
-        ValueError: Naming the URI (redacted) and why, in one line.
+        ValueError: Naming the URI (redacted) and why, in one line; also for a
+            space or control character in it (``urlsplit`` would drop a CR or
+            LF silently and dial another URI than the one given).
     """
+    bad = next((c for c in uri if c <= " " or "\x7f" <= c <= "\x9f"), None)
+    if bad is not None:
+        raise ValueError(
+            f"{printable(redact_uri(uri))}: a URI holds no space or control character "
+            f"(found {printable(bad) if bad != ' ' else 'a space'})"
+        )
     try:
         parts = urlsplit(uri)
         host = parts.hostname

@@ -27,7 +27,13 @@ from pipecat_wsclient.audio.activity import VoiceActivity
 from pipecat_wsclient.audio.levels import WINDOW_SECS
 from pipecat_wsclient.audio.track import Track
 from pipecat_wsclient.audio.wav import read_wav
-from pipecat_wsclient.caller.builder import Caller, LineOptions, resolve_rate, tls_option
+from pipecat_wsclient.caller.builder import (
+    HANG_UP_SECS,
+    Caller,
+    LineOptions,
+    resolve_rate,
+    tls_option,
+)
 from pipecat_wsclient.caller.microphone import MIC_LEAD_SECS, LineMicrophone
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK, EXIT_SILENT
 from pipecat_wsclient.caller.result import CallResult, measure_call
@@ -90,6 +96,24 @@ class Progress:
     heard_secs: float = 0.0
     ping_rtt_ms: float | None = None
     reconnects: int = 0
+
+
+async def _ended(caller: Caller, run: asyncio.Task, stop: asyncio.Event) -> None:
+    """Wait for the call to end after our hang-up: cut it short on a stop or after a while.
+
+    A hang-up plays out what is queued and waits for the bot to take the
+    close; Ctrl-C (or SIGTERM) during that wait, or a wait longer than
+    :data:`~pipecat_wsclient.caller.builder.HANG_UP_SECS`, cancels the
+    pipeline (it closes within a second).
+    """
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({run, stopping}, timeout=HANG_UP_SECS, return_when="FIRST_COMPLETED")
+    finally:
+        stopping.cancel()
+    if not run.done():
+        await caller.end(now=True)
+    await run
 
 
 @functools.cache
@@ -215,14 +239,11 @@ async def run_call(
     reporter = asyncio.create_task(report())
     try:
         await conduct()
-        interrupted = stop.is_set() and not caller.failures
         # Ctrl-C: stop now rather than play out what is queued; the
         # connection still closes with 1000.
-        await caller.end(now=interrupted)
-        await asyncio.wait_for(asyncio.shield(run), 15)
-    except TimeoutError:
-        await caller.end(now=True)
-        await run
+        await caller.end(now=stop.is_set() and not caller.failures)
+        await _ended(caller, run, stop)
+        interrupted = stop.is_set() and not caller.failures
     finally:
         reporter.cancel()
     progress.state = "ended" if not caller.failures else "failed"
@@ -252,6 +273,7 @@ async def run_call(
     else:
         result = analyse()
     result.notes = list(options.notes)
+    result.carrier_errors = caller.carrier_errors()
     if interrupted and result.exit_code in (EXIT_OK, EXIT_SILENT):
         result.exit_code = EXIT_INTERRUPTED
         result.error = "interrupted"

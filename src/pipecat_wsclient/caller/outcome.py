@@ -26,7 +26,9 @@ EXIT_LOST = 7
 EXIT_SILENT = 8
 """The call completed but not a sound came back from the bot."""
 EXIT_INTERRUPTED = 130
-"""Ended by Ctrl-C (the recording is still written)."""
+"""Ended by Ctrl-C, SIGINT (the recording is still written)."""
+EXIT_TERMINATED = 143
+"""Ended by SIGTERM (as after Ctrl-C: the recording is still written)."""
 
 SILENT_ERROR = (
     "heard nothing from the bot: check the --protocol (the bot's serializer), the URI's "
@@ -45,6 +47,7 @@ EXIT_TABLE = {
     EXIT_LOST: "the bot closed the call abnormally or the connection dropped",
     EXIT_SILENT: "the call completed but heard nothing from the bot",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); the report is still written",
+    EXIT_TERMINATED: "terminated (SIGTERM); the report is still written",
 }
 """Every exit code of every command, in one table (``--help`` and the docs show it)."""
 

@@ -15,20 +15,26 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 import typer
 from loguru import logger
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 # Pipecat logs a banner when it is imported (below): not for a command line,
 # whose logging is set up per command (quiet_logs).
 logger.disable("pipecat")
 
 from pipecat_wsclient.caller.call import CallOptions, Progress, run_call  # noqa: E402
-from pipecat_wsclient.caller.outcome import EXIT_USAGE  # noqa: E402
+from pipecat_wsclient.caller.hygiene import printable  # noqa: E402
+from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402
 from pipecat_wsclient.caller.result import CallResult  # noqa: E402
-from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
+from pipecat_wsclient.caller.signals import (  # noqa: E402
+    stop_on_signals,
+    stopped_exit_code,
+)
 from pipecat_wsclient.cli.render import (  # noqa: E402
     progress_table,
     summary_table,
@@ -48,11 +54,29 @@ err = Console(stderr=True)
 
 
 def quiet_logs(verbose: bool) -> None:
-    """Set up logging for a command: Pipecat's and ours only with ``--verbose``."""
+    """Set up logging for a command: Pipecat's and ours only with ``--verbose``.
+
+    A log message may quote the far end (a close reason, a message it sent):
+    its control characters are escaped (:func:`printable`) before it reaches
+    the terminal; a traceback after it is left as it is.
+    """
     logger.enable("pipecat")
     logger.remove()
     # Failures are reported by us, in one line; Pipecat's own error logs only with --verbose.
-    logger.add(sys.stderr, level="DEBUG" if verbose else "CRITICAL")
+    logger.add(sys.stderr, level="DEBUG" if verbose else "CRITICAL", format=_log_format)
+
+
+_LOG_HEAD = (
+    "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> | <level>{level: <8}</level> | "
+    "<cyan>{name}</cyan>:<cyan>{function}</cyan>:<cyan>{line}</cyan> - "
+)
+"""Loguru's default format up to the message."""
+
+
+def _log_format(record: Any) -> str:
+    """Loguru's default line, its message made printable (and taken literally, not as markup)."""
+    message = printable(record["message"]).replace("{", "{{").replace("}", "}}")
+    return _LOG_HEAD + "<level>" + message.replace("<", "\\<") + "</level>\n{exception}"
 
 
 async def call_live(options: CallOptions, *, live: bool) -> CallResult:
@@ -68,14 +92,29 @@ async def call_live(options: CallOptions, *, live: bool) -> CallResult:
 
 
 def finish(result: CallResult, as_json: bool) -> None:
-    """Print a call's result (table or JSON) and exit with its code."""
+    """Print a call's result (table or JSON) and exit with its code.
+
+    A call stopped by a signal exits 130 (SIGINT) or 143 (SIGTERM).
+    """
+    if result.exit_code == EXIT_INTERRUPTED:
+        result.exit_code = stopped_exit_code()
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
         Console().print(summary_table(result))
-        if result.exit_code not in (0, 130):
-            err.print(f"[red]error:[/] {result.error}")
+        if result.exit_code not in (0, 130, 143):
+            error_line(result.error)
     raise typer.Exit(result.exit_code)
+
+
+def error_line(message: object, label: str = "error", style: str = "red") -> None:
+    """Print ``label: message`` in one line on stderr; the message as plain, printable text.
+
+    The message may quote the far end (a close reason) or a file (a
+    scenario's key): it is never read as markup, and its control
+    characters are escaped (:func:`~pipecat_wsclient.caller.hygiene.printable`).
+    """
+    err.print(Text.assemble((f"{label}:", style), " ", printable(message)), soft_wrap=True)
 
 
 def warn_if_insecure(insecure: bool) -> None:
@@ -85,6 +124,6 @@ def warn_if_insecure(insecure: bool) -> None:
 
 
 def usage_error(message: object) -> typer.Exit:
-    """Print a usage error in one line; return the exit (2) to raise."""
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    """Print a usage error in one line (control characters escaped); return the exit (2)."""
+    err.print(f"error: {printable(message)}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)

@@ -23,20 +23,36 @@ from rich.live import Live
 logger.disable("pipecat")
 
 from pipecat_wsclient.caller.builder import check_uri  # noqa: E402
-from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED  # noqa: E402
-from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
+from pipecat_wsclient.caller.limits import (  # noqa: E402
+    MAX_CALLS,
+    MAX_CONCURRENCY,
+    MAX_PROCESSES,
+    MAX_RAMP,
+    MAX_SECS,
+    MAX_TURNS,
+)
+from pipecat_wsclient.caller.signals import (  # noqa: E402
+    bound_stops,
+    run_stoppable,
+    stop_on_signals,
+    stopped_exit_code,
+)
 from pipecat_wsclient.cli.app import (  # noqa: E402
     app,
     err,
+    error_line,
     quiet_logs,
     usage_error,
 )
 from pipecat_wsclient.cli.options import (  # noqa: E402
+    AllowEnvOption,
+    AllowOutsideFilesOption,
     CallerRateOption,
     HeaderOption,
     OpenTimeoutOption,
     ReconnectOption,
     StopSilenceOption,
+    allowed_env,
     check_writable,
     parse_headers,
 )
@@ -68,16 +84,24 @@ def load(
         list[Path] | None,
         typer.Option(help="WAV to play per turn (repeatable, round robin). Default: bundled."),
     ] = None,
-    calls: Annotated[int | None, typer.Option(help="Total calls to make.", min=1)] = 10,
+    calls: Annotated[
+        int | None, typer.Option(help="Total calls to make.", min=1, max=MAX_CALLS)
+    ] = 10,
     duration: Annotated[
         float | None,
-        typer.Option(help="Keep starting calls for this many seconds instead.", min=0.001),
+        typer.Option(
+            help="Keep starting calls for this many seconds instead.", min=0.001, max=MAX_SECS
+        ),
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Most calls at once.", min=1)] = 10,
-    ramp: Annotated[float, typer.Option(help="New calls per second.", min=0.001)] = 5.0,
-    turns: Annotated[int, typer.Option(help="Turns per call.", min=1)] = 1,
+    concurrency: Annotated[
+        int, typer.Option(help="Most calls at once.", min=1, max=MAX_CONCURRENCY)
+    ] = 10,
+    ramp: Annotated[
+        float, typer.Option(help="New calls per second.", min=0.001, max=MAX_RAMP)
+    ] = 5.0,
+    turns: Annotated[int, typer.Option(help="Turns per call.", min=1, max=MAX_TURNS)] = 1,
     think: Annotated[
-        float, typer.Option(help="Seconds of listening after each clip.", min=0)
+        float, typer.Option(help="Seconds of listening after each clip.", min=0, max=MAX_SECS)
     ] = 2.0,
     header: HeaderOption = None,
     sample_rate: CallerRateOption = None,
@@ -118,9 +142,13 @@ def load(
         int,
         typer.Option(
             help="Spread the callers over this many worker processes (one event loop "
-            "carries only so many: the report warns when it is saturated)."
+            "carries only so many: the report warns when it is saturated).",
+            min=1,
+            max=MAX_PROCESSES,
         ),
     ] = 1,
+    allow_env: AllowEnvOption = None,
+    allow_outside_files: AllowOutsideFilesOption = False,
 ) -> None:
     """Run many simulated callers against a WebSocket voice endpoint and report percentiles.
 
@@ -136,21 +164,24 @@ def load(
 
     Exit codes: 0 every call completed (or the failed ones within
     --max-error-rate) and no threshold crossed; 1 calls failed beyond
-    --max-error-rate, or a threshold crossed; 2 usage; 130 interrupted (the
-    report is still printed).
+    --max-error-rate, or a threshold crossed; 2 usage; 130 interrupted, 143
+    terminated (the report is still printed, within 3 s).
     """
     from pipecat_wsclient.load.plot import plot_report
     from pipecat_wsclient.load.run import LoadOptions, LoadRun, crossed, parse_threshold
     from pipecat_wsclient.scenario.service_run import SpeechError
 
+    bound_stops()
     quiet_logs(False)
     try:
         loaded = None
         if scenario is not None:
-            from pipecat_wsclient.scenario.model import load_scenario
-            from pipecat_wsclient.scenario.run import check_voices
+            from pipecat_wsclient.scenario.model import Consent, load_scenario
+            from pipecat_wsclient.scenario.run import check_audio, check_voices
 
-            loaded = load_scenario(scenario)
+            consent = Consent(env=allowed_env(allow_env), outside_files=allow_outside_files)
+            loaded = load_scenario(scenario, consent=consent)
+            check_audio([loaded])
             check_voices([loaded])
         for one in uri:
             check_uri(one)
@@ -179,7 +210,7 @@ def load(
         )
         if loaded is not None:
             # A scenario's speech-to-text model that cannot load fails now, not per call.
-            asyncio.run(LoadRun(options).prepare())
+            run_stoppable(LoadRun(options).prepare())
         if processes == 1:
             run: LoadRun | ProcessLoad = LoadRun(options)
         else:
@@ -203,9 +234,9 @@ def load(
                 return await task
 
     try:
-        result = asyncio.run(main())
+        result = run_stoppable(main())
     except RuntimeError as e:  # a worker process failed (load_procs.WorkerFailed)
-        err.print(f"[red]error:[/] {e}")
+        error_line(e)
         raise typer.Exit(1) from None
     if report is not None:
         plot_report(report, result)
@@ -213,11 +244,11 @@ def load(
     if as_json:
         print(json.dumps({**result.as_dict(), "failed_thresholds": failures}, indent=2))
         for warning in result.warnings:
-            err.print(f"[yellow]warning:[/] {warning}")
+            error_line(warning, "warning", "yellow")
     else:
         Console().print(load_table(result))
     for line in failures:
-        err.print(f"[red]threshold crossed:[/] {line}")
+        error_line(line, "threshold crossed")
     if result.error_rate > max_error_rate:
         err.print(
             f"[red]calls failed:[/] {result.failed} of {result.calls} "
@@ -225,5 +256,5 @@ def load(
             + ", ".join(f"{n} {cls}" for cls, n in sorted(result.errors.items()))
         )
     if stop.is_set():
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(stopped_exit_code())
     raise typer.Exit(1 if failures or result.error_rate > max_error_rate else 0)

@@ -34,10 +34,22 @@ except ImportError:  # pragma: no cover - an older typer on the real click
 # whose logging is set up per command (quiet_logs).
 logger.disable("pipecat")
 
-from pipecat_wsclient.caller.builder import check_uri  # noqa: E402
-from pipecat_wsclient.caller.call import CallOptions  # noqa: E402
-from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402
+from pipecat_wsclient.audio.wav import read_wav  # noqa: E402
+from pipecat_wsclient.caller.builder import check_uri, resolve_rate  # noqa: E402
+from pipecat_wsclient.caller.call import CallOptions, bundled_clip  # noqa: E402
+from pipecat_wsclient.caller.hygiene import printable  # noqa: E402
+from pipecat_wsclient.caller.limits import MAX_SECS, RATE_MAX, RATE_MIN  # noqa: E402
+from pipecat_wsclient.caller.outcome import EXIT_USAGE  # noqa: E402
 from pipecat_wsclient.caller.result import CallResult  # noqa: E402
+from pipecat_wsclient.caller.signals import (  # noqa: E402
+    Interrupted,
+    bound_stops,
+    exit_after_signal,
+    guard_process,
+    interruptible,
+    run_stoppable,
+    stopped_exit_code,
+)
 from pipecat_wsclient.cli.app import (  # noqa: E402
     app,
     call_live,
@@ -96,10 +108,13 @@ def call(
     plot: Annotated[Path | None, typer.Option(help="Write a PNG timeline of the call.")] = None,
     duration: Annotated[
         float | None,
-        typer.Option(help="End the call this many seconds after connecting.", min=0.001),
+        typer.Option(
+            help="End the call this many seconds after connecting.", min=0.001, max=MAX_SECS
+        ),
     ] = None,
     listen: Annotated[
-        float, typer.Option(help="Seconds to keep listening after the clip ends.", min=0)
+        float,
+        typer.Option(help="Seconds to keep listening after the clip ends.", min=0, max=MAX_SECS),
     ] = 2.0,
     wait_greeting: Annotated[
         bool,
@@ -130,8 +145,10 @@ def call(
 
     Exit codes: 0 completed; 2 usage; 3 refused, DNS or network; 4 HTTP
     status; 5 TLS; 6 open timeout; 7 the bot closed the call abnormally or it
-    dropped; 8 heard nothing from the bot; 130 interrupted.
+    dropped; 8 heard nothing from the bot; 130 interrupted (SIGINT), 143
+    terminated (SIGTERM): within 3 s, the report still written.
     """
+    bound_stops()
     quiet_logs(verbose)
     try:
         headers = parse_headers(header)
@@ -140,6 +157,8 @@ def call(
         make_serializer(protocol, sample_rate or 16000, carrier=carrier_options, params=params)
         check_writable(record, "--record")
         check_writable(plot, "--plot")
+        # The clip is read (and its header checked) now: a bad one fails before dialing.
+        clip = read_wav(play or bundled_clip(), resolve_rate(protocol, sample_rate))
     except ValueError as e:
         raise usage_error(e) from None
     warn_if_insecure(insecure)
@@ -149,6 +168,7 @@ def call(
         uri=uri,
         protocol=protocol,
         play=play,
+        audio=clip,
         record=record,
         plot=plot,
         duration=duration,
@@ -163,7 +183,7 @@ def call(
         stop_silence=stop_silence_secs(stop_silence_ms),
     )
     try:
-        result = asyncio.run(call_live(options, live=not as_json and err.is_terminal))
+        result = run_stoppable(call_live(options, live=not as_json and err.is_terminal))
     except ValueError as e:
         raise usage_error(e) from None
     finish(result, as_json)
@@ -184,11 +204,18 @@ def serve(
         ),
     ] = "pipecat",
     sample_rate: SampleRateOption = 16000,
-    delay: Annotated[float, typer.Option(help="echo: seconds before sending back.")] = 0.0,
+    delay: Annotated[
+        float, typer.Option(help="echo: seconds before sending back.", min=0, max=MAX_SECS)
+    ] = 0.0,
     latency: Annotated[
-        float, typer.Option(help="tone: seconds from the end of an utterance to the answer.")
+        float,
+        typer.Option(
+            help="tone: seconds from the end of an utterance to the answer.", min=0, max=MAX_SECS
+        ),
     ] = 0.3,
-    tone_secs: Annotated[float, typer.Option(help="tone: length of the answer.")] = 0.6,
+    tone_secs: Annotated[
+        float, typer.Option(help="tone: length of the answer.", min=0.02, max=60)
+    ] = 0.6,
     output: Annotated[Path, typer.Option(help="record: WAV file to write.")] = Path("received.wav"),
     answer: Annotated[
         str, typer.Option(help="bot: what it says to each utterance (DTMF: 'You pressed ...').")
@@ -273,7 +300,11 @@ def phone(
     param: ParamOption = None,
     sample_rate: Annotated[
         int | None,
-        typer.Option(help="Audio rate of the page and pipeline. Default: the carrier's own."),
+        typer.Option(
+            help="Audio rate of the page and pipeline. Default: the carrier's own.",
+            min=RATE_MIN,
+            max=RATE_MAX,
+        ),
     ] = None,
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
@@ -339,7 +370,8 @@ def demo(
         Path, typer.Option(help="Where to write demo-call.wav and demo-call.png.")
     ] = Path("."),
     latency: Annotated[
-        float, typer.Option(help="Answer latency of the embedded server, seconds.")
+        float,
+        typer.Option(help="Answer latency of the embedded server, seconds.", min=0, max=60),
     ] = 0.3,
     as_json: JsonReportOption = False,
 ) -> None:
@@ -351,6 +383,7 @@ def demo(
     """
     from pipecat_wsclient.serve.server import ServeOptions, VoiceServer
 
+    bound_stops()
     quiet_logs(False)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -366,28 +399,33 @@ def demo(
             )
             return await call_live(options, live=not as_json and err.is_terminal)
 
-    finish(asyncio.run(main()), as_json)
+    finish(run_stoppable(main()), as_json)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (for tests and ``python -m``).
 
     A usage error (a wrong option or value) is one line on stderr, whatever
-    the terminal's width, and exit 2.
+    the terminal's width, and exit 2. A signal outside a call (while a model
+    loads, while the options are checked) is exit 130 (SIGINT) or 143 (SIGTERM).
     """
     try:
-        code = app(args=argv, prog_name="pipecat-wsclient", standalone_mode=False)
+        with interruptible():
+            code = app(args=argv, prog_name="pipecat-wsclient", standalone_mode=False)
+    except Interrupted as e:
+        err.print("interrupted", markup=False, highlight=False)
+        return e.exit_code
     except UsageError as e:
         where = e.ctx.command_path if e.ctx is not None else "pipecat-wsclient"
         err.print(
-            f"error: {e.format_message()} (see {where} --help)",
+            f"error: {printable(e.format_message())} (see {where} --help)",
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
         return EXIT_USAGE
     except typer.Abort:
-        return EXIT_INTERRUPTED
+        return stopped_exit_code()
     except typer.Exit as e:
         return e.exit_code
     except SystemExit as e:
@@ -398,8 +436,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point.
+
+    After SIGINT or SIGTERM the process ends as soon as the command has
+    written its report: no worker thread (a transcription) is waited for.
+    """
+    guard_process()
+    code = main()
+    exit_after_signal(code)
+    sys.exit(code)
 
 
 # The other commands register themselves on the app when imported.

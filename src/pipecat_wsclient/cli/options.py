@@ -22,6 +22,8 @@ from typing import Annotated
 import typer
 
 from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
+from pipecat_wsclient.caller.hygiene import check_header, printable
+from pipecat_wsclient.caller.limits import MAX_MS, MAX_SECS, RATE_MAX, RATE_MIN
 from pipecat_wsclient.protocols.registry import or_list, protocol_names
 
 ProtocolOption = Annotated[str, typer.Option(help=f"Wire protocol: {', '.join(protocol_names())}.")]
@@ -32,16 +34,26 @@ ServedProtocolOption = Annotated[
 ]
 """``--protocol`` of ``serve``: the protocols the test server speaks."""
 
-HeaderOption = Annotated[list[str] | None, typer.Option(help="Handshake header K:V (repeatable).")]
-"""``--header K:V``, repeatable; turn it into a dict with :func:`parse_headers`."""
+HeaderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Handshake header K:V (repeatable); @FILE reads K:V lines from a file, so "
+        "that a token is on no command line (ps)."
+    ),
+]
+"""``--header K:V`` or ``--header @FILE``, repeatable; a dict with :func:`parse_headers`."""
 
-SampleRateOption = Annotated[int, typer.Option(help="Audio sample rate.")]
+SampleRateOption = Annotated[
+    int, typer.Option(help="Audio sample rate.", min=RATE_MIN, max=RATE_MAX)
+]
 CallerRateOption = Annotated[
     int | None,
     typer.Option(
         "--sample-rate",
         help="Pipeline sample rate. Default: the carrier's own (8 kHz; Vonage 16 kHz), "
         "so no resampler adds to what is measured; 16 kHz for pipecat and raw.",
+        min=RATE_MIN,
+        max=RATE_MAX,
     ),
 ]
 """``--sample-rate``."""
@@ -56,7 +68,9 @@ InsecureOption = Annotated[
 ]
 """``--insecure``."""
 
-OpenTimeoutOption = Annotated[float, typer.Option(help="Seconds allowed to connect.", min=0.001)]
+OpenTimeoutOption = Annotated[
+    float, typer.Option(help="Seconds allowed to connect.", min=0.001, max=MAX_SECS)
+]
 """``--open-timeout``."""
 
 ReconnectOption = Annotated[
@@ -77,6 +91,7 @@ StopSilenceOption = Annotated[
         "its start; a carrier clear ends the talk at once). Default 500 (a scenario's "
         "stop_silence_ms): longer than the pauses between a bot's sentences (200-450 ms).",
         min=20,
+        max=MAX_MS,
     ),
 ]
 """``--stop-silence-ms`` of ``call``, ``test``, ``load`` and ``phone`` (None: the default)."""
@@ -96,25 +111,102 @@ VerboseOption = Annotated[bool, typer.Option(help="Show debug logs.")]
 """``--verbose``."""
 
 
+HEADER_FILE_MAX_BYTES = 64 * 1024
+"""Largest ``--header @FILE``."""
+
+
 def parse_headers(items: list[str] | None) -> dict[str, str]:
-    """Turn ``--header`` values into handshake headers.
+    """Turn ``--header`` values into handshake headers, each checked.
 
     Args:
-        items: ``K:V`` strings; names and values are stripped.
+        items: ``K:V`` strings, or ``@FILE`` for a file of ``K:V`` lines
+            (blank lines and lines starting with ``#`` skipped); names and
+            values are stripped.
 
     Returns:
         The headers (a later name wins).
 
     Raises:
-        ValueError: If an item has no colon or no name.
+        ValueError: If an item has no colon or no name, a name is not a
+            token, a value holds a line break or another control character
+            (:func:`~pipecat_wsclient.caller.hygiene.check_header`), or the
+            file cannot be read. The message never shows a value.
     """
     headers: dict[str, str] = {}
     for item in items or []:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise ValueError("--header wants NAME: VALUE (the value is not shown: a secret?)")
-        headers[name.strip()] = value.strip()
+        if item.startswith("@"):
+            where = f"--header {item}"
+            lines = [
+                line
+                for line in _header_file(Path(item[1:]), where).splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+        else:
+            where, lines = "--header", [item]
+        for line in lines:
+            name, sep, value = line.partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"{where} wants NAME: VALUE (the value is not shown: a secret?)")
+            name, value = name.strip(), value.strip()
+            check_header(name, value, where)
+            headers[name] = value
     return headers
+
+
+def _header_file(path: Path, where: str) -> str:
+    """The text of a ``--header @FILE``, read with bounds.
+
+    Raises:
+        ValueError: If it cannot be read, is too big or is not UTF-8.
+    """
+    try:
+        if path.stat().st_size > HEADER_FILE_MAX_BYTES:
+            raise ValueError(f"{where}: larger than {HEADER_FILE_MAX_BYTES // 1024} KiB")
+        data = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{where}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{where}: not UTF-8 text") from None
+
+
+AllowEnvOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-env",
+        help="Let the scenario files read these environment variables with ${NAME} "
+        "(repeatable, or NAME,NAME). Without it a file you were sent cannot take your "
+        "secrets to the host it names.",
+    ),
+]
+"""``--allow-env NAME[,NAME]`` of ``test`` and ``load --scenario``; see :func:`allowed_env`."""
+
+AllowOutsideFilesOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-files",
+        help="Let the scenario files play WAV files outside their own folder.",
+    ),
+]
+"""``--allow-outside-files`` of ``test`` and ``load --scenario``."""
+
+
+def allowed_env(items: list[str] | None) -> frozenset[str]:
+    """The variable names of ``--allow-env`` values (comma-separated, repeatable).
+
+    Raises:
+        ValueError: For a name that is not a variable's (letters, digits, ``_``).
+    """
+    names: set[str] = set()
+    for item in items or []:
+        for name in (n.strip() for n in item.split(",")):
+            if not name:
+                continue
+            if not (name.replace("_", "a").isalnum() and name.isascii() and not name[0].isdigit()):
+                raise ValueError(f"--allow-env '{printable(name)}': not a variable name")
+            names.add(name)
+    return frozenset(names)
 
 
 CarrierOption = Annotated[

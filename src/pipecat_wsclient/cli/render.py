@@ -7,7 +7,9 @@
 """What the commands show on a terminal: rich tables for calls and load runs.
 
 Pure functions from results to ``rich`` renderables; the commands print them
-or hand them to a ``rich.live.Live`` view.
+or hand them to a ``rich.live.Live`` view. Text the far end wrote (a close
+reason, an error built from one) goes in as plain ``Text``, never as markup,
+with its control characters escaped (:func:`plain`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
+
+from pipecat_wsclient.caller.hygiene import printable
 
 if TYPE_CHECKING:
     from pipecat_wsclient.caller.call import Progress
@@ -24,6 +29,11 @@ if TYPE_CHECKING:
 
 LOAD_COLUMNS = ("p50", "p90", "p95", "p99", "max")
 """The statistics of each metric in the load table."""
+
+
+def plain(text: object) -> Text:
+    """``text`` as a table cell or title: not read as markup, control characters escaped."""
+    return Text(printable(text))
 
 
 def _ms(value: float | None) -> str:
@@ -56,13 +66,15 @@ def describe_end(end: dict[str, Any]) -> str:
 
 def summary_table(result: CallResult) -> Table:
     """The end-of-call summary as a rich table."""
-    table = Table(title=f"Call to {result.uri}", show_header=False)
+    table = Table(title=plain(f"Call to {result.uri}"), show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    status = {0: "completed", 130: "interrupted"}.get(result.exit_code, f"failed: {result.error}")
-    table.add_row("result", status)
+    status = {0: "completed", 130: "interrupted", 143: "terminated"}.get(
+        result.exit_code, f"failed: {result.error}"
+    )
+    table.add_row("result", plain(status))
     if result.end:
-        table.add_row("ended", describe_end(result.end))
+        table.add_row("ended", plain(describe_end(result.end)))
     table.add_row("connect time", _ms(result.connect_ms))
     for i, turn in enumerate(result.turns, 1):
         overlap = turn.get("overlap_ms")
@@ -93,9 +105,9 @@ def summary_table(result: CallResult) -> Table:
         f"{result.reconnects} reconnects, {result.interruptions} interruptions",
     )
     if result.record:
-        table.add_row("recording", result.record)
+        table.add_row("recording", plain(result.record))
     if result.plot:
-        table.add_row("timeline", result.plot)
+        table.add_row("timeline", plain(result.plot))
     return table
 
 
@@ -109,25 +121,28 @@ def load_table(report: LoadReport) -> Table:
         cells = ["-" if values[k] is None else f"{values[k]:.0f}" for k in LOAD_COLUMNS]
         table.add_row(metric, *cells, f"{values['count']:.0f}")
     errors = ", ".join(f"{k} {v}" for k, v in sorted(report.errors.items())) or "none"
-    table.caption = (
+    lines = [
         f"{report.calls} calls, {report.completed} completed, {report.failed} failed "
         f"(error rate {report.error_rate:.1%}: {errors}) in {report.duration_secs:.1f} s"
-    )
+    ]
     if report.pass_rate is not None:
         failed = ", ".join(f"{k} x{v}" for k, v in report.expectations_failed.items()) or "none"
-        table.caption += (
-            f"\nscenario passed in {report.scenarios_passed}/{report.calls} calls "
+        lines.append(
+            f"scenario passed in {report.scenarios_passed}/{report.calls} calls "
             f"(pass rate {report.pass_rate:.1%}); failed expectations: {failed}"
         )
     g = report.generator
     if g.get("samples"):
-        table.caption += (
-            f"\nload generator: CPU mean {_share(g['cpu_mean'])}, max {_share(g['cpu_max'])} "
+        lines.append(
+            f"load generator: CPU mean {_share(g['cpu_mean'])}, max {_share(g['cpu_max'])} "
             f"of a core; event-loop lag p50/p99/max {_ms(g['loop_lag_p50_ms'])}/"
             f"{_ms(g['loop_lag_p99_ms'])}/{_ms(g['loop_lag_max_ms'])}"
         )
+    caption = Text("\n".join(printable(line) for line in lines))
     if report.warnings:
-        table.caption += "\n[bold yellow]figures not trustworthy:[/] " + "; ".join(report.warnings)
+        caption.append("\nfigures not trustworthy: ", style="bold yellow")
+        caption.append(printable("; ".join(report.warnings)))
+    table.caption = caption
     return table
 
 
@@ -152,5 +167,5 @@ def load_progress(run: LoadRun | ProcessLoad) -> Table:
     )
     warnings = run.health.warnings(recent=True)
     if warnings:
-        table.add_row("[bold yellow]warning:[/] " + "; ".join(warnings))
+        table.add_row(Text.assemble(("warning: ", "bold yellow"), printable("; ".join(warnings))))
     return table

@@ -21,7 +21,14 @@ from rich.console import Console
 logger.disable("pipecat")
 
 from pipecat_wsclient.caller.builder import check_uri  # noqa: E402
-from pipecat_wsclient.caller.signals import stop_on_signals  # noqa: E402
+from pipecat_wsclient.caller.hygiene import printable  # noqa: E402
+from pipecat_wsclient.caller.limits import MAX_CONCURRENCY  # noqa: E402
+from pipecat_wsclient.caller.signals import (  # noqa: E402
+    bound_stops,
+    run_stoppable,
+    stop_on_signals,
+    stopped_exit_code,
+)
 from pipecat_wsclient.cli.app import (  # noqa: E402
     app,
     err,
@@ -30,15 +37,19 @@ from pipecat_wsclient.cli.app import (  # noqa: E402
     warn_if_insecure,
 )
 from pipecat_wsclient.cli.options import (  # noqa: E402
+    AllowEnvOption,
+    AllowOutsideFilesOption,
     CafileOption,
     HeaderOption,
     InsecureOption,
     JsonReportOption,
     StopSilenceOption,
     VerboseOption,
+    allowed_env,
     check_writable,
     parse_headers,
 )
+from pipecat_wsclient.errors import redact_uri  # noqa: E402
 from pipecat_wsclient.protocols.registry import (  # noqa: E402
     get_protocol,
     protocol_names,
@@ -64,7 +75,9 @@ def test_command(
         str | None,
         typer.Option(help=f"Overrides the files' protocol: {', '.join(protocol_names())}."),
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Scenarios run at once.")] = 1,
+    concurrency: Annotated[
+        int, typer.Option(help="Scenarios run at once.", min=1, max=MAX_CONCURRENCY)
+    ] = 1,
     junit: Annotated[
         Path | None, typer.Option(help="Write JUnit XML: one testcase per turn.")
     ] = None,
@@ -83,6 +96,8 @@ def test_command(
         bool, typer.Option(help="Transcribe every answer (off: only where expected).")
     ] = True,
     header: HeaderOption = None,
+    allow_env: AllowEnvOption = None,
+    allow_outside_files: AllowOutsideFilesOption = False,
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
     stop_silence_ms: StopSilenceOption = None,
@@ -93,11 +108,20 @@ def test_command(
 
     Each scenario file is one call: say (offline TTS), play, barge_in, dtmf,
     wait, listen and hangup turns, each with expectations (response_ms_max,
-    transcript_contains, barge_in_ms_max, silent, bot_hangs_up...). Exit
-    codes: 0 every expectation held, 1 one failed, 2 usage, 3-7 as ``call``
-    when a call could not be made or was lost.
+    transcript_contains, barge_in_ms_max, silent, bot_hangs_up...). A file
+    reads ${VAR} from the environment only for the variables --allow-env
+    names, and plays files outside its folder only with --allow-outside-files;
+    the host a file names is shown before it is called. Exit codes: 0 every
+    expectation held, 1 one failed, 2 usage, 3-7 as ``call`` when a call
+    could not be made or was lost, 130 interrupted (SIGINT), 143 terminated
+    (SIGTERM).
     """
-    from pipecat_wsclient.scenario.model import ScenarioError, find_scenarios, load_scenario
+    from pipecat_wsclient.scenario.model import (
+        Consent,
+        ScenarioError,
+        find_scenarios,
+        load_scenario,
+    )
     from pipecat_wsclient.scenario.report import (
         scenario_table,
         suite_json,
@@ -106,25 +130,27 @@ def test_command(
     )
     from pipecat_wsclient.scenario.run import (
         RunOptions,
+        check_audio,
         check_voices,
         run_suite,
         suite_exit_code,
     )
     from pipecat_wsclient.scenario.speech import SpeechError, Transcriber
 
+    bound_stops()
     quiet_logs(verbose)
     try:
         if protocol is not None:
             get_protocol(protocol)
-        if concurrency < 1:
-            raise ValueError("--concurrency must be at least 1")
         check_writable(junit, "--junit")
-        loaded = [load_scenario(p) for p in find_scenarios(scenarios)]
+        consent = Consent(env=allowed_env(allow_env), outside_files=allow_outside_files)
+        loaded = [load_scenario(p, consent=consent) for p in find_scenarios(scenarios)]
         missing = [s.name for s in loaded if not (uri or s.uri)]
         if missing:
             raise ValueError(f"no uri for {', '.join(missing)}: set 'uri:' in the file or --uri")
         for one in {uri or s.uri for s in loaded}:
             check_uri(one or "")
+        check_audio(loaded)
         check_voices(loaded)
         options = RunOptions(
             uri=uri,
@@ -142,10 +168,19 @@ def test_command(
         )
         if needs_stt and options.transcriber is not None:
             # A model that cannot be loaded fails now, before any call.
-            asyncio.run(options.transcriber.prepare())
+            run_stoppable(options.transcriber.prepare())
     except (ScenarioError, ValueError, SpeechError) as e:
         raise usage_error(e) from None
     warn_if_insecure(insecure)
+    if uri is None:
+        for scenario in loaded:  # a file you were sent names its host: you see it first
+            err.print(
+                f"calling {printable(redact_uri(scenario.uri or ''))} "
+                f"(from scenario file {printable(scenario.path or scenario.name)})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     console = Console() if Console().is_terminal else Console(width=150)
 
     def show(result):
@@ -168,10 +203,10 @@ def test_command(
                 return None
             return suite.result()
 
-    results = asyncio.run(main())
+    results = run_stoppable(main())
     if results is None:
         err.print("interrupted")
-        raise typer.Exit(130)
+        raise typer.Exit(stopped_exit_code())
     if junit is not None:
         write_junit(junit, results)
     if as_json:

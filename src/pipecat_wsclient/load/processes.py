@@ -10,16 +10,22 @@ One event loop carries only so many callers (``load`` says when its own
 figures stop being trustworthy, :mod:`.health`). With ``--processes N``, N
 workers (``python -m pipecat_wsclient.load.worker``) each run a share of
 the load (:func:`shares`): their options go in as JSON on stdin (headers stay
-out of the process list), and they write JSON lines on stdout: progress twice
-a second, then every call's result, their active-calls timeline and their own
-health. :class:`ProcessLoad` merges them into one :class:`LoadReport`; a
-worker that fails is an error that names it. Locust stays the way beyond one
-machine.
+out of every process's command line), and they write JSON lines on stdout:
+progress twice a second, then every call's result, their active-calls
+timeline and their own health. :class:`ProcessLoad` merges them into one
+:class:`LoadReport`; a worker that fails is an error that names it. Locust
+stays the way beyond one machine.
+
+Stopping (Ctrl-C, SIGTERM): the workers get SIGINT and report what they
+did; one that has not ended :data:`STOP_GRACE_SECS` later is killed (its
+calls are left out). The workers' stdin stays open while the run lasts: a
+worker whose parent is gone (killed, forced out) sees it close and stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -28,11 +34,15 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.caller.signals import on_forced_exit
 from pipecat_wsclient.load.health import HealthFigures
 from pipecat_wsclient.load.run import LoadOptions, LoadReport, LoadRun
 
 LINE_LIMIT = 1 << 26
 """Longest line a worker may write (its results, at the end)."""
+
+STOP_GRACE_SECS = 2.0
+"""After a stop, how long a worker has to report before it is killed."""
 
 
 class WorkerFailed(RuntimeError):
@@ -175,9 +185,10 @@ class ProcessLoad:
             )
             for _ in self.shares
         ]
+        forget = on_forced_exit(lambda: _kill(procs))
         relay = asyncio.create_task(self._relay_stop(stop, procs))
         followers = [
-            asyncio.create_task(self._follow(n, proc, share))
+            asyncio.create_task(self._follow(n, proc, share, stop))
             for n, (proc, share) in enumerate(zip(procs, self.shares, strict=True), 1)
         ]
         first_failure: BaseException | None = None
@@ -187,13 +198,15 @@ class ProcessLoad:
             first_failure = next((t.exception() for t in done if t.exception()), None)
         finally:
             relay.cancel()
+            _kill(procs)
             for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await proc.wait()
+                if proc.stdin is not None:
+                    proc.stdin.close()
             for follower in followers:
                 follower.cancel()
             await asyncio.gather(*followers, return_exceptions=True)  # the others' failures
+            forget()
         if first_failure is not None:
             raise first_failure
         self._merged.timeline = _merge_timelines(
@@ -207,14 +220,24 @@ class ProcessLoad:
         for proc in procs:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGINT)
+        await asyncio.sleep(STOP_GRACE_SECS)
+        _kill(procs)  # what has not reported by now is not waited for
 
-    async def _follow(self, n: int, proc: Any, share: LoadOptions) -> None:
+    async def _follow(self, n: int, proc: Any, share: LoadOptions, stop: asyncio.Event) -> None:
+        # The options, then stdin stays open: its end tells the worker we are gone.
         proc.stdin.write(options_json(share).encode() + b"\n")
-        await proc.stdin.drain()
-        proc.stdin.close()
+        try:
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):  # it died at once: said below
+            pass
         stderr = asyncio.create_task(proc.stderr.read())
         async for line in proc.stdout:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                if stop.is_set():
+                    break  # killed in the middle of a line: it was stopped
+                raise WorkerFailed(f"load worker {n} wrote a line that is not JSON") from None
             if "progress" in message:
                 self.health.progress[n] = message["progress"]
             elif "done" in message:
@@ -223,9 +246,19 @@ class ProcessLoad:
                 self._merged.results.extend(CallResult(**r) for r in done["results"])
         code = await proc.wait()
         words = (await stderr).decode(errors="replace").strip().splitlines()
+        if stop.is_set():
+            return  # stopped: what it reported counts, a worker cut short is no failure
         if code != 0 or n not in self.health.done:
             last = words[-1] if words else "no output"
             raise WorkerFailed(f"load worker {n} failed (exit code {code}): {last}")
+
+
+def _kill(procs: list[Any]) -> None:
+    """Kill the workers still running (they are waited for by whoever awaits them)."""
+    for proc in procs:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
 
 
 def _merge_timelines(timelines: list[list[list[float]]]) -> list[tuple[float, int]]:

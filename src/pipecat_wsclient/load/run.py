@@ -30,6 +30,7 @@ from pipecat_wsclient.audio.turns import percentile
 from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import resolve_rate
 from pipecat_wsclient.caller.call import CallOptions, bundled_clip, run_call
+from pipecat_wsclient.caller.limits import MAX_SCRIPT_SECS
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_LOST, EXIT_OK, EXIT_SILENT
 from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.errors import redact_text, redact_uri
@@ -307,6 +308,14 @@ class LoadRun:
         if options.scenario is None:  # a scenario says what to play itself
             self._rate = rate = resolve_rate(options.protocol, options.sample_rate)
             clips = [read_wav(p, rate) for p in (options.clips or [bundled_clip()])]
+            longest = max(len(c) for c in clips) / 2 / rate
+            script_secs = options.turns * (longest + options.think)
+            if script_secs > MAX_SCRIPT_SECS:  # each script is held in memory
+                raise ValueError(
+                    f"a call would play {script_secs:.0f} s (--turns {options.turns} x "
+                    f"(clip {longest:.1f} s + --think {options.think:g} s)); "
+                    f"at most {MAX_SCRIPT_SECS:.0f} s"
+                )
             think = bytes(2 * int(rate * options.think))
             self._scripts = [
                 b"".join(clips[(start + t) % len(clips)] + think for t in range(options.turns))

@@ -10,8 +10,11 @@ A scenario is one call: a name, where to call and how, and a list of turns.
 Every turn does one thing (``say``, ``play``, ``barge_in``, ``dtmf``,
 ``wait``, ``listen`` or ``hangup``) and may carry an ``expect`` mapping.
 ``${VAR}`` (or ``${VAR:-default}``) anywhere in a string is replaced from the
-environment. Every mistake is a :class:`ScenarioError` naming the file, the
-turn and the key.
+environment, and ``play`` names a WAV file, as far as the user's
+:class:`~pipecat_wsclient.scenario.consent.Consent` allows. Every rate,
+duration and size has a range (:mod:`pipecat_wsclient.caller.limits`); every
+header is checked. Every mistake is a :class:`ScenarioError` naming the
+file, the turn and the key.
 
 Example::
 
@@ -24,25 +27,49 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
+from pipecat_wsclient.caller.hygiene import check_header
+from pipecat_wsclient.caller.limits import MAX_MS, MAX_SECS, MAX_TURNS, RATE_MAX, RATE_MIN
+from pipecat_wsclient.scenario.consent import (
+    TRUSTED,
+    Consent,
+    ScenarioError,
+    check_inside,
+    expand_env,
+)
 from pipecat_wsclient.scenario.matching import check_pattern
+
+__all__ = [
+    "ACTIONS",
+    "Consent",
+    "Expect",
+    "Scenario",
+    "ScenarioError",
+    "Turn",
+    "expand_env",
+    "find_scenarios",
+    "load_scenario",
+    "parse_scenario",
+]
 
 ACTIONS = ("say", "play", "barge_in", "dtmf", "wait", "listen", "hangup")
 """The turn kinds: each turn has exactly one of these keys."""
 
 DTMF_DIGITS = set("0123456789*#ABCD")
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+MAX_FILE_BYTES = 1 << 20
+"""Largest scenario file read (1 MiB)."""
 
+MAX_TEXT_CHARS = 5000
+"""Longest text a ``say`` turn speaks."""
 
-class ScenarioError(ValueError):
-    """A scenario file that cannot be run, with the place and the reason."""
+MAX_DIGITS = 100
+"""Most keys a ``dtmf`` turn presses."""
 
 
 @dataclass(frozen=True)
@@ -168,46 +195,31 @@ class Scenario:
     path: Path | None = None
 
 
-def expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``.
-
-    Raises:
-        ScenarioError: If a variable is not set and has no default.
-    """
-    if isinstance(value, str):
-
-        def sub(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            raise ScenarioError(f"{where}: ${{{name}}} is not set in the environment")
-
-        return _ENV.sub(sub, value)
-    if isinstance(value, list):
-        return [expand_env(v, env, where) for v in value]
-    if isinstance(value, dict):
-        return {k: expand_env(v, env, where) for k, v in value.items()}
-    return value
-
-
-def load_scenario(path: Path, env: Mapping[str, str] | None = None) -> Scenario:
+def load_scenario(
+    path: Path, env: Mapping[str, str] | None = None, *, consent: Consent = TRUSTED
+) -> Scenario:
     """Read and check a scenario file.
 
     Args:
         path: The YAML file.
         env: Variables for ``${VAR}`` (default: the process environment).
+        consent: Which variables it may read and whether it may play files
+            outside its folder (default: anything, for a file the program
+            names itself; the command line passes the user's consent).
 
     Returns:
         The scenario; ``play`` paths are resolved against the file's folder.
 
     Raises:
-        ScenarioError: If the file cannot be read or is not a valid scenario.
+        ScenarioError: If the file cannot be read, is larger than
+            :data:`MAX_FILE_BYTES`, is not a valid scenario, or takes what
+            ``consent`` does not allow.
     """
     import yaml
 
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB")
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ScenarioError(f"{path}: {e.strerror or e}") from e
@@ -220,7 +232,7 @@ def load_scenario(path: Path, env: Mapping[str, str] | None = None) -> Scenario:
         # integer of 5,000 digits), AttributeError and IndexError (a bare "!!timestamp" or
         # "!!int"), RecursionError (nesting too deep).
         raise ScenarioError(f"{path}: not valid YAML: {e}") from e
-    return parse_scenario(data, path=path, env=os.environ if env is None else env)
+    return parse_scenario(data, path=path, env=os.environ if env is None else env, consent=consent)
 
 
 _SCENARIO_KEYS = {
@@ -271,7 +283,11 @@ def _check_size(data: Any, where: str) -> None:
 
 
 def parse_scenario(
-    data: Any, *, path: Path | None = None, env: Mapping[str, str] | None = None
+    data: Any,
+    *,
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    consent: Consent = TRUSTED,
 ) -> Scenario:
     """Check parsed YAML (or any plain data) and build a :class:`Scenario`.
 
@@ -279,6 +295,7 @@ def parse_scenario(
         data: The document: a mapping with ``turns``.
         path: Where it came from (for messages and relative ``play`` paths).
         env: Variables for ``${VAR}`` (default: none set).
+        consent: What it may take from this machine (see :class:`Consent`).
 
     Raises:
         ScenarioError: Naming the file, the turn and the key at fault.
@@ -286,7 +303,7 @@ def parse_scenario(
     where = str(path) if path is not None else "scenario"
     _check_size(data, where)
     try:
-        data = _expand(data, env or {}, where)
+        data = _expand(data, env or {}, where, consent)
     except RecursionError:
         raise ScenarioError(f"{where}: nested too deeply (or an alias contains itself)") from None
     if not isinstance(data, dict):
@@ -295,9 +312,12 @@ def parse_scenario(
     raw_turns = data.get("turns")
     if not isinstance(raw_turns, list) or not raw_turns:
         raise ScenarioError(f"{where}: 'turns' must be a non-empty list")
+    if len(raw_turns) > MAX_TURNS:
+        raise ScenarioError(f"{where}: more than {MAX_TURNS} turns")
     base = path.parent if path is not None else Path(".")
     turns = tuple(
-        _turn(item, base, f"{where}: turn {i}") for i, item in enumerate(raw_turns, start=1)
+        _turn(item, base, f"{where}: turn {i}", consent)
+        for i, item in enumerate(raw_turns, start=1)
     )
     for i, turn in enumerate(turns):
         if turn.kind == "barge_in" and (
@@ -312,6 +332,11 @@ def parse_scenario(
     headers = data.get("headers") or {}
     if not isinstance(headers, dict) or not all(isinstance(k, str) for k in headers):
         raise ScenarioError(f"{where}: 'headers' must be a mapping of names to values")
+    for name, value in headers.items():
+        try:
+            check_header(name, str(value), f"{where}: headers")
+        except ValueError as e:
+            raise ScenarioError(str(e)) from None
     uri = data.get("uri")
     if uri is not None and not isinstance(uri, str):
         raise ScenarioError(f"{where}: 'uri' must be a string")
@@ -332,13 +357,15 @@ def parse_scenario(
         sample_rate=(
             None
             if data.get("sample_rate") is None
-            else _number(data, "sample_rate", where, int, 16000, low=8000)
+            else _number(data, "sample_rate", where, int, 16000, low=RATE_MIN, high=RATE_MAX)
         ),
         voice=None if voice is None else str(voice),
         answer_timeout=_number(data, "answer_timeout", where, float, 10.0, low=0.1),
-        answer_silence_ms=_number(data, "answer_silence_ms", where, float, 800.0, low=100),
+        answer_silence_ms=_number(
+            data, "answer_silence_ms", where, float, 800.0, low=100, high=MAX_MS
+        ),
         stop_silence_ms=_number(
-            data, "stop_silence_ms", where, float, STOP_SILENCE_SECS * 1000, low=20
+            data, "stop_silence_ms", where, float, STOP_SILENCE_SECS * 1000, low=20, high=MAX_MS
         ),
         max_answer_secs=_number(data, "max_answer_secs", where, float, 60.0, low=1),
         open_timeout=_number(data, "open_timeout", where, float, 5.0, low=0.1),
@@ -346,13 +373,13 @@ def parse_scenario(
     )
 
 
-def _expand(data: Any, env: Mapping[str, str], where: str) -> Any:
-    """:func:`expand_env`, naming the turn and the key of an unset variable."""
+def _expand(data: Any, env: Mapping[str, str], where: str, consent: Consent) -> Any:
+    """:func:`expand_env`, naming the turn and the key of an unset or refused variable."""
 
     def keys(value: Any, where: str) -> Any:
         if not isinstance(value, dict):
-            return expand_env(value, env, where)
-        return {k: expand_env(v, env, f"{where}: {k}") for k, v in value.items()}
+            return expand_env(value, env, where, consent)
+        return {k: expand_env(v, env, f"{where}: {k}", consent) for k, v in value.items()}
 
     if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
         return keys(data, where)
@@ -360,7 +387,7 @@ def _expand(data: Any, env: Mapping[str, str], where: str) -> Any:
     return {**keys({k: v for k, v in data.items() if k != "turns"}, where), "turns": turns}
 
 
-def _turn(item: Any, base: Path, where: str) -> Turn:
+def _turn(item: Any, base: Path, where: str, consent: Consent) -> Turn:
     if not isinstance(item, dict):
         raise ScenarioError(f"{where}: a turn is a mapping such as {{say: ...}}, not {_kind(item)}")
     actions = [k for k in ACTIONS if k in item]
@@ -392,28 +419,31 @@ def _turn(item: Any, base: Path, where: str) -> Turn:
     if kind == "say":
         return Turn(text=_text(value, f"{where}: say"), **common)
     if kind == "play":
-        return Turn(audio=_wav(value, base, f"{where}: play"), **common)
+        return Turn(audio=_wav(value, base, f"{where}: play", consent), **common)
     if kind == "barge_in":
         if not isinstance(value, dict):
             raise ScenarioError(f"{where}: barge_in is a mapping: {{after_ms: 600, say: ...}}")
         _unknown(value, {"after_ms", "say", "play"}, f"{where}: barge_in")
         if ("say" in value) == ("play" in value):
             raise ScenarioError(f"{where}: barge_in needs one of 'say' or 'play'")
-        after = _number(value, "after_ms", f"{where}: barge_in", float, 0.0, low=0)
+        after = _number(value, "after_ms", f"{where}: barge_in", float, 0.0, low=0, high=MAX_MS)
         if "say" in value:
             return Turn(
                 text=_text(value["say"], f"{where}: barge_in: say"), after_ms=after, **common
             )
-        audio = _wav(value["play"], base, f"{where}: barge_in: play")
+        audio = _wav(value["play"], base, f"{where}: barge_in: play", consent)
         return Turn(audio=audio, after_ms=after, **common)
     if kind == "dtmf":
         digits = str(value).replace(" ", "").upper()
         bad = sorted(set(digits) - DTMF_DIGITS)
-        if not digits or bad:
-            raise ScenarioError(f"{where}: dtmf takes keys 0-9, *, #, A-D (got {str(value)!r})")
+        if not digits or bad or len(digits) > MAX_DIGITS:
+            raise ScenarioError(
+                f"{where}: dtmf takes up to {MAX_DIGITS} keys 0-9, *, #, A-D "
+                f"(got {_short(str(value))!r})"
+            )
         return Turn(digits=digits, **common)
     if kind in ("wait", "listen"):
-        seconds = _number(item, kind, where, float, 0.0, low=0.0)
+        seconds = _number(item, kind, where, float, 0.0, low=0.0, high=MAX_SECS)
         return Turn(seconds=seconds, **common)
     if value is not True:
         raise ScenarioError(f"{where}: write 'hangup: true'")
@@ -447,11 +477,24 @@ def _expect(value: Any, where: str) -> Expect:
                 raise ScenarioError(f"{where}: {key}: {e}") from None
             fields[key] = str(raw)
         else:
-            fields[key] = _number(value, key, where, kind, 0, low=0)
+            fields[key] = _number(value, key, where, kind, 0, low=0, high=_EXPECT_MAX)
     return Expect(**fields)
 
 
-def _number(data: dict, key: str, where: str, kind: type, default: Any, *, low: float) -> Any:
+_EXPECT_MAX = MAX_MS
+"""Largest number an expectation names (milliseconds, seconds or counts)."""
+
+
+def _number(
+    data: dict,
+    key: str,
+    where: str,
+    kind: type,
+    default: Any,
+    *,
+    low: float,
+    high: float = MAX_SECS,
+) -> Any:
     raw = data.get(key, default)
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise ScenarioError(f"{where}: {key} must be a number, not {raw!r}")
@@ -465,16 +508,20 @@ def _number(data: dict, key: str, where: str, kind: type, default: Any, *, low: 
         raise ScenarioError(f"{where}: {key} must be a whole number, not {raw!r}")
     if raw < low:
         raise ScenarioError(f"{where}: {key} must be at least {low:g}, not {raw!r}")
+    if raw > high:
+        raise ScenarioError(f"{where}: {key} must be at most {high:g}, not {raw!r}")
     return kind(raw)
 
 
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ScenarioError(f"{where}: the text to say must be a non-empty string")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ScenarioError(f"{where}: longer than {MAX_TEXT_CHARS} characters")
     return value
 
 
-def _wav(value: Any, base: Path, where: str) -> Path:
+def _wav(value: Any, base: Path, where: str, consent: Consent) -> Path:
     if not isinstance(value, str) or not value:
         raise ScenarioError(f"{where}: a WAV file's path")
     path = Path(value)
@@ -483,6 +530,7 @@ def _wav(value: Any, base: Path, where: str) -> Path:
     except RuntimeError:  # ~user with no such user: the path as written
         pass
     path = path if path.is_absolute() else base / path
+    check_inside(path, base, value, where, consent)
     try:
         found = path.is_file()
     except OSError:  # a name too long

@@ -10,6 +10,13 @@ JUnit: one ``<testsuite>`` per scenario, one ``<testcase>`` per turn (a
 ``<failure>`` per failed expectation, the measured values in
 ``<system-out>``); a call that could not be made is one ``<testcase>`` with
 an ``<error>``. CI systems (GitHub, GitLab, Jenkins) show it as tests.
+
+What the bot said or sent (transcripts, close reasons, errors) and what the
+scenario file names (its name, labels, URI) reach the table as plain text,
+never as rich markup, with control characters escaped
+(:func:`~pipecat_wsclient.caller.hygiene.printable`); in the XML as text
+XML can hold (:func:`~pipecat_wsclient.caller.hygiene.xml_text`); JSON keeps
+them raw (``json.dumps`` escapes them).
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
+from pipecat_wsclient.caller.hygiene import printable, xml_text
 from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.run import ScenarioResult
 
@@ -47,10 +56,20 @@ def _events(turn: TurnResult) -> str:
     return "\n".join(parts) or "-"
 
 
+def _plain(text: object, style: str = "") -> Text:
+    """Text shown as it is (no markup), control characters escaped."""
+    return Text(printable(text), style=style)
+
+
+def _transcript(transcript: str | None) -> Text:
+    return _plain("-" if transcript is None else (transcript.strip() or "(nothing)"))
+
+
 def scenario_table(result: ScenarioResult) -> Table:
     """A table with a row per turn: measured values, transcript, pass or fail."""
-    verdict = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
-    table = Table(title=f"{verdict} {result.name} ({result.protocol}, {result.uri})")
+    verdict = ("PASS", "green") if result.passed else ("FAIL", "red")
+    title = f" {result.name} ({result.protocol}, {result.uri})"
+    table = Table(title=Text.assemble(verdict, printable(title)))
     table.add_column("#", justify="right")
     table.add_column("turn", max_width=28)
     table.add_column("response", justify="right")
@@ -68,26 +87,26 @@ def scenario_table(result: ScenarioResult) -> Table:
             "-",
             "-" if greeting.answer_secs is None else f"{greeting.answer_secs:.2f} s",
             "-",
-            "-" if greeting.transcript is None else (greeting.transcript.strip() or "(nothing)"),
+            _transcript(greeting.transcript),
             "-",
         )
     for i, turn in enumerate(result.turns, start=1):
-        lines = ["[green]pass[/]"] if turn.passed else [f"[red]{f}[/]" for f in turn.failures]
-        lines += [f"[yellow]{note}[/]" for note in turn.notes]
+        lines = [("pass", "green")] if turn.passed else [(f, "red") for f in turn.failures]
+        lines += [(note, "yellow") for note in turn.notes]
         table.add_row(
             str(i),
-            turn.label,
+            _plain(turn.label),
             _ms(turn.response_ms),
             _barge_in(turn),
             "-" if turn.answer_secs is None else f"{turn.answer_secs:.2f} s",
             _events(turn),
-            "-" if turn.transcript is None else (turn.transcript.strip() or "(nothing)"),
-            "\n".join(lines),
+            _transcript(turn.transcript),
+            Text("\n").join(_plain(line, style) for line, style in lines),
         )
     if result.error:
-        table.caption = f"[red]error:[/] {result.error}"
+        table.caption = Text.assemble(("error:", "red"), " ", printable(result.error))
     elif result.record:
-        table.caption = f"recording {result.record}, timeline {result.plot}"
+        table.caption = _plain(f"recording {result.record}, timeline {result.plot}")
     return table
 
 
@@ -118,12 +137,14 @@ def junit_xml(results: list[ScenarioResult]) -> ET.ElementTree:
     root = ET.Element("testsuites", name="pipecat-wsclient test")
     total = failures = errors = 0
     for result in results:
-        suite = ET.SubElement(root, "testsuite", name=result.name)
+        name = xml_text(result.name)
+        error = None if result.error is None else xml_text(result.error)
+        suite = ET.SubElement(root, "testsuite", name=name)
         suite_failures = suite_errors = 0
         cases = 0
-        if result.error and not result.turns:
-            case = ET.SubElement(suite, "testcase", classname=result.name, name="call", time="0")
-            ET.SubElement(case, "error", message=result.error).text = result.error
+        if error and not result.turns:
+            case = ET.SubElement(suite, "testcase", classname=name, name="call", time="0")
+            ET.SubElement(case, "error", message=error).text = error
             suite_errors += 1
             cases += 1
         for i, turn in enumerate(result.turns, start=1):
@@ -131,20 +152,20 @@ def junit_xml(results: list[ScenarioResult]) -> ET.ElementTree:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                classname=result.name,
-                name=f"{i:02d} {turn.label}",
+                classname=name,
+                name=xml_text(f"{i:02d} {turn.label}"),
                 time=f"{turn.answer_secs or 0:.3f}",
             )
             if turn.failures:
                 suite_failures += 1
-                ET.SubElement(case, "failure", message=turn.failures[0]).text = "\n".join(
-                    turn.failures + turn.notes
+                ET.SubElement(case, "failure", message=xml_text(turn.failures[0])).text = xml_text(
+                    "\n".join(turn.failures + turn.notes)
                 )
             ET.SubElement(case, "system-out").text = json.dumps(turn.as_dict(), indent=1)
-        if result.error and result.turns:
+        if error and result.turns:
             cases += 1
-            case = ET.SubElement(suite, "testcase", classname=result.name, name="call", time="0")
-            ET.SubElement(case, "error", message=result.error).text = result.error
+            case = ET.SubElement(suite, "testcase", classname=name, name="call", time="0")
+            ET.SubElement(case, "error", message=error).text = error
             suite_errors += 1
         suite.set("tests", str(cases))
         suite.set("failures", str(suite_failures))

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pipecat_wsclient.audio.turns import Greeting
+from pipecat_wsclient.audio.wav import check_wav
 from pipecat_wsclient.caller.outcome import EXIT_OK
 from pipecat_wsclient.scenario.call import VoiceCall
 from pipecat_wsclient.scenario.checks import check_turn
@@ -44,6 +45,9 @@ EXIT_EXPECTATION = 1
 
 NOT_PLAYED = "not played"
 """The note (and failure) of a turn the call ended before."""
+
+NOT_TRANSCRIBED = "not transcribed"
+"""The note of an answer left untranscribed because the run was stopped."""
 
 
 @dataclass
@@ -204,9 +208,16 @@ async def run_scenario(
         result.exit_code, result.error = failure.exit_code, str(failure)
     result.greeting = _greeting(call, call.measure())
     transcripts = options.transcripts or any(t.expect.needs_transcript for t, _ in pairs)
-    if result.greeting is not None and transcripts:
-        await _transcribe(call, [(None, result.greeting)], True)
-    await _transcribe(call, pairs, options.transcripts)
+    if stop is not None and stop.is_set():
+        # Stopped (Ctrl-C, SIGTERM, a Locust user stopped): no transcription
+        # holds the end up; a transcript expectation fails, saying why.
+        for _, turn_result in pairs:
+            if turn_result.answer_start_s is not None:
+                turn_result.notes.append(f"{NOT_TRANSCRIBED}: stopped")
+    else:
+        if result.greeting is not None and transcripts:
+            await _transcribe(call, [(None, result.greeting)], True)
+        await _transcribe(call, pairs, options.transcripts)
     for turn, turn_result in pairs:
         turn_result.failures = check_turn(turn.expect, turn_result, kind=turn.kind)
         if turn_result.notes and turn_result.notes[0].startswith(NOT_PLAYED):
@@ -253,6 +264,22 @@ def check_voices(scenarios: Iterable[Scenario]) -> None:
             ) from None
         except EspeakUnavailable as e:
             raise ValueError(f"{name}: the say lines cannot be spoken: {e}") from None
+
+
+def check_audio(scenarios: Iterable[Scenario]) -> None:
+    """Check the header of every WAV file the scenarios play, before any call.
+
+    Raises:
+        ValueError: Naming the scenario, the turn and what is wrong with the
+            file (:func:`~pipecat_wsclient.audio.wav.check_wav`), in one line.
+    """
+    for scenario in scenarios:
+        for i, turn in enumerate(scenario.turns, start=1):
+            if turn.audio is not None:
+                try:
+                    check_wav(turn.audio)
+                except ValueError as e:
+                    raise ValueError(f"{scenario.name}: turn {i}: {e}") from None
 
 
 def _default_synthesizer(scenario: Scenario) -> Synthesizer | None:
