@@ -318,3 +318,34 @@ async def test_a_refused_upgrade_signature_is_named(monkeypatch) -> None:
     assert result.exit_code == 4, result.error
     assert "upgrade's signature" in result.error and "--auth-token" in result.error, result.error
     assert "wrong" not in result.error
+
+
+async def test_call_dials_the_runner_bot_through_its_webhook_from_the_command_line(tmp_path):
+    """``call http://.../ --protocol twilio``: notes say what was done; --json has them."""
+    import json as json_module
+
+    from support.commands import cli
+    from support.runner_bots import runner_available, runner_bot
+
+    runner_available()
+    with runner_bot() as bot:
+        code, out, err = await cli(
+            "call", f"http://127.0.0.1:{bot.port}/", "--protocol", "twilio",
+            "--listen", "1", "--json", timeout=90,
+        )  # fmt: skip
+    assert code == 0, err
+    report = json_module.loads(out)
+    assert report["uri"].startswith("ws://127.0.0.1:") and report["notes"], report["notes"]
+    assert any("no host" in note for note in report["notes"])
+
+
+async def test_a_webhook_with_a_protocol_that_has_none_is_refused_before_dialing():
+    from support.commands import cli
+
+    for protocol in ("raw", "exotel"):
+        code, _, err = await cli("call", "http://127.0.0.1:9/voice", "--protocol", protocol)
+        assert code == 2 and "webhook" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = await cli(
+        "call", "http://127.0.0.1:9/voice", "--protocol", "telnyx", "--auth-token", "x"
+    )
+    assert code == 2 and "signatures are not made here" in err, err

@@ -101,6 +101,8 @@ def finish(result: CallResult, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
+        for note in result.notes:  # what was done to reach the bot (its webhook)
+            error_line(note, label="note", style="cyan")
         Console().print(summary_table(result))
         if result.exit_code not in (0, 130, 143):
             error_line(result.error)

@@ -183,10 +183,10 @@ def load(
             loaded = load_scenario(scenario, consent=consent)
             check_audio([loaded])
             check_voices([loaded])
-        for one in uri:
-            check_uri(one)
         protocol = protocol or (loaded.protocol if loaded is not None else "pipecat")
         get_protocol(protocol)
+        for one in uri:
+            check_uri(one, protocol)
         for text in fail_if or []:
             parse_threshold(text)
         check_writable(report, "--report")

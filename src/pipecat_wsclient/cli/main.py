@@ -50,6 +50,7 @@ from pipecat_wsclient.caller.signals import (  # noqa: E402
     run_stoppable,
     stopped_exit_code,
 )
+from pipecat_wsclient.caller.webhook import check_webhook, is_webhook  # noqa: E402
 from pipecat_wsclient.cli.app import (  # noqa: E402
     app,
     call_live,
@@ -60,6 +61,7 @@ from pipecat_wsclient.cli.app import (  # noqa: E402
     warn_if_insecure,
 )
 from pipecat_wsclient.cli.options import (  # noqa: E402
+    AuthTokenOption,
     CafileOption,
     CallerRateOption,
     CarrierOption,
@@ -96,7 +98,13 @@ logger.enable("pipecat")
 
 @app.command()
 def call(
-    uri: Annotated[str, typer.Argument(help="WebSocket endpoint, ws:// or wss://.")],
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="WebSocket endpoint, ws:// or wss://; or, with a carrier's --protocol, "
+            "the bot's http(s):// webhook (dialed as the carrier does)."
+        ),
+    ],
     protocol: ProtocolOption = "pipecat",
     play: Annotated[
         Path | None,
@@ -132,6 +140,7 @@ def call(
     open_timeout: OpenTimeoutOption = 5.0,
     reconnect: ReconnectOption = False,
     stop_silence_ms: StopSilenceOption = None,
+    auth_token: AuthTokenOption = None,
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -153,7 +162,9 @@ def call(
     try:
         headers = parse_headers(header)
         carrier_options, params = parse_pairs(carrier, "--carrier"), parse_pairs(param, "--param")
-        check_uri(uri)
+        check_uri(uri, protocol)
+        if is_webhook(uri):
+            check_webhook(uri, protocol, auth_token)
         make_serializer(protocol, sample_rate or 16000, carrier=carrier_options, params=params)
         check_writable(record, "--record")
         check_writable(plot, "--plot")
@@ -181,6 +192,7 @@ def call(
         open_timeout=open_timeout,
         reconnect=reconnect,
         stop_silence=stop_silence_secs(stop_silence_ms),
+        auth_token=auth_token,
     )
     try:
         result = run_stoppable(call_live(options, live=not as_json and err.is_terminal))

@@ -68,6 +68,20 @@ InsecureOption = Annotated[
 ]
 """``--insecure``."""
 
+AuthTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        help=(
+            "The carrier account's auth token: an http(s):// webhook and the stream's "
+            "upgrade are signed as the carrier signs them (Twilio, Plivo). Default: "
+            "$TWILIO_AUTH_TOKEN or $PLIVO_AUTH_TOKEN (better: a token on the command "
+            "line shows in the process list)."
+        ),
+        show_default=False,
+    ),
+]
+"""``--auth-token``."""
+
 OpenTimeoutOption = Annotated[
     float, typer.Option(help="Seconds allowed to connect.", min=0.001, max=MAX_SECS)
 ]

@@ -39,6 +39,7 @@ from pipecat_wsclient.cli.app import (  # noqa: E402
 from pipecat_wsclient.cli.options import (  # noqa: E402
     AllowEnvOption,
     AllowOutsideFilesOption,
+    AuthTokenOption,
     CafileOption,
     HeaderOption,
     InsecureOption,
@@ -69,7 +70,11 @@ def test_command(
         list[Path], typer.Argument(help="Scenario files (YAML), or folders of them.")
     ],
     uri: Annotated[
-        str | None, typer.Option(help="The bot's endpoint (overrides the files' uri).")
+        str | None,
+        typer.Option(
+            help="The bot's endpoint (overrides the files' uri): ws:// or wss://, or a "
+            "carrier bot's http(s):// webhook."
+        ),
     ] = None,
     protocol: Annotated[
         str | None,
@@ -101,6 +106,7 @@ def test_command(
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
     stop_silence_ms: StopSilenceOption = None,
+    auth_token: AuthTokenOption = None,
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -148,8 +154,8 @@ def test_command(
         missing = [s.name for s in loaded if not (uri or s.uri)]
         if missing:
             raise ValueError(f"no uri for {', '.join(missing)}: set 'uri:' in the file or --uri")
-        for one in {uri or s.uri for s in loaded}:
-            check_uri(one or "")
+        for s in loaded:
+            check_uri(uri or s.uri or "", protocol or s.protocol)
         check_audio(loaded)
         check_voices(loaded)
         options = RunOptions(
@@ -162,6 +168,7 @@ def test_command(
             cafile=cafile,
             insecure=insecure,
             stop_silence_ms=stop_silence_ms,
+            auth_token=auth_token,
         )
         needs_stt = transcripts or any(
             turn.expect.needs_transcript for scenario in loaded for turn in scenario.turns
