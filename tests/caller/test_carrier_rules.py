@@ -46,3 +46,23 @@ async def test_pipecats_exotel_bot_is_reported_breaking_exotels_chunk_rule(bot) 
     for kind in errors.values():
         assert kind["example"].endswith("bytes of audio") and kind["code"] is None
     assert result.as_dict()["carrier_errors"] == errors  # in --json
+
+
+async def test_strict_fails_the_call_with_exit_9_naming_the_rule(bot, tmp_path) -> None:
+    from pipecat_wsclient.audio.wav import write_wav
+    from support.commands import cli
+
+    clip = tmp_path / "q.wav"
+    write_wav(clip, _speech(1.0), 8000)
+    code, out, err = await cli(
+        "call", bot.uri, "--protocol", "exotel", "--play", str(clip), "--listen", "1",
+        "--strict", "--json", timeout=60,
+    )  # fmt: skip
+    assert code == 9, err
+    report = __import__("json").loads(out)
+    assert report["carrier_errors"] and "the bot broke the carrier's rules" in report["error"]
+    code, _, err = await cli(
+        "call", bot.uri, "--protocol", "twilio", "--play", str(clip), "--listen", "1",
+        "--strict", timeout=60,
+    )  # fmt: skip
+    assert code == 0, err  # Pipecat's Twilio serializer keeps Twilio's rules

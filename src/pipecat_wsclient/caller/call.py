@@ -35,7 +35,13 @@ from pipecat_wsclient.caller.builder import (
     tls_option,
 )
 from pipecat_wsclient.caller.microphone import MIC_LEAD_SECS, LineMicrophone
-from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK, EXIT_SILENT
+from pipecat_wsclient.caller.outcome import (
+    EXIT_CARRIER_RULES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SILENT,
+    carrier_rules_error,
+)
 from pipecat_wsclient.caller.result import CallResult, measure_call
 from pipecat_wsclient.caller.webhook import explain_refusal, is_webhook, through_webhook
 from pipecat_wsclient.errors import ConnectionFailure
@@ -75,6 +81,8 @@ class CallOptions(LineOptions):
             starts once the bot has been quiet for ``GREETING_QUIET_SECS``
             after speaking, or after ``GREETING_WAIT_SECS`` of silence from
             connect (a bot with no greeting).
+        strict: A completed call whose bot broke the carrier's rules fails
+            (``EXIT_CARRIER_RULES``, 9); otherwise they are only reported.
     """
 
     play: Path | None = None
@@ -84,6 +92,7 @@ class CallOptions(LineOptions):
     listen: float = 2.0
     audio: bytes | None = None
     wait_greeting: bool = False
+    strict: bool = False
 
 
 @dataclass
@@ -274,6 +283,9 @@ async def run_call(
         result = analyse()
     result.notes = list(options.notes)
     result.carrier_errors = caller.carrier_errors()
+    if options.strict and result.carrier_errors and result.exit_code == EXIT_OK:
+        result.exit_code = EXIT_CARRIER_RULES
+        result.error = carrier_rules_error(result.carrier_errors)
     if interrupted and result.exit_code in (EXIT_OK, EXIT_SILENT):
         result.exit_code = EXIT_INTERRUPTED
         result.error = "interrupted"

@@ -25,6 +25,8 @@ EXIT_CODES = {
 EXIT_LOST = 7
 EXIT_SILENT = 8
 """The call completed but not a sound came back from the bot."""
+EXIT_CARRIER_RULES = 9
+"""``--strict``: the call completed, but the bot broke the carrier's rules."""
 EXIT_INTERRUPTED = 130
 """Ended by Ctrl-C, SIGINT (the recording is still written)."""
 EXIT_TERMINATED = 143
@@ -46,10 +48,20 @@ EXIT_TABLE = {
     6: "open timeout",
     EXIT_LOST: "the bot closed the call abnormally or the connection dropped",
     EXIT_SILENT: "the call completed but heard nothing from the bot",
+    EXIT_CARRIER_RULES: "--strict: the bot broke the carrier's rules (carrier_errors)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); the report is still written",
     EXIT_TERMINATED: "terminated (SIGTERM); the report is still written",
 }
 """Every exit code of every command, in one table (``--help`` and the docs show it)."""
+
+
+def carrier_rules_error(errors: dict[str, dict]) -> str:
+    """One line naming the carrier's rules the bot broke (kind, code, count)."""
+    parts = []
+    for kind, found in errors.items():
+        code = f" ({found['code']})" if found.get("code") else ""
+        parts.append(f"{kind}{code} x{found['count']}")
+    return "the bot broke the carrier's rules: " + "; ".join(parts)
 
 
 def exit_codes_help() -> str:

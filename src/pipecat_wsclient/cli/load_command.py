@@ -52,6 +52,7 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     OpenTimeoutOption,
     ReconnectOption,
     StopSilenceOption,
+    StrictOption,
     allowed_env,
     check_writable,
     parse_headers,
@@ -108,6 +109,7 @@ def load(
     open_timeout: OpenTimeoutOption = 5.0,
     reconnect: ReconnectOption = False,
     stop_silence_ms: StopSilenceOption = None,
+    strict: StrictOption = False,
     fail_if: Annotated[
         list[str] | None,
         typer.Option(help="Exit 1 when crossed, e.g. 'p95_response_ms>1200', 'error_rate>0.01'."),
@@ -207,6 +209,7 @@ def load(
             reconnect=reconnect,
             stt_model=stt_model,
             stop_silence_ms=stop_silence_ms,
+            strict=strict,
         )
         if loaded is not None:
             # A scenario's speech-to-text model that cannot load fails now, not per call.

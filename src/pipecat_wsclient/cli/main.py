@@ -74,6 +74,7 @@ from pipecat_wsclient.cli.options import (  # noqa: E402
     ReconnectOption,
     SampleRateOption,
     StopSilenceOption,
+    StrictOption,
     VerboseOption,
     check_writable,
     parse_headers,
@@ -141,6 +142,7 @@ def call(
     reconnect: ReconnectOption = False,
     stop_silence_ms: StopSilenceOption = None,
     auth_token: AuthTokenOption = None,
+    strict: StrictOption = False,
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -154,7 +156,8 @@ def call(
 
     Exit codes: 0 completed; 2 usage; 3 refused, DNS or network; 4 HTTP
     status; 5 TLS; 6 open timeout; 7 the bot closed the call abnormally or it
-    dropped; 8 heard nothing from the bot; 130 interrupted (SIGINT), 143
+    dropped; 8 heard nothing from the bot; 9 --strict: the bot broke the
+    carrier's rules; 130 interrupted (SIGINT), 143
     terminated (SIGTERM): within 3 s, the report still written.
     """
     bound_stops()
@@ -193,6 +196,7 @@ def call(
         reconnect=reconnect,
         stop_silence=stop_silence_secs(stop_silence_ms),
         auth_token=auth_token,
+        strict=strict,
     )
     try:
         result = run_stoppable(call_live(options, live=not as_json and err.is_terminal))

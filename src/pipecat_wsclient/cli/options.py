@@ -68,6 +68,16 @@ InsecureOption = Annotated[
 ]
 """``--insecure``."""
 
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Fail a call whose bot broke the carrier's rules (exit 9; load: carrier_rules); "
+        "without it they are only reported (carrier_errors).",
+    ),
+]
+"""``--strict``."""
+
 AuthTokenOption = Annotated[
     str | None,
     typer.Option(

@@ -31,7 +31,13 @@ from pipecat_wsclient.audio.wav import read_wav
 from pipecat_wsclient.caller.builder import resolve_rate
 from pipecat_wsclient.caller.call import CallOptions, bundled_clip, run_call
 from pipecat_wsclient.caller.limits import MAX_SCRIPT_SECS
-from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_LOST, EXIT_OK, EXIT_SILENT
+from pipecat_wsclient.caller.outcome import (
+    EXIT_CARRIER_RULES,
+    EXIT_INTERRUPTED,
+    EXIT_LOST,
+    EXIT_OK,
+    EXIT_SILENT,
+)
 from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.errors import redact_text, redact_uri
 from pipecat_wsclient.load.gc import FullCollections
@@ -79,6 +85,8 @@ class LoadOptions:
         scenario: Run this scenario for every caller instead of clips and
             turns (its turns are checked; ``protocol`` overrides the
             scenario's unless it is ``None``).
+        strict: A call whose bot broke the carrier's rules fails (class
+            ``carrier_rules``); otherwise they are only counted.
     """
 
     uris: list[str]
@@ -94,6 +102,7 @@ class LoadOptions:
     sample_rate: int | None = None
     open_timeout: float = 5.0
     scenario: Scenario | None = None
+    strict: bool = False
     reconnect: bool = False
     stt_model: str | None = None
     stop_silence_ms: float | None = None
@@ -111,6 +120,8 @@ def error_class(result: CallResult) -> str | None:
         return "interrupted"
     if result.exit_code == EXIT_SILENT:
         return "silent"
+    if result.exit_code == EXIT_CARRIER_RULES:
+        return "carrier_rules"
     code = result.end.get("code") if result.end else None
     if result.exit_code == EXIT_LOST and code is not None:
         return f"closed_{code}"
@@ -342,6 +353,7 @@ class LoadRun:
             sample_rate=self._rate,
             open_timeout=o.open_timeout,
             reconnect=o.reconnect,
+            strict=o.strict,
             listen=0.5,
             stop_silence=STOP_SILENCE_SECS
             if o.stop_silence_ms is None
