@@ -35,6 +35,13 @@ if TYPE_CHECKING:
     from pipecat_wsclient.serve.server import VoiceServer
 
 CHUNK_SECS = 0.02
+
+MAX_ECHO_BYTES = 1 << 20
+"""Most of a connection's messages held for echoing (1 MiB, about 30 s of 16 kHz
+audio): a client that sends and never reads gets the rest dropped, counted."""
+
+MAX_RECORD_SECS = 3600.0
+"""Most audio one connection of ``--mode record`` keeps (an hour); the rest is dropped."""
 """Answer tones are sent in chunks of this length, paced in real time."""
 
 
@@ -116,19 +123,32 @@ class EchoSession(Session):
     def __init__(self, server: VoiceServer, ws: ServerConnection):
         super().__init__(server, ws)
         self._queue: asyncio.Queue[tuple[float, Data]] = asyncio.Queue()
+        self._held = 0  # bytes queued
+        self.dropped = 0
+        """Messages not echoed: the client sent them faster than it read (beyond MAX_ECHO_BYTES)."""
 
     def senders(self) -> list[Coroutine[Any, Any, None]]:
         """The echo sender."""
         return [self._echo()]
 
     async def on_message(self, arrival: float, message: Data) -> None:
-        """Queue the message to go back at its arrival time plus the delay."""
+        """Queue the message to go back at its arrival time plus the delay (bounded)."""
+        if self._held + len(message) > MAX_ECHO_BYTES:
+            if not self.dropped:
+                logger.warning(
+                    "VoiceServer: a client sends faster than it reads; dropping its echo "
+                    f"beyond {MAX_ECHO_BYTES} bytes held"
+                )
+            self.dropped += 1
+            return
+        self._held += len(message)
         self._queue.put_nowait((arrival + self.options.delay, message))
 
     async def _echo(self) -> None:
         """Send messages back, each at its arrival time plus the delay (order kept)."""
         while True:
             due, message = await self._queue.get()
+            self._held -= len(message)
             await _sleep_until(self.loop, due)
             if not await self.send(message):
                 return
@@ -223,8 +243,9 @@ class RecordSession(AudioSession):
         self._recorded = bytearray()
 
     def on_audio(self, arrival: float, pcm: bytes) -> None:
-        """Keep the audio."""
-        self._recorded += pcm
+        """Keep the audio (up to :data:`MAX_RECORD_SECS`)."""
+        room = int(2 * self.options.sample_rate * MAX_RECORD_SECS) - len(self._recorded)
+        self._recorded += pcm[: max(0, room)]
 
     async def on_end(self) -> None:
         """Write what was received to the record file (atomically) and say so."""

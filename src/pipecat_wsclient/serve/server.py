@@ -46,6 +46,9 @@ __all__ = ["MODES", "ServeOptions", "VoiceServer", "make_tone", "run_server"]
 DEFAULT_RECORD_PATH = "received.wav"
 
 MAX_TIMINGS = 1000
+
+MAX_MESSAGE_BYTES = 1 << 20
+"""Largest message a client may send (1 MiB); a bigger one closes the connection with 1009."""
 """Tone mode keeps the last this many utterance ends and answer starts (a long load run)."""
 """Where record mode writes when no path is given."""
 
@@ -179,7 +182,10 @@ class VoiceServer:
             self.options.host,
             self.options.port,
             compression=None,
-            max_size=None,
+            max_size=MAX_MESSAGE_BYTES,
+            # Only clients that send no Origin (not a web page in the user's
+            # browser, which always does): a page cannot reach the bot.
+            origins=[None],
         )
         self._port = next(iter(self._server.sockets)).getsockname()[1]
         logger.debug(f"VoiceServer: {self.options.mode} on {self.uri}")
