@@ -237,3 +237,16 @@ def test_a_good_clip_still_dials(wavs: Path) -> None:
         listener.close()
     assert out.returncode in (3, 4, 6, 7), out.stderr  # the listener is no WebSocket server
     assert listener.count >= 1
+
+
+async def test_an_output_path_that_is_a_symbolic_link_is_refused(tmp_path):
+    """Written through, the link would overwrite whatever it points at (issue 25, item 1)."""
+    from support.commands import cli
+
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "out.wav"
+    link.symlink_to(target)
+    code, _, err = await cli("call", "ws://127.0.0.1:9/ws", "--record", str(link))
+    assert code == 2 and "symbolic link" in err and len(err.strip().splitlines()) == 1, err
+    assert target.read_text() == "keep me"

@@ -284,6 +284,9 @@ def check_writable(path: Path | None, option: str) -> None:
     if path is None:
         return
     folder = path.parent if str(path.parent) else Path(".")
+    if path.is_symlink():
+        # Written through, it would land on whatever the link points at.
+        raise ValueError(f"{option} {path}: is a symbolic link (name the file itself)")
     if path.is_dir():
         raise ValueError(f"{option} {path}: is a folder, not a file")
     if not folder.is_dir():
