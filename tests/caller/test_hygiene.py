@@ -117,3 +117,10 @@ def test_check_header_takes_tokens_and_never_shows_the_value(name: str, value: s
         assert not UNSAFE & set(message)
     else:
         assert token and clean
+
+
+def test_json_numbers_are_rounded_to_what_was_measured() -> None:
+    from pipecat_wsclient.caller.hygiene import rounded
+
+    report = {"ms": 2099.999999999909, "n": 3, "list": [0.1 + 0.2, None, "x"], "d": {"s": 1e-9}}
+    assert rounded(report) == {"ms": 2100.0, "n": 3, "list": [0.3, None, "x"], "d": {"s": 0.0}}

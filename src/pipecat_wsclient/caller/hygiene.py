@@ -112,3 +112,18 @@ def check_header(name: str, value: str, where: str) -> None:
             bad, f"the control character {printable(bad)}"
         )
         raise ValueError(f"{where}: the value of header '{name}' holds {what} (not shown)")
+
+
+def rounded(value: object, digits: int = 3) -> object:
+    """``value`` with every float rounded to ``digits`` decimals (for ``--json``).
+
+    Measured times are milliseconds or seconds to the millisecond: a float's
+    binary tail (``2099.999999999909``) is noise, not precision.
+    """
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value

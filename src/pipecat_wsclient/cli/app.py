@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from loguru import logger
@@ -28,7 +28,7 @@ from rich.text import Text
 logger.disable("pipecat")
 
 from pipecat_wsclient.caller.call import CallOptions, Progress, run_call  # noqa: E402
-from pipecat_wsclient.caller.hygiene import printable  # noqa: E402
+from pipecat_wsclient.caller.hygiene import printable, rounded  # noqa: E402
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402
 from pipecat_wsclient.caller.result import CallResult  # noqa: E402
 from pipecat_wsclient.caller.signals import (  # noqa: E402
@@ -39,6 +39,7 @@ from pipecat_wsclient.cli.render import (  # noqa: E402
     progress_table,
     summary_table,
 )
+from pipecat_wsclient.version import __version__  # noqa: E402
 
 # The banner is out of the way; importing this module must not silence
 # Pipecat for the rest of the process (each command sets up logging itself).
@@ -51,6 +52,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"pipecat-wsclient {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """Pipecat WebSocket client transport: demo, call a voice endpoint, serve a test one."""
 
 
 def quiet_logs(verbose: bool) -> None:
@@ -99,7 +122,7 @@ def finish(result: CallResult, as_json: bool) -> None:
     if result.exit_code == EXIT_INTERRUPTED:
         result.exit_code = stopped_exit_code()
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps(rounded(result.as_dict()), indent=2))
     else:
         for note in result.notes:  # what was done to reach the bot (its webhook)
             error_line(note, label="note", style="cyan")

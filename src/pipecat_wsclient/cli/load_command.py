@@ -23,6 +23,7 @@ from rich.live import Live
 logger.disable("pipecat")
 
 from pipecat_wsclient.caller.builder import check_uri  # noqa: E402
+from pipecat_wsclient.caller.hygiene import rounded  # noqa: E402
 from pipecat_wsclient.caller.limits import (  # noqa: E402
     MAX_CALLS,
     MAX_CONCURRENCY,
@@ -125,7 +126,9 @@ def load(
     report: Annotated[
         Path | None, typer.Option(help="Write a PNG: latency histogram, active calls over time.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report instead.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print a JSON report instead.")
+    ] = False,
     scenario: Annotated[
         Path | None,
         typer.Option(
@@ -245,7 +248,8 @@ def load(
         plot_report(report, result)
     failures = crossed(result, fail_if or [])
     if as_json:
-        print(json.dumps({**result.as_dict(), "failed_thresholds": failures}, indent=2))
+        summary = rounded({**result.as_dict(), "failed_thresholds": failures})
+        print(json.dumps(summary, indent=2))
         for warning in result.warnings:
             error_line(warning, "warning", "yellow")
     else:

@@ -129,6 +129,7 @@ def call(
         bool,
         typer.Option(
             "--wait-greeting",
+            metavar="",
             help="Let a bot that greets finish before playing the clip (or 5 s of silence).",
         ),
     ] = False,
@@ -329,7 +330,7 @@ def phone(
     stop_silence_ms: StopSilenceOption = None,
     port: Annotated[int, typer.Option(help="Local port of the page (0 picks a free one).")] = 0,
     no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Do not open the page in a browser.")
+        bool, typer.Option("--no-browser", metavar="", help="Do not open the page in a browser.")
     ] = False,
     save: Annotated[
         Path | None,

@@ -64,7 +64,7 @@ CafileOption = Annotated[
 """``--cafile``."""
 
 InsecureOption = Annotated[
-    bool, typer.Option(help="Do not verify the server's TLS certificate (unsafe).")
+    bool, typer.Option(metavar="", help="Do not verify the server's TLS certificate (unsafe).")
 ]
 """``--insecure``."""
 
@@ -72,6 +72,7 @@ StrictOption = Annotated[
     bool,
     typer.Option(
         "--strict",
+        metavar="",
         help="Fail a call whose bot broke the carrier's rules (exit 9; load: carrier_rules); "
         "without it they are only reported (carrier_errors).",
     ),
@@ -101,6 +102,7 @@ ReconnectOption = Annotated[
     bool,
     typer.Option(
         "--reconnect",
+        metavar="",
         help="Redial a lost connection (the transport's reconnection; for pipecat/raw peers). "
         "Off: a call is one connection, as a carrier's is, and a drop fails it (exit 7).",
     ),
@@ -127,11 +129,11 @@ def stop_silence_secs(ms: float | None) -> float:
 
 
 JsonReportOption = Annotated[
-    bool, typer.Option("--json", help="Print a machine-readable report instead.")
+    bool, typer.Option("--json", metavar="", help="Print a machine-readable report instead.")
 ]
 """``--json`` of ``call`` and ``demo``."""
 
-VerboseOption = Annotated[bool, typer.Option(help="Show debug logs.")]
+VerboseOption = Annotated[bool, typer.Option(metavar="", help="Show debug logs.")]
 """``--verbose``."""
 
 
@@ -210,6 +212,7 @@ AllowOutsideFilesOption = Annotated[
     bool,
     typer.Option(
         "--allow-outside-files",
+        metavar="",
         help="Let the scenario files play WAV files outside their own folder.",
     ),
 ]

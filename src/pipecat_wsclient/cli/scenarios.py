@@ -98,7 +98,7 @@ def test_command(
         ),
     ] = None,
     transcripts: Annotated[
-        bool, typer.Option(help="Transcribe every answer (off: only where expected).")
+        bool, typer.Option(metavar="", help="Transcribe every answer (off: only where expected).")
     ] = True,
     header: HeaderOption = None,
     allow_env: AllowEnvOption = None,

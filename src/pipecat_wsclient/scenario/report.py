@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from pipecat_wsclient.caller.hygiene import printable, xml_text
+from pipecat_wsclient.caller.hygiene import printable, rounded, xml_text
 from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.run import ScenarioResult
 
@@ -122,14 +122,12 @@ def suite_summary(results: list[ScenarioResult]) -> str:
 
 def suite_json(results: list[ScenarioResult]) -> str:
     """The results as JSON (``--json``)."""
-    return json.dumps(
-        {
-            "passed": all(r.passed for r in results),
-            "summary": suite_summary(results),
-            "scenarios": [r.as_dict() for r in results],
-        },
-        indent=2,
-    )
+    suite = {
+        "passed": all(r.passed for r in results),
+        "summary": suite_summary(results),
+        "scenarios": [r.as_dict() for r in results],
+    }
+    return json.dumps(rounded(suite), indent=2)
 
 
 def junit_xml(results: list[ScenarioResult]) -> ET.ElementTree:
