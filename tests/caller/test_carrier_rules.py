@@ -15,6 +15,8 @@ import pytest
 from pipecat_wsclient.caller.call import CallOptions, run_call
 from support.processes import phone_bot
 
+pytestmark = pytest.mark.slow  # Pipecat's phone bot in a subprocess
+
 
 def _speech(secs: float, rate: int = 8000) -> bytes:
     t = np.arange(int(secs * rate)) / rate

@@ -134,7 +134,7 @@ def test_exotel_has_no_webhook() -> None:
 # -- Pipecat's development runner -----------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # Pipecat's development runner in a subprocess
 async def test_the_runner_bot_is_dialed_through_its_webhook(tmp_path) -> None:
     from test_runner_bot import QUESTION, speech_clip
 
@@ -320,6 +320,7 @@ async def test_a_refused_upgrade_signature_is_named(monkeypatch) -> None:
     assert "wrong" not in result.error
 
 
+@pytest.mark.slow  # Pipecat's development runner in a subprocess
 async def test_call_dials_the_runner_bot_through_its_webhook_from_the_command_line(tmp_path):
     """``call http://.../ --protocol twilio``: notes say what was done; --json has them."""
     import json as json_module

@@ -27,6 +27,8 @@ import pytest
 from pipecat_wsclient.audio.wav import write_wav
 from pipecat_wsclient.caller.limits import RATE_MAX, RATE_MIN
 
+pytestmark = pytest.mark.slow  # one command-line process per case (about 40 s)
+
 CLI = [sys.executable, "-m", "pipecat_wsclient"]
 
 

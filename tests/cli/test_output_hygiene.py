@@ -39,6 +39,8 @@ import pytest
 from support.commands import cli
 from support.servers import closing_server, echo_server
 
+pytestmark = pytest.mark.slow  # real calls and command-line processes (about 20 s)
+
 CLI = [sys.executable, "-m", "pipecat_wsclient"]
 
 HOSTILE_REASON = (

@@ -29,6 +29,7 @@ print(json.dumps([[e.name, e.ms, e.exception is None] for e in events]))
 """
 
 
+@pytest.mark.slow  # a real call in a subprocess (Locust monkey-patches its importer)
 @pytest.mark.timeout(120)
 def test_an_echo_fires_overlap_events_never_a_response():
     """``serve``'s echo talks back while we speak: one ``overlap`` per question, no answer."""

@@ -65,4 +65,8 @@ def test_the_phone_reads_the_response_the_bot_reports_and_call_reads(tmp_path: P
     assert abs(phone_err - call_err) < 60, (phone_pairs, call_pairs)
 
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.slow,
+    pytest.mark.browser,
+]
