@@ -68,3 +68,17 @@ async def test_strict_fails_the_call_with_exit_9_naming_the_rule(bot, tmp_path) 
         "--strict", timeout=60,
     )  # fmt: skip
     assert code == 0, err  # Pipecat's Twilio serializer keeps Twilio's rules
+
+
+async def test_the_table_names_the_rules_broken(bot, tmp_path) -> None:
+    from pipecat_wsclient.audio.wav import write_wav
+    from support.commands import cli
+
+    clip = tmp_path / "q.wav"
+    write_wav(clip, _speech(1.0), 8000)
+    code, out, err = await cli(
+        "call", bot.uri, "--protocol", "exotel", "--play", str(clip), "--listen", "1",
+        timeout=60,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "carrier rules broken" in out and "bytes" in out, out

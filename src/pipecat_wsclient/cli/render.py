@@ -104,6 +104,12 @@ def summary_table(result: CallResult) -> Table:
         f"{result.decode_errors} decode, {result.dropped_frames} dropped, "
         f"{result.reconnects} reconnects, {result.interruptions} interruptions",
     )
+    if result.carrier_errors:  # the carrier's rules the bot broke (issue 26)
+        broken = []
+        for kind, found in result.carrier_errors.items():
+            code = f" ({found['code']})" if found.get("code") else ""
+            broken.append(f"{kind}{code} x{found['count']}")
+        table.add_row("carrier rules broken", plain("; ".join(broken)))
     if result.record:
         table.add_row("recording", plain(result.record))
     if result.plot:
