@@ -249,15 +249,18 @@ class CarrierSerializer(CallSerializer):
         return None
 
     async def _check_rules(self, data: str | bytes) -> None:
-        """Count the carrier's rules ``data`` breaks; warn once per kind; answer as it does."""
+        """Count the carrier's rules ``data`` breaks; warn once a call; answer as it does."""
         found = self._rules.check(data)
         if not found:
             return
+        first = not self.violations.counts
         new = [v for v in found if v.kind not in self.violations.counts]
         self.violations.add(found)
-        for v in new:
+        for i, v in enumerate(new):
+            # One warning per call (the counts are in the report), the other kinds at debug.
+            log = logger.warning if first and i == 0 else logger.debug
             code = f" ({self.carrier_name} {v.code})" if v.code else ""
-            logger.warning(f"{self}: the bot broke {self.carrier_name}'s rules: {v.kind}{code}")
+            log(f"{self}: the bot broke {self.carrier_name}'s rules: {v.kind}{code}")
         reply = self.violation_reply(found[0])
         if reply is not None and self._io is not None:
             await self._io.send(reply)
