@@ -340,6 +340,7 @@ async def test_call_dials_the_runner_bot_through_its_webhook_from_the_command_li
     assert any("no host" in note for note in report["notes"])
 
 
+@pytest.mark.slow  # three command-line processes
 async def test_a_webhook_with_a_protocol_that_has_none_is_refused_before_dialing():
     from support.commands import cli
 

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 BOUND_SECS = 5.0
 
 
@@ -63,6 +65,7 @@ def test_a_thread_still_working_is_not_waited_for(tmp_path: Path) -> None:
     assert err == ""
 
 
+@pytest.mark.slow  # waits out the 3 s forced exit
 def test_a_stop_that_cannot_take_effect_is_cut_short(tmp_path: Path) -> None:
     """The safety net: a loop that never yields (as a 0-byte chunk size made Pipecat's) still
     exits 3 s after the signal, with the signal's code and one line saying so."""

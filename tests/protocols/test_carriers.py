@@ -565,6 +565,7 @@ def bot() -> Iterator[PhoneBot]:
         yield running
 
 
+@pytest.mark.slow  # a real call of a few seconds per carrier
 @carriers
 async def test_call_a_pipecat_phone_bot(carrier: Carrier, bot: PhoneBot):
     serializer = carrier.make(custom_parameters=CUSTOM)
