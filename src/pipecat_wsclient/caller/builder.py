@@ -57,6 +57,7 @@ from pipecat_wsclient.caller.taps import Listener, OnAudio, SentTap
 from pipecat_wsclient.errors import redact_uri
 from pipecat_wsclient.protocols.carrier import CarrierSerializer, Clear, Mark
 from pipecat_wsclient.protocols.registry import make_serializer
+from pipecat_wsclient.protocols.webhook import WEBHOOK_CARRIERS
 
 DEFAULT_RATE = 16000
 """The pipeline's rate for ``pipecat`` and ``raw`` when none is given."""
@@ -128,10 +129,6 @@ class LineOptions:
         return serializer, self.sample_rate or line_rate(serializer)
 
 
-WEBHOOK_PROTOCOLS = ("twilio", "telnyx", "plivo", "vonage")
-"""The carriers whose bots are dialed through their webhook (``http://``, ``https://``)."""
-
-
 def check_uri(uri: str, protocol: str | None = None) -> None:
     """Fail now, before dialing, if ``uri`` is not one a caller can dial.
 
@@ -157,11 +154,11 @@ def check_uri(uri: str, protocol: str | None = None) -> None:
     except ValueError as e:
         raise ValueError(f"{redact_uri(uri)}: not a valid URI ({e})") from None
     webhook = parts.scheme in ("http", "https")
-    if webhook and protocol not in WEBHOOK_PROTOCOLS:
+    if webhook and protocol not in WEBHOOK_CARRIERS:
         hint = f"--protocol {protocol} has no webhook" if protocol else "no --protocol given"
         raise ValueError(
             f"{redact_uri(uri)}: not a WebSocket URI; an http(s):// webhook is dialed with "
-            f"a carrier's --protocol ({', '.join(WEBHOOK_PROTOCOLS)}), {hint}"
+            f"a carrier's --protocol ({', '.join(WEBHOOK_CARRIERS)}), {hint}"
         )
     if not webhook and parts.scheme not in ("ws", "wss"):
         raise ValueError(
