@@ -183,6 +183,9 @@ def test_suite_json_round_trips() -> None:
         "plot",
         "greeting",
         "turns",
+        "carrier_errors",
+        "failures",
+        "simulation",
     }
     assert (ok["name"], ok["passed"], ok["exit_code"], ok["duration_secs"]) == (
         "opening hours",

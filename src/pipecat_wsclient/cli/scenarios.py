@@ -107,6 +107,15 @@ def test_command(
     insecure: InsecureOption = False,
     stop_silence_ms: StopSilenceOption = None,
     auth_token: AuthTokenOption = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            metavar="",
+            help="Fail a scenario whose bot broke the carrier's rules (carrier_errors_max: 0 "
+            "where a file sets none); without it they are only reported.",
+        ),
+    ] = False,
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -122,6 +131,7 @@ def test_command(
     could not be made or was lost, 130 interrupted (SIGINT), 143 terminated
     (SIGTERM).
     """
+    from pipecat_wsclient.scenario.judging import check_llms
     from pipecat_wsclient.scenario.model import (
         Consent,
         ScenarioError,
@@ -130,6 +140,7 @@ def test_command(
     )
     from pipecat_wsclient.scenario.report import (
         scenario_table,
+        simulation_table,
         suite_json,
         suite_summary,
         write_junit,
@@ -169,10 +180,15 @@ def test_command(
             insecure=insecure,
             stop_silence_ms=stop_silence_ms,
             auth_token=auth_token,
+            strict=strict,
         )
         needs_stt = transcripts or any(
-            turn.expect.needs_transcript for scenario in loaded for turn in scenario.turns
+            scenario.simulation is not None
+            or any(turn.expect.needs_transcript for turn in scenario.turns)
+            for scenario in loaded
         )
+        # The persona's and the judge's LLMs answer, before any call is made.
+        run_stoppable(check_llms(loaded))
         if needs_stt and options.transcriber is not None:
             # A model that cannot be loaded fails now, before any call.
             run_stoppable(options.transcriber.prepare())
@@ -193,6 +209,9 @@ def test_command(
     def show(result):
         if not as_json:
             console.print(scenario_table(result))
+            conversation = simulation_table(result)
+            if conversation is not None:
+                console.print(conversation)
 
     stop = asyncio.Event()
 

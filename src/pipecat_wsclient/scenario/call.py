@@ -448,6 +448,47 @@ class VoiceCall:
             await self._answer(result, end, timeout, "end")
         return await self._done(result, started)
 
+    async def answer_outlasts(self, secs: float) -> bool:
+        """Whether the answer a turn left running (``until="start"``) is still going ``secs`` in.
+
+        Waits until ``secs`` after the answer began, or until it ends if sooner.
+
+        Args:
+            secs: Seconds from the answer's first audio.
+
+        Returns:
+            True if the bot is still talking then (a :meth:`barge_in` can talk
+            over it); False if it ended, or if no answer is running.
+        """
+        pending = self._pending_answer
+        if pending is None or pending.answer_start_s is None:
+            return False
+        onset = self.t0 + pending.answer_start_s
+        deadline = onset + secs
+        while time.monotonic() < deadline and not self.ended:
+            if self.line.talk_end(onset, time.monotonic()) is not None:
+                return False
+            await self.line.sleep_until(min(deadline, time.monotonic() + 0.05))
+        return not self.ended and self.line.talk_end(onset, time.monotonic()) is None
+
+    async def finish_answer(self) -> TurnResult | None:
+        """Let the answer a turn left running (``until="start"``) end; its turn, or None."""
+        pending = self._pending_answer
+        await self._settle_pending()
+        return pending
+
+    async def transcribe_so_far(self) -> str:
+        """What the bot has said so far in the answer left running ("" if none)."""
+        pending = self._pending_answer
+        if pending is None or pending.answer_start_s is None:
+            return ""
+        pcm = self.line.heard_between(self.t0 + pending.answer_start_s - 0.1, time.monotonic())
+        if not pcm:
+            return ""
+        if self.transcriber is None:
+            self.transcriber = Transcriber()
+        return await self.transcriber.transcribe(pcm, self.rate)
+
     async def _reask(self) -> TurnResult | None:
         """Say the last utterance again and return when its answer has begun."""
         if self._last_text is None:

@@ -43,6 +43,13 @@ from pipecat_wsclient.scenario.consent import (
     expand_env,
 )
 from pipecat_wsclient.scenario.matching import check_pattern
+from pipecat_wsclient.scenario.persona_spec import (
+    PHONE_KEYS,
+    SIMULATION_KEYS,
+    Simulation,
+    judge_eval_config,
+    parse_simulation,
+)
 
 __all__ = [
     "ACTIONS",
@@ -92,6 +99,12 @@ class Expect:
         bot_hangs_up: True: the bot ends the call after this turn.
         max_underruns: Most playback gaps (20-250 ms) inside the answer.
         answer_secs_max: Longest answer, in seconds.
+        eval: Criteria an LLM judge decides over the conversation so far,
+            the answer being the bot's latest reply (``eval: "the bot gave
+            the opening hours"``); needs the scenario's ``judge``.
+        not_observable: Checks that need the bot's internal events (a
+            ``pipecat.evals`` file's function calls, its own transcription):
+            reported as not observable from outside, never passed.
     """
 
     response_ms_max: float | None = None
@@ -105,12 +118,17 @@ class Expect:
     bot_hangs_up: bool | None = None
     max_underruns: int | None = None
     answer_secs_max: float | None = None
+    eval: tuple[str, ...] = ()
+    not_observable: tuple[str, ...] = ()
 
     @property
     def needs_transcript(self) -> bool:
         """Whether checking needs what the bot said."""
         return bool(
-            self.transcript_contains or self.transcript_not_contains or self.transcript_matches
+            self.transcript_contains
+            or self.transcript_not_contains
+            or self.transcript_matches
+            or self.eval
         )
 
 
@@ -178,6 +196,12 @@ class Scenario:
         max_answer_secs: An answer longer than this is cut off (the turn goes on).
         open_timeout: Seconds allowed to connect.
         path: The file it was read from.
+        judge: The judge's LLM (``judge.eval`` of a ``pipecat.evals`` file:
+            ``service``, ``model``, ``endpoint``, or a ``factory``) for
+            ``eval`` expectations and simulations (None: Pipecat's default).
+        simulation: A simulated caller (a ``persona:`` scenario) instead of turns.
+        carrier_errors_max: Most violations of the carrier's rules the bot may
+            commit in the call (None: reported, never failed).
     """
 
     name: str
@@ -193,6 +217,9 @@ class Scenario:
     max_answer_secs: float = 60.0
     open_timeout: float = 5.0
     path: Path | None = None
+    judge: Mapping[str, Any] | None = None
+    simulation: Simulation | None = None
+    carrier_errors_max: int | None = None
 
 
 def load_scenario(
@@ -248,6 +275,8 @@ _SCENARIO_KEYS = {
     "stop_silence_ms",
     "max_answer_secs",
     "open_timeout",
+    "judge",
+    "carrier_errors_max",
 }
 _EXPECT_TYPES: dict[str, type] = {
     "response_ms_max": float,
@@ -261,6 +290,7 @@ _EXPECT_TYPES: dict[str, type] = {
     "bot_hangs_up": bool,
     "max_underruns": int,
     "answer_secs_max": float,
+    "eval": tuple,
 }
 
 
@@ -308,10 +338,23 @@ def parse_scenario(
         raise ScenarioError(f"{where}: nested too deeply (or an alias contains itself)") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: a scenario is a mapping with 'turns', not {_kind(data)}")
-    _unknown(data, _SCENARIO_KEYS, where)
-    raw_turns = data.get("turns")
-    if not isinstance(raw_turns, list) or not raw_turns:
-        raise ScenarioError(f"{where}: 'turns' must be a non-empty list")
+    scenario_name = str(data.get("name") or (path.stem if path is not None else "scenario"))
+    simulation = None
+    if "persona" in data:
+        if "turns" in data:
+            raise ScenarioError(
+                f"{where}: a scenario is scripted ('turns') or simulated ('persona'), not both"
+            )
+        _unknown(data, _SCENARIO_KEYS | SIMULATION_KEYS | PHONE_KEYS, where)
+        simulation = parse_simulation(data, name=scenario_name, where=where, path=path)
+        raw_turns: Any = []
+    else:
+        _unknown(data, _SCENARIO_KEYS, where)
+        raw_turns = data.get("turns")
+        if not isinstance(raw_turns, list) or not raw_turns:
+            raise ScenarioError(
+                f"{where}: 'turns' must be a non-empty list (or give a 'persona' to simulate)"
+            )
     if len(raw_turns) > MAX_TURNS:
         raise ScenarioError(f"{where}: more than {MAX_TURNS} turns")
     base = path.parent if path is not None else Path(".")
@@ -348,8 +391,11 @@ def parse_scenario(
     except ValueError as e:
         raise ScenarioError(f"{where}: protocol: {e}") from None
     voice = data.get("voice")
+    judge = judge_eval_config(data.get("judge"), where)
+    if judge is None and simulation is not None:
+        judge = dict(simulation.spec.judge)
     return Scenario(
-        name=str(data.get("name") or (path.stem if path is not None else "scenario")),
+        name=scenario_name,
         turns=turns,
         uri=uri,
         protocol=str(protocol),
@@ -370,6 +416,13 @@ def parse_scenario(
         max_answer_secs=_number(data, "max_answer_secs", where, float, 60.0, low=1),
         open_timeout=_number(data, "open_timeout", where, float, 5.0, low=0.1),
         path=path,
+        judge=judge,
+        simulation=simulation,
+        carrier_errors_max=(
+            None
+            if data.get("carrier_errors_max") is None
+            else _number(data, "carrier_errors_max", where, int, 0, low=0, high=MAX_MS)
+        ),
     )
 
 

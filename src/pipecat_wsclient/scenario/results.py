@@ -64,6 +64,8 @@ class TurnResult:
     """What went differently from the script (no answer, the call ended...)."""
     failures: list[str] = field(default_factory=list)
     """Expectations that did not hold (filled by the checks)."""
+    judged: list[dict[str, Any]] = field(default_factory=list)
+    """The judge's verdicts on the turn's ``eval`` criteria: criterion, verdict, reason."""
 
     @property
     def passed(self) -> bool:

@@ -33,11 +33,17 @@ from typing import Any
 
 from pipecat_wsclient.audio.turns import Greeting
 from pipecat_wsclient.audio.wav import check_wav
-from pipecat_wsclient.caller.outcome import EXIT_OK
+from pipecat_wsclient.caller.outcome import EXIT_OK, carrier_rules_error
 from pipecat_wsclient.scenario.call import VoiceCall
 from pipecat_wsclient.scenario.checks import check_turn
+from pipecat_wsclient.scenario.judging import judge_turns
 from pipecat_wsclient.scenario.model import Scenario, Turn
 from pipecat_wsclient.scenario.results import CallFailed, TurnResult
+from pipecat_wsclient.scenario.simulation import (
+    SimulationOutcome,
+    judge_simulation,
+    run_simulation,
+)
 from pipecat_wsclient.scenario.speech import SpeechError, Synthesizer, Transcriber
 
 EXIT_EXPECTATION = 1
@@ -71,6 +77,12 @@ class ScenarioResult:
     """The PNG timeline, if written."""
     greeting: TurnResult | None = None
     """The bot's speech before our first utterance (its start, length, transcript), if any."""
+    carrier_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The carrier's rules the bot broke: per kind, ``count``, ``code`` and ``example``."""
+    failures: list[str] = field(default_factory=list)
+    """The call's own failed expectations (``carrier_errors_max``, a simulation's verdicts)."""
+    simulation: SimulationOutcome | None = None
+    """A simulated caller's conversation and the judge's verdicts (``persona:`` scenarios)."""
 
     @property
     def passed(self) -> bool:
@@ -93,6 +105,9 @@ class ScenarioResult:
             "plot": self.plot,
             "greeting": None if self.greeting is None else greeting_dict(self.greeting),
             "turns": [t.as_dict() for t in self.turns],
+            "carrier_errors": self.carrier_errors,
+            "failures": self.failures,
+            "simulation": None if self.simulation is None else self.simulation.as_dict(),
         }
 
 
@@ -125,6 +140,8 @@ class RunOptions:
         auth_token: The carrier account's auth token, to sign a webhook's
             request and the stream's upgrade (None: the carrier's environment
             variable, e.g. ``TWILIO_AUTH_TOKEN``).
+        strict: A call whose bot broke the carrier's rules fails
+            (``carrier_errors_max: 0`` for scenarios that set none).
     """
 
     uri: str | None = None
@@ -138,6 +155,7 @@ class RunOptions:
     insecure: bool = False
     stop_silence_ms: float | None = None
     auth_token: str | None = field(default=None, repr=False)
+    strict: bool = False
 
 
 async def run_scenario(
@@ -188,13 +206,17 @@ async def run_scenario(
     )
     started = time.monotonic()
     pairs: list[tuple[Turn, TurnResult]] = []
+    outcome: SimulationOutcome | None = None
     stopper = asyncio.create_task(_hang_up_on(stop, call)) if stop is not None else None
     try:
         await call.start()
         result.uri = call.transport.session.uri  # the stream a webhook named, if any
         if call.connected_at is not None:
             result.connect_ms = round((call.connected_at - call.t0) * 1000, 1)
-        pairs = await _play_turns(call, scenario)
+        if scenario.simulation is not None:
+            outcome = await run_simulation(call, scenario.simulation)
+        else:
+            pairs = await _play_turns(call, scenario)
     except CallFailed as e:
         result.exit_code, result.error = e.exit_code, str(e)
     except SpeechError as e:
@@ -207,6 +229,10 @@ async def run_scenario(
     if failure is not None and result.error is None:
         result.exit_code, result.error = failure.exit_code, str(failure)
     result.greeting = _greeting(call, call.measure())
+    result.carrier_errors = call.caller.carrier_errors()
+    if outcome is not None:
+        await _judge_simulation(call, result, outcome, scenario)
+        return _finish(call, result, scenario, options, started)
     transcripts = options.transcripts or any(t.expect.needs_transcript for t, _ in pairs)
     if stop is not None and stop.is_set():
         # Stopped (Ctrl-C, SIGTERM, a Locust user stopped): no transcription
@@ -222,8 +248,43 @@ async def run_scenario(
         turn_result.failures = check_turn(turn.expect, turn_result, kind=turn.kind)
         if turn_result.notes and turn_result.notes[0].startswith(NOT_PLAYED):
             turn_result.failures.insert(0, turn_result.notes[0])
+    if not (stop is not None and stop.is_set()):
+        await judge_turns(pairs, scenario.judge, result.greeting)
     result.turns = [r for _, r in pairs]
-    if result.exit_code == EXIT_OK and not all(r.passed for r in result.turns):
+    return _finish(call, result, scenario, options, started)
+
+
+async def _judge_simulation(
+    call: VoiceCall, result: ScenarioResult, outcome: SimulationOutcome, scenario: Scenario
+) -> None:
+    """The simulated call's turns, its conversation and the judge's verdicts, into ``result``."""
+    assert scenario.simulation is not None
+    result.greeting = None  # the persona's "greeting" turn is in the turns
+    if result.exit_code == EXIT_OK:
+        await judge_simulation(outcome, scenario.simulation)
+    result.simulation = outcome
+    result.turns = list(call.results)
+    if result.exit_code == EXIT_OK:
+        result.failures.extend(outcome.failures())
+
+
+def _finish(
+    call: VoiceCall,
+    result: ScenarioResult,
+    scenario: Scenario,
+    options: RunOptions,
+    started: float,
+) -> ScenarioResult:
+    """The checks on the whole call, the exit code, and the outputs."""
+    limit = scenario.carrier_errors_max
+    if options.strict and limit is None:
+        limit = 0
+    broken = sum(int(found.get("count", 0)) for found in result.carrier_errors.values())
+    if limit is not None and broken > limit:
+        result.failures.append(
+            f"carrier_errors_max {limit}: {carrier_rules_error(result.carrier_errors)}"
+        )
+    if result.exit_code == EXIT_OK and (result.failures or not all(r.passed for r in result.turns)):
         result.exit_code = EXIT_EXPECTATION
     result.duration_secs = time.monotonic() - started
     if options.out_dir is not None:
