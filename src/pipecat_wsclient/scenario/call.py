@@ -477,18 +477,6 @@ class VoiceCall:
         await self._settle_pending()
         return pending
 
-    async def transcribe_so_far(self) -> str:
-        """What the bot has said so far in the answer left running ("" if none)."""
-        pending = self._pending_answer
-        if pending is None or pending.answer_start_s is None:
-            return ""
-        pcm = self.line.heard_between(self.t0 + pending.answer_start_s - 0.1, time.monotonic())
-        if not pcm:
-            return ""
-        if self.transcriber is None:
-            self.transcriber = Transcriber()
-        return await self.transcriber.transcribe(pcm, self.rate)
-
     async def _reask(self) -> TurnResult | None:
         """Say the last utterance again and return when its answer has begun."""
         if self._last_text is None:

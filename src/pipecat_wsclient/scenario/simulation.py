@@ -37,6 +37,7 @@ from loguru import logger
 from pipecat_wsclient.scenario.call import VoiceCall
 from pipecat_wsclient.scenario.persona_spec import NOT_OBSERVABLE, Simulation
 from pipecat_wsclient.scenario.results import TurnResult
+from pipecat_wsclient.scenario.stt import Transcriber
 
 CLOSING_REPLY_WAIT_S = 15.0
 """How long the bot has to answer the persona's last line (as ``pipecat.evals``)."""
@@ -241,7 +242,7 @@ async def _say(
         lines.append(_Line("assistant", heard, answer))
         return heard, True
     # The bot is still talking: the persona answers what it heard so far, over it.
-    so_far = await call.transcribe_so_far()
+    so_far = await _heard_so_far(call, answer)
     lines.append(_Line("assistant", so_far, answer, interrupted=True))
     reply = await mind.reply(so_far, timeout=max(wait, 5.0))
     over = reply.text.strip()
@@ -260,6 +261,18 @@ async def _say(
     heard = await call.transcribe(barge)
     lines.append(_Line("assistant", heard, barge))
     return heard, True
+
+
+async def _heard_so_far(call: VoiceCall, answer: TurnResult) -> str:
+    """What the bot has said so far in an answer still going ("" if nothing)."""
+    assert answer.answer_start_s is not None
+    start = call.t0 + answer.answer_start_s - 0.1
+    pcm = call.line.heard_between(start, time.monotonic())
+    if not pcm:
+        return ""
+    if call.transcriber is None:
+        call.transcriber = Transcriber()
+    return await call.transcriber.transcribe(pcm, call.rate)
 
 
 def _timed(outcome: SimulationOutcome) -> list[dict[str, Any]]:
