@@ -67,7 +67,10 @@ logger.enable("pipecat")
 @app.command("test")
 def test_command(
     scenarios: Annotated[
-        list[Path], typer.Argument(help="Scenario files (YAML), or folders of them.")
+        list[Path],
+        typer.Argument(
+            help="Scenario files (YAML, ours or pipecat.evals files), or folders of them."
+        ),
     ],
     uri: Annotated[
         str | None,
@@ -129,14 +132,17 @@ def test_command(
     the host a file names is shown before it is called. Exit codes: 0 every
     expectation held, 1 one failed, 2 usage, 3-7 as ``call`` when a call
     could not be made or was lost, 130 interrupted (SIGINT), 143 terminated
-    (SIGTERM).
+    (SIGTERM). A pipecat.evals file (a scenarios: list) runs as it is, against
+    --uri: what needs the bot's internal events (its function calls, its own
+    transcription) is reported as not observable from outside, never passed.
     """
+    from pipecat_wsclient.scenario.evals_file import included_files
     from pipecat_wsclient.scenario.judging import check_llms
     from pipecat_wsclient.scenario.model import (
         Consent,
         ScenarioError,
         find_scenarios,
-        load_scenario,
+        load_scenarios,
     )
     from pipecat_wsclient.scenario.report import (
         scenario_table,
@@ -161,10 +167,18 @@ def test_command(
             get_protocol(protocol)
         check_writable(junit, "--junit")
         consent = Consent(env=allowed_env(allow_env), outside_files=allow_outside_files)
-        loaded = [load_scenario(p, consent=consent) for p in find_scenarios(scenarios)]
+        files = find_scenarios(scenarios)
+        # A pipecat.evals file's shared blocks (judge:, user:) in the folder are no scenarios.
+        fragments = included_files(files) - {p for p in scenarios if p.is_file()}
+        loaded = [
+            s for p in files if p not in fragments for s in load_scenarios(p, consent=consent)
+        ]
         missing = [s.name for s in loaded if not (uri or s.uri)]
         if missing:
-            raise ValueError(f"no uri for {', '.join(missing)}: set 'uri:' in the file or --uri")
+            raise ValueError(
+                f"no uri for {', '.join(missing)}: give --uri (or 'uri:' in a scenario file "
+                "of ours; a pipecat.evals file names no bot)"
+            )
         for s in loaded:
             check_uri(uri or s.uri or "", protocol or s.protocol)
         check_audio(loaded)
@@ -195,6 +209,9 @@ def test_command(
     except (ScenarioError, ValueError, SpeechError) as e:
         raise usage_error(e) from None
     warn_if_insecure(insecure)
+    for scenario in loaded:  # what a pipecat.evals file asks that a phone line does differently
+        for note in scenario.notes:
+            err.print(f"note: {printable(note)}", markup=False, highlight=False, soft_wrap=True)
     if uri is None:
         for scenario in loaded:  # a file you were sent names its host: you see it first
             err.print(

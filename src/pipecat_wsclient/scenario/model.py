@@ -25,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,11 +34,11 @@ from typing import Any
 from pipecat_wsclient.audio.levels import STOP_SILENCE_SECS
 from pipecat_wsclient.caller.hygiene import check_header
 from pipecat_wsclient.caller.limits import MAX_MS, MAX_SECS, MAX_TURNS, RATE_MAX, RATE_MIN
+from pipecat_wsclient.scenario import fields as check
 from pipecat_wsclient.scenario.consent import (
     TRUSTED,
     Consent,
     ScenarioError,
-    check_inside,
     expand_env,
 )
 from pipecat_wsclient.scenario.matching import check_pattern
@@ -61,7 +60,9 @@ __all__ = [
     "expand_env",
     "find_scenarios",
     "load_scenario",
+    "load_scenarios",
     "parse_scenario",
+    "read_scenario_text",
 ]
 
 ACTIONS = ("say", "play", "barge_in", "dtmf", "wait", "listen", "hangup")
@@ -72,8 +73,6 @@ DTMF_DIGITS = set("0123456789*#ABCD")
 MAX_FILE_BYTES = 1 << 20
 """Largest scenario file read (1 MiB)."""
 
-MAX_TEXT_CHARS = 5000
-"""Longest text a ``say`` turn speaks."""
 
 MAX_DIGITS = 100
 """Most keys a ``dtmf`` turn presses."""
@@ -166,7 +165,7 @@ class Turn:
             return self.name
         if self.kind in ("say", "barge_in") and self.text is not None:
             prefix = "barge in: " if self.kind == "barge_in" else ""
-            return prefix + _short(self.text)
+            return prefix + check.short(self.text)
         if self.audio is not None:
             return f"{self.kind}: {self.audio.name}"
         if self.kind == "dtmf":
@@ -202,6 +201,8 @@ class Scenario:
         simulation: A simulated caller (a ``persona:`` scenario) instead of turns.
         carrier_errors_max: Most violations of the carrier's rules the bot may
             commit in the call (None: reported, never failed).
+        notes: What a ``pipecat.evals`` file asks that a phone line does
+            differently (shown before the calls).
     """
 
     name: str
@@ -220,6 +221,7 @@ class Scenario:
     judge: Mapping[str, Any] | None = None
     simulation: Simulation | None = None
     carrier_errors_max: int | None = None
+    notes: tuple[str, ...] = ()
 
 
 def load_scenario(
@@ -244,14 +246,7 @@ def load_scenario(
     """
     import yaml
 
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ScenarioError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB")
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError(f"{path}: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    text = read_scenario_text(path)
     try:
         data = yaml.safe_load(text)
     except Exception as e:
@@ -260,6 +255,53 @@ def load_scenario(
         # "!!int"), RecursionError (nesting too deep).
         raise ScenarioError(f"{path}: not valid YAML: {e}") from e
     return parse_scenario(data, path=path, env=os.environ if env is None else env, consent=consent)
+
+
+def load_scenarios(
+    path: Path, env: Mapping[str, str] | None = None, *, consent: Consent = TRUSTED
+) -> list[Scenario]:
+    """Read a scenario file of ours (one scenario) or a ``pipecat.evals`` file (its scenarios).
+
+    Takes :func:`load_scenario`'s arguments; a ``pipecat.evals`` file (a
+    ``scenarios:`` list) is read by
+    :func:`~pipecat_wsclient.scenario.evals_file.load_evals_file` (no
+    ``${VAR}`` in it, as in Pipecat).
+
+    Raises:
+        ScenarioError: As :func:`load_scenario`, in one line naming the file.
+    """
+    from pipecat_wsclient.scenario.evals_file import is_evals_file, load_evals_file, peek_yaml
+
+    text = read_scenario_text(path)
+    try:
+        data, included = peek_yaml(text)
+    except Exception as e:  # as load_scenario
+        raise ScenarioError(f"{path}: not valid YAML: {e}") from e
+    if is_evals_file(data):
+        return load_evals_file(path, consent=consent)
+    if included:
+        raise ScenarioError(
+            f"{path}: !include {included[0]}: only a pipecat.evals file (a 'scenarios:' list) "
+            "includes files"
+        )
+    env = os.environ if env is None else env
+    return [parse_scenario(data, path=path, env=env, consent=consent)]
+
+
+def read_scenario_text(path: Path) -> str:
+    """A scenario file's text, if it is UTF-8 and at most :data:`MAX_FILE_BYTES`.
+
+    Raises:
+        ScenarioError: Naming the file and what is wrong.
+    """
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB")
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScenarioError(f"{path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
 
 
 _SCENARIO_KEYS = {
@@ -294,24 +336,6 @@ _EXPECT_TYPES: dict[str, type] = {
 }
 
 
-MAX_NODES = 100_000
-"""Most values (strings, numbers, list and mapping entries) a scenario may hold,
-aliases counted each time they are used (a YAML alias bomb stops here)."""
-
-
-def _check_size(data: Any, where: str) -> None:
-    stack, seen = [data], 0
-    while stack:
-        value = stack.pop()
-        seen += 1
-        if seen > MAX_NODES:
-            raise ScenarioError(f"{where}: more than {MAX_NODES} values (YAML aliases included)")
-        if isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-
-
 def parse_scenario(
     data: Any,
     *,
@@ -331,13 +355,15 @@ def parse_scenario(
         ScenarioError: Naming the file, the turn and the key at fault.
     """
     where = str(path) if path is not None else "scenario"
-    _check_size(data, where)
+    check.check_size(data, where)
     try:
-        data = _expand(data, env or {}, where, consent)
+        data = check.expand(data, env or {}, where, consent)
     except RecursionError:
         raise ScenarioError(f"{where}: nested too deeply (or an alias contains itself)") from None
     if not isinstance(data, dict):
-        raise ScenarioError(f"{where}: a scenario is a mapping with 'turns', not {_kind(data)}")
+        raise ScenarioError(
+            f"{where}: a scenario is a mapping with 'turns', not {check.kind(data)}"
+        )
     scenario_name = str(data.get("name") or (path.stem if path is not None else "scenario"))
     simulation = None
     if "persona" in data:
@@ -345,11 +371,11 @@ def parse_scenario(
             raise ScenarioError(
                 f"{where}: a scenario is scripted ('turns') or simulated ('persona'), not both"
             )
-        _unknown(data, _SCENARIO_KEYS | SIMULATION_KEYS | PHONE_KEYS, where)
+        check.unknown(data, _SCENARIO_KEYS | SIMULATION_KEYS | PHONE_KEYS, where)
         simulation = parse_simulation(data, name=scenario_name, where=where, path=path)
         raw_turns: Any = []
     else:
-        _unknown(data, _SCENARIO_KEYS, where)
+        check.unknown(data, _SCENARIO_KEYS, where)
         raw_turns = data.get("turns")
         if not isinstance(raw_turns, list) or not raw_turns:
             raise ScenarioError(
@@ -403,46 +429,34 @@ def parse_scenario(
         sample_rate=(
             None
             if data.get("sample_rate") is None
-            else _number(data, "sample_rate", where, int, 16000, low=RATE_MIN, high=RATE_MAX)
+            else check.number(data, "sample_rate", where, int, 16000, low=RATE_MIN, high=RATE_MAX)
         ),
         voice=None if voice is None else str(voice),
-        answer_timeout=_number(data, "answer_timeout", where, float, 10.0, low=0.1),
-        answer_silence_ms=_number(
+        answer_timeout=check.number(data, "answer_timeout", where, float, 10.0, low=0.1),
+        answer_silence_ms=check.number(
             data, "answer_silence_ms", where, float, 800.0, low=100, high=MAX_MS
         ),
-        stop_silence_ms=_number(
+        stop_silence_ms=check.number(
             data, "stop_silence_ms", where, float, STOP_SILENCE_SECS * 1000, low=20, high=MAX_MS
         ),
-        max_answer_secs=_number(data, "max_answer_secs", where, float, 60.0, low=1),
-        open_timeout=_number(data, "open_timeout", where, float, 5.0, low=0.1),
+        max_answer_secs=check.number(data, "max_answer_secs", where, float, 60.0, low=1),
+        open_timeout=check.number(data, "open_timeout", where, float, 5.0, low=0.1),
         path=path,
         judge=judge,
         simulation=simulation,
         carrier_errors_max=(
             None
             if data.get("carrier_errors_max") is None
-            else _number(data, "carrier_errors_max", where, int, 0, low=0, high=MAX_MS)
+            else check.number(data, "carrier_errors_max", where, int, 0, low=0, high=MAX_MS)
         ),
     )
 
 
-def _expand(data: Any, env: Mapping[str, str], where: str, consent: Consent) -> Any:
-    """:func:`expand_env`, naming the turn and the key of an unset or refused variable."""
-
-    def keys(value: Any, where: str) -> Any:
-        if not isinstance(value, dict):
-            return expand_env(value, env, where, consent)
-        return {k: expand_env(v, env, f"{where}: {k}", consent) for k, v in value.items()}
-
-    if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
-        return keys(data, where)
-    turns = [keys(item, f"{where}: turn {i}") for i, item in enumerate(data["turns"], start=1)]
-    return {**keys({k: v for k, v in data.items() if k != "turns"}, where), "turns": turns}
-
-
 def _turn(item: Any, base: Path, where: str, consent: Consent) -> Turn:
     if not isinstance(item, dict):
-        raise ScenarioError(f"{where}: a turn is a mapping such as {{say: ...}}, not {_kind(item)}")
+        raise ScenarioError(
+            f"{where}: a turn is a mapping such as {{say: ...}}, not {check.kind(item)}"
+        )
     actions = [k for k in ACTIONS if k in item]
     if len(actions) != 1:
         found = ", ".join(actions) or "none"
@@ -450,7 +464,7 @@ def _turn(item: Any, base: Path, where: str, consent: Consent) -> Turn:
             f"{where}: a turn has exactly one of {', '.join(ACTIONS)} (found: {found})"
         )
     kind = actions[0]
-    _unknown(item, {kind, "name", "expect", "answer_timeout"}, where)
+    check.unknown(item, {kind, "name", "expect", "answer_timeout"}, where)
     value = item[kind]
     expect = _expect(item.get("expect"), f"{where}: expect")
     common: dict[str, Any] = {
@@ -460,7 +474,7 @@ def _turn(item: Any, base: Path, where: str, consent: Consent) -> Turn:
         "answer_timeout": (
             None
             if item.get("answer_timeout") is None
-            else _number(item, "answer_timeout", where, float, 0.0, low=0.1)
+            else check.number(item, "answer_timeout", where, float, 0.0, low=0.1)
         ),
     }
     if kind != "barge_in" and (
@@ -470,21 +484,23 @@ def _turn(item: Any, base: Path, where: str, consent: Consent) -> Turn:
             f"{where}: expect: barge_in_ms_max and clear_ms_max belong on a barge_in turn"
         )
     if kind == "say":
-        return Turn(text=_text(value, f"{where}: say"), **common)
+        return Turn(text=check.text(value, f"{where}: say"), **common)
     if kind == "play":
-        return Turn(audio=_wav(value, base, f"{where}: play", consent), **common)
+        return Turn(audio=check.wav(value, base, f"{where}: play", consent), **common)
     if kind == "barge_in":
         if not isinstance(value, dict):
             raise ScenarioError(f"{where}: barge_in is a mapping: {{after_ms: 600, say: ...}}")
-        _unknown(value, {"after_ms", "say", "play"}, f"{where}: barge_in")
+        check.unknown(value, {"after_ms", "say", "play"}, f"{where}: barge_in")
         if ("say" in value) == ("play" in value):
             raise ScenarioError(f"{where}: barge_in needs one of 'say' or 'play'")
-        after = _number(value, "after_ms", f"{where}: barge_in", float, 0.0, low=0, high=MAX_MS)
+        after = check.number(
+            value, "after_ms", f"{where}: barge_in", float, 0.0, low=0, high=MAX_MS
+        )
         if "say" in value:
             return Turn(
-                text=_text(value["say"], f"{where}: barge_in: say"), after_ms=after, **common
+                text=check.text(value["say"], f"{where}: barge_in: say"), after_ms=after, **common
             )
-        audio = _wav(value["play"], base, f"{where}: barge_in: play", consent)
+        audio = check.wav(value["play"], base, f"{where}: barge_in: play", consent)
         return Turn(audio=audio, after_ms=after, **common)
     if kind == "dtmf":
         digits = str(value).replace(" ", "").upper()
@@ -492,11 +508,11 @@ def _turn(item: Any, base: Path, where: str, consent: Consent) -> Turn:
         if not digits or bad or len(digits) > MAX_DIGITS:
             raise ScenarioError(
                 f"{where}: dtmf takes up to {MAX_DIGITS} keys 0-9, *, #, A-D "
-                f"(got {_short(str(value))!r})"
+                f"(got {check.short(str(value))!r})"
             )
         return Turn(digits=digits, **common)
     if kind in ("wait", "listen"):
-        seconds = _number(item, kind, where, float, 0.0, low=0.0, high=MAX_SECS)
+        seconds = check.number(item, kind, where, float, 0.0, low=0.0, high=MAX_SECS)
         return Turn(seconds=seconds, **common)
     if value is not True:
         raise ScenarioError(f"{where}: write 'hangup: true'")
@@ -510,7 +526,7 @@ def _expect(value: Any, where: str) -> Expect:
         return Expect()
     if not isinstance(value, dict):
         raise ScenarioError(f"{where}: expect is a mapping such as {{response_ms_max: 1500}}")
-    _unknown(value, set(_EXPECT_TYPES), where)
+    check.unknown(value, set(_EXPECT_TYPES), where)
     fields: dict[str, Any] = {}
     for key, raw in value.items():
         kind = _EXPECT_TYPES[key]
@@ -530,83 +546,12 @@ def _expect(value: Any, where: str) -> Expect:
                 raise ScenarioError(f"{where}: {key}: {e}") from None
             fields[key] = str(raw)
         else:
-            fields[key] = _number(value, key, where, kind, 0, low=0, high=_EXPECT_MAX)
+            fields[key] = check.number(value, key, where, kind, 0, low=0, high=_EXPECT_MAX)
     return Expect(**fields)
 
 
 _EXPECT_MAX = MAX_MS
 """Largest number an expectation names (milliseconds, seconds or counts)."""
-
-
-def _number(
-    data: dict,
-    key: str,
-    where: str,
-    kind: type,
-    default: Any,
-    *,
-    low: float,
-    high: float = MAX_SECS,
-) -> Any:
-    raw = data.get(key, default)
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ScenarioError(f"{where}: {key} must be a number, not {raw!r}")
-    try:
-        finite = math.isfinite(raw)
-    except OverflowError:  # an int too large for a float
-        finite = False
-    if not finite:
-        raise ScenarioError(f"{where}: {key} must be a finite number")
-    if kind is int and raw != int(raw):
-        raise ScenarioError(f"{where}: {key} must be a whole number, not {raw!r}")
-    if raw < low:
-        raise ScenarioError(f"{where}: {key} must be at least {low:g}, not {raw!r}")
-    if raw > high:
-        raise ScenarioError(f"{where}: {key} must be at most {high:g}, not {raw!r}")
-    return kind(raw)
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ScenarioError(f"{where}: the text to say must be a non-empty string")
-    if len(value) > MAX_TEXT_CHARS:
-        raise ScenarioError(f"{where}: longer than {MAX_TEXT_CHARS} characters")
-    return value
-
-
-def _wav(value: Any, base: Path, where: str, consent: Consent) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ScenarioError(f"{where}: a WAV file's path")
-    path = Path(value)
-    try:
-        path = path.expanduser()
-    except RuntimeError:  # ~user with no such user: the path as written
-        pass
-    path = path if path.is_absolute() else base / path
-    check_inside(path, base, value, where, consent)
-    try:
-        found = path.is_file()
-    except OSError:  # a name too long
-        found = False
-    if not found:
-        raise ScenarioError(f"{where}: no such file: {path}")
-    return path
-
-
-def _unknown(data: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        raise ScenarioError(
-            f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(allowed))})"
-        )
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else f"a {type(value).__name__}"
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def find_scenarios(paths: list[Path]) -> list[Path]:
