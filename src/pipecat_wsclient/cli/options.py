@@ -218,6 +218,17 @@ AllowOutsideFilesOption = Annotated[
 ]
 """``--allow-outside-files`` of ``test`` and ``load --scenario``."""
 
+AllowFactoriesOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-factories",
+        metavar="",
+        help="Let the scenario files name Python code (a simulator's or judge's "
+        "'factory') to build their LLMs.",
+    ),
+]
+"""``--allow-factories`` of ``test`` and ``load --scenario``."""
+
 
 def allowed_env(items: list[str] | None) -> frozenset[str]:
     """The variable names of ``--allow-env`` values (comma-separated, repeatable).

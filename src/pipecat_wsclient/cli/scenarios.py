@@ -38,6 +38,7 @@ from pipecat_wsclient.cli.app import (  # noqa: E402
 )
 from pipecat_wsclient.cli.options import (  # noqa: E402
     AllowEnvOption,
+    AllowFactoriesOption,
     AllowOutsideFilesOption,
     AuthTokenOption,
     CafileOption,
@@ -106,6 +107,7 @@ def test_command(
     header: HeaderOption = None,
     allow_env: AllowEnvOption = None,
     allow_outside_files: AllowOutsideFilesOption = False,
+    allow_factories: AllowFactoriesOption = False,
     cafile: CafileOption = None,
     insecure: InsecureOption = False,
     stop_silence_ms: StopSilenceOption = None,
@@ -137,7 +139,7 @@ def test_command(
     transcription) is reported as not observable from outside, never passed.
     """
     from pipecat_wsclient.scenario.evals_file import included_files
-    from pipecat_wsclient.scenario.judging import check_llms
+    from pipecat_wsclient.scenario.judging import check_llms, llm_endpoints
     from pipecat_wsclient.scenario.model import (
         Consent,
         ScenarioError,
@@ -166,7 +168,11 @@ def test_command(
         if protocol is not None:
             get_protocol(protocol)
         check_writable(junit, "--junit")
-        consent = Consent(env=allowed_env(allow_env), outside_files=allow_outside_files)
+        consent = Consent(
+            env=allowed_env(allow_env),
+            outside_files=allow_outside_files,
+            factories=allow_factories,
+        )
         files = find_scenarios(scenarios)
         # A pipecat.evals file's shared blocks (judge:, user:) in the folder are no scenarios.
         fragments = included_files(files) - {p for p in scenarios if p.is_file()}
@@ -217,6 +223,14 @@ def test_command(
             err.print(
                 f"calling {printable(redact_uri(scenario.uri or ''))} "
                 f"(from scenario file {printable(scenario.path or scenario.name)})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    for scenario in loaded:  # where the conversation goes: shown before it does
+        for block, endpoint in llm_endpoints(scenario):
+            err.print(
+                f"{printable(scenario.name)}: {block} LLM at {printable(redact_uri(endpoint))}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,

@@ -51,17 +51,47 @@ class Consent:
     Parameters:
         env: The environment variables ``${NAME}`` may read; None: any.
         outside_files: Whether ``play`` may name a file outside the file's folder.
+        factories: Whether a ``factory`` (``simulator``, ``judge.eval``) may
+            name Python code to import and run to build an LLM.
     """
 
     env: frozenset[str] | None = None
     outside_files: bool = True
+    factories: bool = True
 
 
 TRUSTED = Consent()
 """Any variable, any file: a scenario the program itself names."""
 
-UNTRUSTED = Consent(env=frozenset(), outside_files=False)
-"""No variable, no file outside its folder: a file as the command line takes it by default."""
+UNTRUSTED = Consent(env=frozenset(), outside_files=False, factories=False)
+"""No variable, no outside file, no factory: a file as the command line takes it by default."""
+
+
+def check_factories(configs: Mapping[str, Any], where: str, consent: Consent) -> None:
+    """Refuse a ``factory`` in a service block unless ``consent`` allows running code.
+
+    Args:
+        configs: The service blocks by name (``simulator``, ``judge.eval``),
+            each a mapping or None; nested blocks (an ``explainer``) are searched too.
+        where: The file, for messages.
+        consent: Whether factories may run.
+
+    Raises:
+        ScenarioError: Naming the block and the code, and ``--allow-factories``.
+    """
+    if consent.factories:
+        return
+    stack = [(name, block) for name, block in configs.items()]
+    while stack:
+        name, block = stack.pop()
+        if not isinstance(block, Mapping):
+            continue
+        if block.get("factory"):
+            raise ScenarioError(
+                f"{where}: {name}.factory names Python code to run ({block['factory']!s:.80}): "
+                "pass --allow-factories to let this file run it"
+            )
+        stack += [(f"{name}.{key}", value) for key, value in block.items()]
 
 
 def expand_env(value: Any, env: Mapping[str, str], where: str, consent: Consent = TRUSTED) -> Any:

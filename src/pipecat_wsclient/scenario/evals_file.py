@@ -104,7 +104,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pipecat_wsclient.caller.limits import MAX_MS, MAX_TURNS
-from pipecat_wsclient.scenario.consent import TRUSTED, Consent, ScenarioError, check_inside
+from pipecat_wsclient.scenario.consent import (
+    TRUSTED,
+    Consent,
+    ScenarioError,
+    check_factories,
+    check_inside,
+)
 from pipecat_wsclient.scenario.fields import MAX_TEXT_CHARS
 from pipecat_wsclient.scenario.model import (
     MAX_DIGITS,
@@ -239,6 +245,11 @@ def load_evals_file(path: Path, *, consent: Consent = TRUSTED) -> list[Scenario]
             loaded = EvalScenarioFile.load(path)
     except Exception as e:  # ValueError, OSError, YAMLError, and what PyYAML lets slip
         raise ScenarioError(_one_line(e, path)) from None
+    for spec in loaded.scenarios:
+        blocks: dict[str, Any] = {"judge.eval": getattr(spec, "judge", None)}
+        if isinstance(spec, EvalSimulationScenario):
+            blocks["simulator"] = spec.simulator
+        check_factories(blocks, f"{path}: {spec.name}", consent)
     return [
         _simulated(spec, path)
         if isinstance(spec, EvalSimulationScenario)

@@ -52,18 +52,8 @@ async def check_llms(scenarios: Iterable[Scenario]) -> None:
     """
     seen: set[str] = set()
     for scenario in scenarios:
-        needs: list[tuple[str, Mapping[str, Any] | None]] = []
-        if scenario.simulation is not None:
-            needs.append(("simulator", scenario.simulation.spec.simulator))
-            needs.append(("judge.eval", scenario.simulation.spec.judge))
-        elif any(turn.expect.eval for turn in scenario.turns):
-            needs.append(("judge.eval", scenario.judge))
-        for where, config in needs:
-            config = config or {}
-            if config.get("factory"):
-                continue
-            endpoint = str(config.get("endpoint") or OLLAMA_ENDPOINT)
-            if endpoint in seen:
+        for where, endpoint in llm_endpoints(scenario):
+            if endpoint in seen or endpoint.startswith("factory:"):
                 continue
             problem = await _unreachable(endpoint)
             if problem is not None:
@@ -73,6 +63,24 @@ async def check_llms(scenarios: Iterable[Scenario]) -> None:
                     f"{where}.endpoint"
                 )
             seen.add(endpoint)
+
+
+def llm_endpoints(scenario: Scenario) -> list[tuple[str, str]]:
+    """The LLMs a scenario talks to: (block, endpoint), a factory's as ``factory:<path>``."""
+    needs: list[tuple[str, Mapping[str, Any] | None]] = []
+    if scenario.simulation is not None:
+        needs.append(("simulator", scenario.simulation.spec.simulator))
+        needs.append(("judge.eval", scenario.simulation.spec.judge))
+    elif any(turn.expect.eval for turn in scenario.turns):
+        needs.append(("judge.eval", scenario.judge))
+    found = []
+    for where, config in needs:
+        config = config or {}
+        if config.get("factory"):
+            found.append((where, f"factory:{config['factory']}"))
+        else:
+            found.append((where, str(config.get("endpoint") or OLLAMA_ENDPOINT)))
+    return found
 
 
 async def _unreachable(endpoint: str) -> str | None:

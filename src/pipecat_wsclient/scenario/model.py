@@ -39,6 +39,7 @@ from pipecat_wsclient.scenario.consent import (
     TRUSTED,
     Consent,
     ScenarioError,
+    check_factories,
     expand_env,
 )
 from pipecat_wsclient.scenario.matching import check_pattern
@@ -418,6 +419,14 @@ def parse_scenario(
         raise ScenarioError(f"{where}: protocol: {e}") from None
     voice = data.get("voice")
     judge = judge_eval_config(data.get("judge"), where)
+    check_factories(
+        {
+            "judge.eval": judge,
+            "simulator": None if simulation is None else simulation.spec.simulator,
+        },
+        where,
+        consent,
+    )
     if judge is None and simulation is not None:
         judge = dict(simulation.spec.judge)
     return Scenario(
