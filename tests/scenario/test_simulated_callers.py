@@ -175,7 +175,7 @@ def test_a_bot_that_fails_its_task_fails_with_the_judges_reason(bot, llm, tmp_pa
 
 
 def test_a_persona_talks_over_a_long_answer(bot, llm, tmp_path, capsys):
-    long_answer = " ".join([HOURS] * 4)
+    long_answer = " ".join([HOURS] * 2)
     _code, report = run_test(
         capsys,
         str(persona_file(tmp_path, llm, interrupt_after_s=1.5)),
@@ -186,6 +186,10 @@ def test_a_persona_talks_over_a_long_answer(bot, llm, tmp_path, capsys):
     conversation = result["simulation"]["conversation"]
     interrupted = [line for line in conversation if line.get("interrupted")]
     assert interrupted, json.dumps(conversation, indent=1)
+    simulation = result["simulation"]
+    assert simulation["error"] is None, json.dumps(simulation, indent=1)
+    # The persona hung up with what it said over the bot: the call ends there.
+    assert simulation["ended_by"] == "end_call" and simulation["turns"] == 2
     barges = [t for t in result["turns"] if t["kind"] == "barge_in"]
     assert barges and barges[0]["barge_in_ms"] is not None
     assert barges[0]["barge_in_ms"] < 2000

@@ -202,9 +202,9 @@ async def _converse(
         outcome.turns += 1
         closing = reply.end_call is not None
         wait = min(CLOSING_REPLY_WAIT_S if closing else spec.max_silence_s, max(left, 0.1))
-        heard, answered = await _say(call, simulation, mind, text, wait, outcome)
-        if closing:
-            return "end_call", reply.end_call
+        heard, answered, over_end = await _say(call, simulation, mind, text, wait, outcome)
+        if closing or over_end is not None:
+            return "end_call", reply.end_call or over_end
         if not answered:
             return ("bot" if call.ended else "silence"), None
 
@@ -216,11 +216,12 @@ async def _say(
     text: str,
     wait: float,
     outcome: SimulationOutcome,
-) -> tuple[str, bool]:
+) -> tuple[str, bool, dict[str, Any] | None]:
     """Say the persona's line and hear the answer, talking over it if it runs long.
 
     Returns:
-        What the persona heard, and whether the bot answered at all.
+        What the persona heard, whether the bot answered at all, and the
+        persona's ``end_call`` if it hung up with what it said over the bot.
     """
     lines = outcome._lines
     label = f"persona {outcome.turns}: {text}"
@@ -228,19 +229,19 @@ async def _say(
         answer = await call.say(text, timeout=wait, label=label)
         lines.append(_Line("user", text, answer))
         if answer.answer_start_s is None:
-            return "", False
+            return "", False, None
         heard = await call.transcribe(answer)
         lines.append(_Line("assistant", heard, answer))
-        return heard, True
+        return heard, True, None
     answer = await call.say(text, timeout=wait, until="start", label=label)
     lines.append(_Line("user", text, answer))
     if answer.answer_start_s is None:
-        return "", False
+        return "", False, None
     if not await call.answer_outlasts(simulation.interrupt_after_s):
         await call.finish_answer()
         heard = await call.transcribe(answer)
         lines.append(_Line("assistant", heard, answer))
-        return heard, True
+        return heard, True, None
     # The bot is still talking: the persona answers what it heard so far, over it.
     so_far = await _heard_so_far(call, answer)
     lines.append(_Line("assistant", so_far, answer, interrupted=True))
@@ -248,7 +249,7 @@ async def _say(
     over = reply.text.strip()
     if not over:
         await call.finish_answer()
-        return await call.transcribe(answer), True
+        return await call.transcribe(answer), True, reply.end_call
     outcome.turns += 1
     elapsed_ms = (time.monotonic() - (call.t0 + answer.answer_start_s)) * 1000
     barge = await call.barge_in(
@@ -257,10 +258,10 @@ async def _say(
     lines.append(_Line("user", over, barge))
     logger.debug(f"persona talked over the bot after {elapsed_ms:.0f} ms")
     if barge.answer_start_s is None:
-        return "", False
+        return "", False, reply.end_call
     heard = await call.transcribe(barge)
     lines.append(_Line("assistant", heard, barge))
-    return heard, True
+    return heard, True, reply.end_call
 
 
 async def _heard_so_far(call: VoiceCall, answer: TurnResult) -> str:
