@@ -13,7 +13,9 @@ reports what it played (``window.phone``). What is checked:
 - a key pressed on the keypad reached the bot as an ``InputDTMFFrame``;
 - hanging up ends the call at the bot; a bot that refuses (HTTP 401) shows
   its error on the page;
-- the page's capture-to-bot latency (mouth to bot) is measured and bounded.
+- the page's capture-to-bot latency (mouth to bot) is measured and bounded;
+- dialed through a webhook, the call's summary names the carrier's rules
+  the bot broke (``support/webhook_bot.py``).
 
 A screenshot of each call in progress (the first answer playing) is saved
 to ``test-artifacts/phone-call-PROTOCOL.png`` (``docs/phone.png`` is one).
@@ -43,6 +45,7 @@ from pipecat_wsclient.caller.call import bundled_clip
 from pipecat_wsclient.phone import PhoneOptions, PhoneServer
 from support.browser import chromium_or_skip, start_chromium
 from support.processes import PhoneBot, phone_bot
+from support.webhook_bot import signed_bot_in_thread
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LEAD_SECS = 1.0
@@ -353,3 +356,31 @@ def test_the_echo_canceller_takes_the_bots_voice_as_its_reference(bot, tmp_path)
         retry.mkdir()
         through_webrtc = second_question_heard(bot, retry, "webrtc")
     assert straight - through_webrtc > 0.15
+
+
+def test_the_summary_shows_the_carrier_rules_the_bot_broke_through_its_webhook(tmp_path) -> None:
+    """Dialed through a signed webhook, a bot that breaks Twilio's 31951 (an extra
+    field in its media): the call's summary names the rule, its count and code."""
+    chromium_or_skip()
+    pytest.importorskip("twilio")
+    token = "s3cret-token"
+    with signed_bot_in_thread(token, extra_field=True) as bot:
+        options = PhoneOptions(bot["url"], protocol="twilio", auth_token=token)
+        mic = microphone_file(tmp_path)
+        with running_phone(options, tmp_path) as phone, chromium(mic) as driver:
+            driver.get(phone.address(call=1))
+            until("connected", lambda: page(driver, "window.phone.state") == "connected", 20)
+            until("the bot's echo", lambda: page(driver, "window.phone.bot.samplesReceived") > 8000)
+            driver.find_element("id", "hangup").click()
+            until("the summary", lambda: driver.find_element("id", "result").is_displayed(), 20)
+            summary = driver.find_element("id", "summary").text
+            log = driver.find_element("id", "log").text
+            source = driver.page_source
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    print(f"the page's summary:\n{summary}")
+    assert errors == []
+    assert "Carrier rule broken: extra field" in summary, summary
+    assert "carrier code 31951" in summary and "media.track" in summary, summary
+    assert f"webhook {bot['url']} answered" in log, log
+    assert token not in source
+    assert [ok for ok, _ in bot["webhook"]] == [True] and bot["stream"] == [True]

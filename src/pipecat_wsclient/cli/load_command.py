@@ -38,6 +38,7 @@ from pipecat_wsclient.caller.signals import (  # noqa: E402
     stop_on_signals,
     stopped_exit_code,
 )
+from pipecat_wsclient.caller.webhook import check_webhook, is_webhook  # noqa: E402
 from pipecat_wsclient.cli.app import (  # noqa: E402
     app,
     err,
@@ -48,6 +49,7 @@ from pipecat_wsclient.cli.app import (  # noqa: E402
 from pipecat_wsclient.cli.options import (  # noqa: E402
     AllowEnvOption,
     AllowOutsideFilesOption,
+    AuthTokenOption,
     CallerRateOption,
     HeaderOption,
     OpenTimeoutOption,
@@ -78,7 +80,13 @@ logger.enable("pipecat")
 
 @app.command()
 def load(
-    uri: Annotated[list[str], typer.Argument(help="Endpoint(s), used round robin.")],
+    uri: Annotated[
+        list[str],
+        typer.Argument(
+            help="Endpoint(s), used round robin: ws:// or wss://, or with a carrier's "
+            "--protocol the bot's http(s):// webhook (each call asks it, as the carrier does)."
+        ),
+    ],
     protocol: Annotated[
         str | None, typer.Option(help=f"Wire protocol: {', '.join(protocol_names())}.")
     ] = None,
@@ -111,6 +119,7 @@ def load(
     reconnect: ReconnectOption = False,
     stop_silence_ms: StopSilenceOption = None,
     strict: StrictOption = False,
+    auth_token: AuthTokenOption = None,
     fail_if: Annotated[
         list[str] | None,
         typer.Option(help="Exit 1 when crossed, e.g. 'p95_response_ms>1200', 'error_rate>0.01'."),
@@ -192,6 +201,8 @@ def load(
         get_protocol(protocol)
         for one in uri:
             check_uri(one, protocol)
+            if is_webhook(one):
+                check_webhook(one, protocol, auth_token)
         for text in fail_if or []:
             parse_threshold(text)
         check_writable(report, "--report")
@@ -213,6 +224,7 @@ def load(
             stt_model=stt_model,
             stop_silence_ms=stop_silence_ms,
             strict=strict,
+            auth_token=auth_token,
         )
         if loaded is not None:
             # A scenario's speech-to-text model that cannot load fails now, not per call.

@@ -310,7 +310,13 @@ def _serve_bot(*, host: str, port: int, protocol: str, answer: str) -> None:
 
 @app.command()
 def phone(
-    uri: Annotated[str, typer.Argument(help="The bot's WebSocket endpoint, ws:// or wss://.")],
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="The bot's WebSocket endpoint, ws:// or wss://; or, with a carrier's "
+            "--protocol, its http(s):// webhook (asked at each call, as the carrier does)."
+        ),
+    ],
     protocol: ProtocolOption = "twilio",
     header: HeaderOption = None,
     carrier: CarrierOption = None,
@@ -336,6 +342,7 @@ def phone(
         Path | None,
         typer.Option(help="Keep each call's recording and timeline here (N/recording.wav)."),
     ] = None,
+    auth_token: AuthTokenOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Talk to your phone bot yourself: a browser page that plays the carrier.
@@ -363,9 +370,12 @@ def phone(
             open_timeout=open_timeout,
             reconnect=reconnect,
             stop_silence=stop_silence_secs(stop_silence_ms),
+            auth_token=auth_token,
         )
         options.build_serializer()
-        check_uri(uri)
+        check_uri(uri, protocol)
+        if is_webhook(uri):
+            check_webhook(uri, protocol, auth_token)
     except ValueError as e:
         raise usage_error(e) from None
     warn_if_insecure(insecure)

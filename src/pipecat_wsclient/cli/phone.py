@@ -25,7 +25,7 @@ from pipecat_wsclient.phone import PhoneOptions, PhoneServer
 
 
 def call_line(number: int, result: CallResult, dropped_secs: float = 0.0) -> str:
-    """One line on a finished call: how it ended, its turns and where its files are.
+    """One line on a finished call: its end, turns, carrier rules broken and files.
 
     Args:
         number: The call's number in this run.
@@ -40,6 +40,9 @@ def call_line(number: int, result: CallResult, dropped_secs: float = 0.0) -> str
             parts.append(f"response p50 {result.latency_p50_ms:.0f} ms")
     if result.barge_ins:
         parts.append(f"{len(result.barge_ins)} barge-ins")
+    for kind, found in result.carrier_errors.items():
+        code = f" ({found['code']})" if found.get("code") else ""
+        parts.append(f"carrier rule broken: {kind}{code} x{found['count']}")
     if dropped_secs:
         parts.append(f"{dropped_secs:.1f} s of the page's audio dropped (sent too fast)")
     if result.record:

@@ -9,12 +9,12 @@
 One event loop carries only so many callers (``load`` says when its own
 figures stop being trustworthy, :mod:`.health`). With ``--processes N``, N
 workers (``python -m pipecat_wsclient.load.worker``) each run a share of
-the load (:func:`shares`): their options go in as JSON on stdin (headers stay
-out of every process's command line), and they write JSON lines on stdout:
-progress twice a second, then every call's result, their active-calls
-timeline and their own health. :class:`ProcessLoad` merges them into one
-:class:`LoadReport`; a worker that fails is an error that names it. Locust
-stays the way beyond one machine.
+the load (:func:`shares`): their options go in as JSON on stdin (headers and
+the auth token stay out of every process's command line), and they write
+JSON lines on stdout: progress twice a second, then every call's result,
+their active-calls timeline and their own health. :class:`ProcessLoad`
+merges them into one :class:`LoadReport`; a worker that fails is an error
+that names it. Locust stays the way beyond one machine.
 
 Stopping (Ctrl-C, SIGTERM): the workers get SIGINT and report what they
 did; one that has not ended :data:`STOP_GRACE_SECS` later is killed (its
@@ -82,7 +82,7 @@ def shares(options: LoadOptions, processes: int) -> list[LoadOptions]:
 
 
 def options_json(options: LoadOptions) -> str:
-    """A share's options for a worker's stdin."""
+    """A share's options for a worker's stdin (the headers and the auth token with them)."""
     data = asdict(options)
     data["clips"] = [str(p) for p in options.clips]
     data.pop("scenario")

@@ -11,6 +11,8 @@ playing a script of turns (a clip, then think time, repeated). Calls start at
 a ramp rate up to a concurrency, for a number of calls or a duration. The
 per-call results are folded into percentiles; ``--fail-if`` thresholds make
 it a CI gate. The PNG report is drawn by :func:`~pipecat_wsclient.load.plot.plot_report`.
+An ``http(s)://`` endpoint with a carrier's protocol is the bot's webhook:
+every call asks it for the stream, as the carrier does, with ids of its own.
 """
 
 from __future__ import annotations
@@ -87,6 +89,10 @@ class LoadOptions:
             scenario's unless it is ``None``).
         strict: A call whose bot broke the carrier's rules fails (class
             ``carrier_rules``); otherwise they are only counted.
+        auth_token: The carrier account's auth token: each call to an
+            ``http(s)://`` webhook signs its request and the stream's upgrade
+            (None: the carrier's environment variable, e.g. ``TWILIO_AUTH_TOKEN``).
+            Never in a log or a worker's command line (:mod:`.processes`).
     """
 
     uris: list[str]
@@ -106,6 +112,7 @@ class LoadOptions:
     reconnect: bool = False
     stt_model: str | None = None
     stop_silence_ms: float | None = None
+    auth_token: str | None = field(default=None, repr=False)
 
 
 def error_class(result: CallResult) -> str | None:
@@ -354,6 +361,7 @@ class LoadRun:
             open_timeout=o.open_timeout,
             reconnect=o.reconnect,
             strict=o.strict,
+            auth_token=o.auth_token,
             listen=0.5,
             stop_silence=STOP_SILENCE_SECS
             if o.stop_silence_ms is None
@@ -407,6 +415,7 @@ class LoadRun:
             transcripts=False,  # only where an expectation needs one: CPU is for the callers
             transcriber=self._transcriber,
             stop_silence_ms=o.stop_silence_ms,
+            auth_token=o.auth_token,
         )
         scenario_result = await run_scenario(o.scenario, options, stop=stop)
         self.scenario_results.append(scenario_result)

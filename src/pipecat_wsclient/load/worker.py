@@ -6,9 +6,9 @@
 
 """One worker process of ``load --processes N`` (run by :mod:`.load_procs`).
 
-Reads its share of the load as one JSON line on stdin (the headers with it:
-never on a command line), runs it, and writes JSON lines on stdout:
-``{"progress": ...}`` twice a second, then ``{"done": ...}`` with every
+Reads its share of the load as one JSON line on stdin (the headers and the
+auth token with it: never on a command line), runs it, and writes JSON lines
+on stdout: ``{"progress": ...}`` twice a second, then ``{"done": ...}`` with every
 call's result, its active-calls timeline and its own health. SIGINT ends it
 early, as Ctrl-C ends ``load``, and so does the end of its stdin: the parent
 keeps it open while the run lasts, so a worker whose parent is gone stops.

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, ClassVar
 import gevent
 from locust import User, constant, task
 
+from pipecat_wsclient.caller.builder import check_uri
 from pipecat_wsclient.caller.call import CallOptions
 from pipecat_wsclient.caller.outcome import EXIT_OK
 from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.caller.webhook import check_webhook, is_webhook
 from pipecat_wsclient.load.run import LoadOptions, LoadRun
 from pipecat_wsclient.locust.events import (
     REQUEST_TYPE,
@@ -42,7 +44,9 @@ class VoiceCallUser(User):
     Locust's ``--host`` (or ``host``) if given, else :attr:`uri`.
 
     Attributes:
-        uri: The WebSocket endpoint (``ws://`` or ``wss://``).
+        uri: The WebSocket endpoint (``ws://`` or ``wss://``), or with a
+            carrier's ``protocol`` the bot's ``http(s)://`` webhook: each
+            call asks it for the stream, as the carrier does, with fresh ids.
         protocol: Wire protocol: a name of the CLI's registry
             (:data:`~pipecat_wsclient.protocols.registry.PROTOCOLS`): ``pipecat``, ``raw``,
             ``twilio``, ``telnyx``, ``plivo``, ``exotel``, ``vonage``.
@@ -63,6 +67,9 @@ class VoiceCallUser(User):
         log_level: Level of Pipecat's and this package's (loguru) log output
             in Locust's processes. ``CRITICAL`` by default, as the CLI: failures
             are reported as Locust failures; ``None`` leaves logging as it is.
+        auth_token: The carrier account's auth token, to sign a webhook's
+            request and the stream's upgrade as the carrier does (Twilio,
+            Plivo); None: ``$TWILIO_AUTH_TOKEN`` or ``$PLIVO_AUTH_TOKEN``.
     """
 
     abstract = True
@@ -81,6 +88,7 @@ class VoiceCallUser(User):
     failure_pause: ClassVar[float] = 1.0
     scenario: ClassVar[str | Path | None] = None
     log_level: ClassVar[str | None] = "CRITICAL"
+    auth_token: ClassVar[str | None] = None
 
     _runs: ClassVar[dict[tuple[type, str], tuple[LoadRun, itertools.count]]] = {}
     _scenarios: ClassVar[dict[tuple[type, str], Scenario]] = {}
@@ -97,14 +105,25 @@ class VoiceCallUser(User):
         return endpoint
 
     def on_start(self) -> None:
-        """Check the settings before the first call."""
+        """Check the settings before the first call (a ValueError names the mistake)."""
         try:
             get_protocol(self.protocol)
         except ValueError as e:
             raise ValueError(f"{type(self).__name__}: {e}") from None
         if self.scenario is not None:
-            self._scenario()
+            scenario = self._scenario()
+            uri = self.host or self.uri or scenario.uri
+            protocol = scenario.protocol if self.protocol == "pipecat" else self.protocol
         else:
+            uri, protocol = self.endpoint, self.protocol
+        try:
+            if uri:
+                check_uri(uri, protocol)
+                if is_webhook(uri):
+                    check_webhook(uri, protocol, self.auth_token)
+        except ValueError as e:
+            raise ValueError(f"{type(self).__name__}: {e}") from None
+        if self.scenario is None:
             self._script_source()
         self._set_logging()
 
@@ -180,6 +199,7 @@ class VoiceCallUser(User):
             transcripts=False,
             cafile=None if self.cafile is None else Path(self.cafile),
             insecure=self.insecure,
+            auth_token=self.auth_token,
         )
         started = time.perf_counter()
         try:
@@ -207,6 +227,7 @@ class VoiceCallUser(User):
                     headers=dict(self.headers),
                     sample_rate=self.sample_rate,
                     open_timeout=self.open_timeout,
+                    auth_token=self.auth_token,
                 )
             )
             source = VoiceCallUser._runs[key] = (run, itertools.count())

@@ -25,6 +25,11 @@ and at the end the same result, recording and timeline PNG as ``call``,
 worked out in a thread of their own (a call being stopped does not wait for a
 long call's plot; see :meth:`PhoneCall.stop`).
 
+An ``http(s)://`` URI with a carrier's protocol is the bot's webhook: each
+call asks it for the stream first, as the carrier does, with fresh ids
+(:func:`~pipecat_wsclient.caller.webhook.through_webhook`); what was done goes
+to the page's log, and the carrier's rules the bot broke to its summary.
+
 The page talks JSON to us (``dtmf``, ``mute``, ``hangup``, ``voice``) and
 binary PCM; we send it JSON (``state``, ``turn``, ``barge_in``, ``event``,
 ``stats``, ``ended``) and binary PCM. ``docs/phone.md`` has the whole protocol.
@@ -41,7 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -60,6 +65,13 @@ from pipecat_wsclient.caller.builder import Caller, LineOptions
 from pipecat_wsclient.caller.microphone import MIC_LEAD_SECS
 from pipecat_wsclient.caller.result import CallResult, measure_call
 from pipecat_wsclient.caller.taps import SourceTask
+from pipecat_wsclient.caller.webhook import (
+    as_stream_uri,
+    explain_refusal,
+    is_webhook,
+    through_webhook,
+)
+from pipecat_wsclient.errors import ConnectionFailure, redact_uri
 from pipecat_wsclient.pacing import PaceClock
 from pipecat_wsclient.phone.limits import (
     PAGE_MIC_SECS,
@@ -87,7 +99,8 @@ class PhoneOptions(LineOptions):
     """What the phone dials and how: the options of ``call``, a carrier by default.
 
     Parameters:
-        protocol: A protocol of the registry; Twilio's by default.
+        protocol: A protocol of the registry; Twilio's by default. With a
+            carrier's, ``uri`` may be the bot's ``http(s)://`` webhook.
     """
 
     protocol: str = "twilio"
@@ -204,28 +217,17 @@ class PhoneCall:
         """
         self._post = post
         self._keep = keep
+        self._options = options
         self.mic = _PageMic()
-        self.caller = Caller(
-            options,
-            on_heard=self._heard_audio,
-            on_sent=self._sent_audio,
-            sources=[self.mic],
-            on_bot_event=self._bot_event,
-            on_state=self._connection_state,
-            # The page's live view shows each chunk as it goes out.
-            live_sent_audio=True,
-            # The page sends 20 ms at a time: send each as it comes, not in
-            # Pipecat's default 40 ms chunks (which would hold every other one).
-            out_chunk_secs=0.02,
-        )
-        self.transport = self.caller.transport
+        # A webhook's stream is known once asked (run()): until then the line
+        # stands ready for the webhook's host.
+        webhook = is_webhook(options.uri)
+        self._use(replace(options, uri=as_stream_uri(options.uri)) if webhook else options)
         self.rate = rate = self.caller.rate
         self.mic.set_rate(rate)
         self.sent, self.heard = Track(rate), Track(rate)
         self.live = LiveTurns(rate, stop_silence=options.stop_silence)
-        self.failures = self.caller.failures
         self.clears: list[float] = []
-        self.reconnects = self.caller.reconnects
         self.page_voice_onsets: list[float] = []
         """The page's ``voice`` messages: when it captured the start of speech (epoch s)."""
         self.server_voice_onsets: list[float] = []
@@ -240,6 +242,26 @@ class PhoneCall:
         self._ended = asyncio.Event()
         self._stopping = asyncio.Event()
         self._finish_by: float | None = None
+
+    def _use(self, line: PhoneOptions) -> None:
+        """Dial ``line``: a caller for it, and its parts as the call's attributes."""
+        self._line = line
+        self.caller = Caller(
+            line,
+            on_heard=self._heard_audio,
+            on_sent=self._sent_audio,
+            sources=[self.mic],
+            on_bot_event=self._bot_event,
+            on_state=self._connection_state,
+            # The page's live view shows each chunk as it goes out.
+            live_sent_audio=True,
+            # The page sends 20 ms at a time: send each as it comes, not in
+            # Pipecat's default 40 ms chunks (which would hold every other one).
+            out_chunk_secs=0.02,
+        )
+        self.transport = self.caller.transport
+        self.failures = self.caller.failures
+        self.reconnects = self.caller.reconnects
         self._worker = self.caller.worker
 
     @property
@@ -293,6 +315,8 @@ class PhoneCall:
     def _connection_state(self, state: str, detail: str) -> None:
         if state == "failed":
             self._ended.set()
+            if self.failures:  # a refused upgrade we signed: the signature may be why
+                detail = str(explain_refusal(self.failures[-1], self._line))
         if state == "reconnected":
             self._state("connected", detail.partition(" (")[0])
             self._event("reconnect", detail)
@@ -310,8 +334,20 @@ class PhoneCall:
         Returns:
             The call's result, as ``call`` reports it (also sent to the page).
         """
-        self._state("connecting", f"dialing {self.transport.session.uri}")
         self.t0 = time.monotonic()
+        if is_webhook(self._options.uri):
+            self._state("connecting", f"asking the webhook {redact_uri(self._options.uri)}")
+            try:
+                line = await through_webhook(self._options)
+            except ConnectionFailure as failure:
+                self.failures.append(failure)
+                self._state("failed", str(failure))
+                return await self._finish()
+            # The page's rate stays the call's, whatever rate the stream named.
+            self._use(replace(line, sample_rate=self.rate))
+            for note in line.notes:
+                self._event("info", note)
+        self._state("connecting", f"dialing {self.transport.session.uri}")
         run = await self.caller.start()
         reader = asyncio.create_task(self._read(messages))
         ticker = asyncio.create_task(self._tick(run))
@@ -440,18 +476,21 @@ class PhoneCall:
             detail = "the phone was stopped"
         else:
             detail = "the bot hung up"
+        # Never dialed (the webhook failed): the URI is the one given.
+        dialed = self.caller.run_task is not None
+        uri = self.transport.session.uri if dialed else redact_uri(self._options.uri)
         staging = Path(tempfile.mkdtemp(prefix="pipecat-phone-"))
         try:
             recording = await self._in_time(self._write_recording, staging / "recording.wav")
             result = await self._in_time(
                 measure_call,
-                uri=self.transport.session.uri,
+                uri=uri,
                 stats=self.transport.stats,
                 sent=self.sent,
                 heard=self.heard,
                 interruptions=[],
                 reconnects=self.reconnects,
-                failures=self.failures,
+                failures=[explain_refusal(f, self._line) for f in self.failures],
                 started=self.t0,
                 plot=staging / "timeline.png",
                 clears=self.clears,
@@ -459,8 +498,10 @@ class PhoneCall:
             )
             plotted = result is not None and result.plot is not None
             if result is None:  # stopped before it was worked out
-                result = CallResult(uri=self.transport.session.uri, end=self.caller.how_it_ended())
+                result = CallResult(uri=uri, end=self.caller.how_it_ended())
                 result.notes.append("the phone was stopped before the result was worked out")
+            result.notes[:0] = self._line.notes
+            result.carrier_errors = self.caller.carrier_errors()
             result.record = result.plot = None
             urls: dict[str, str | None] = {"recording": None, "timeline": None}
             if recording is not None:

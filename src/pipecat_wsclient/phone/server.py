@@ -51,6 +51,7 @@ from websockets.http11 import Request, Response
 
 from pipecat_wsclient.caller.plot import pyplot
 from pipecat_wsclient.caller.result import CallResult
+from pipecat_wsclient.caller.webhook import check_webhook, is_webhook
 from pipecat_wsclient.errors import redact_uri
 from pipecat_wsclient.files import FileId, RunFolder
 from pipecat_wsclient.phone.call import MAX_CHUNK_SECS, Kept, PhoneCall, PhoneOptions
@@ -104,9 +105,12 @@ class PhoneServer:
             on_call_end: Called with the call's number and result when it ends.
 
         Raises:
-            ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``.
+            ValueError: For an unknown protocol or a wrong ``--carrier``/``--param``,
+                or a webhook the protocol cannot dial.
         """
         self._rate = options.build_serializer()[1]  # a wrong option fails now, not at a call
+        if is_webhook(options.uri):
+            check_webhook(options.uri, options.protocol, options.auth_token)
         self.options = options
         self._host, self._port = host, port
         self._parent = folder

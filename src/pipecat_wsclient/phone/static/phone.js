@@ -820,18 +820,33 @@
     ["error", "Error", String],
   ];
 
+  // The carrier's rules the bot broke: a row per kind, with its count, the
+  // carrier's code and the first example (the bot's words: shown as text).
+  function carrierRows(errors) {
+    if (!errors || typeof errors !== "object") return [];
+    return Object.entries(errors).map(([kind, found]) => {
+      const f = found || {};
+      const code = f.code ? `, carrier code ${f.code}` : "";
+      return [`Carrier rule broken: ${kind}`, `${f.count}×${code}; first: ${f.example}`];
+    });
+  }
+
   function showResult(m) {
     const summary = $("summary");
     summary.textContent = "";
     const s = m.summary || {};
+    const rows = [];
     for (const [key, label, format] of SUMMARY_FIELDS) {
       if (!(key in s)) continue;
       const value = s[key] === null || s[key] === undefined ? null : format(s[key]);
       if (key === "error" && value === null) continue;
+      rows.push([label, value === null ? "—" : value]);
+    }
+    for (const [label, value] of [...rows, ...carrierRows(s.carrier_errors)]) {
       const dt = document.createElement("dt");
       dt.textContent = label;
       const dd = document.createElement("dd");
-      dd.textContent = value === null ? "—" : value;
+      dd.textContent = value;
       summary.append(dt, dd);
     }
     const link = (id, url) => {
