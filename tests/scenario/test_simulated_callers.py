@@ -239,3 +239,24 @@ def test_the_fake_llm_saw_pipecats_own_requests(bot, tmp_path, capsys):
     persona = [b for b in bodies if "phone call" in json.dumps(b.get("messages", [])[:1])]
     assert persona and all(b.get("stream") for b in persona)
     assert any("end_call" in json.dumps(b.get("tools", [])) for b in persona)
+
+
+def test_load_runs_simulated_callers_at_once_and_aggregates_the_verdicts(
+    bot, llm, tmp_path, capsys
+):
+    code = main(
+        [
+            "load", answer_uri(bot), "--scenario", str(persona_file(tmp_path, llm)),
+            "--calls", "2", "--concurrency", "2", "--stt-model", MODEL, "--json",
+            "--fail-if", "pass_rate<1",
+        ]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, json.dumps(report, indent=1)
+    assert report["pass_rate"] == 1.0
+    simulated = report["simulation"]
+    assert (simulated["callers"], simulated["passed"], simulated["goals_reached"]) == (2, 2, 2)
+    assert simulated["ended_by"] == {"end_call": 2}
+    polite = simulated["metrics"]["polite"]
+    assert (polite["runs"], polite["mean"], polite["passed"]) == (2, 1.0, 2)
+    assert simulated["metrics"]["calls"]["runs"] == 0  # not observable: never scored

@@ -93,11 +93,12 @@ class LLMRules:
     Attributes:
         persona_lines: The persona's lines, each ``{"say": text}`` with an
             optional ``"end_call": {"success": bool, "reason": str}`` and an
-            optional ``"when": regex``. A persona request gets the first unused
-            line that is eligible: a line without ``when`` always is, one with
-            ``when`` only if its regex is found (case-insensitively) in the
-            latest user message, the bot's words. Plain lines are thus said in
-            order, one per request.
+            optional ``"when": regex``. A persona request gets the first line not
+            yet said in its conversation (its assistant messages) that is
+            eligible, so concurrent conversations each get the whole script:
+            a line without ``when`` always is, one with ``when`` only if its
+            regex is found (case-insensitively) in the latest user message,
+            the bot's words. Plain lines are thus said in order, one per request.
         persona_default: The line for a persona request when no unused line is
             eligible (by default a goodbye hanging up with success false,
             reason "script exhausted"); it is never used up.
@@ -349,11 +350,15 @@ class FakeLLM:
         return "ok", []
 
     def _persona(self, body: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
-        users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        messages = body.get("messages", [])
+        users = [m for m in messages if m.get("role") == "user"]
         heard = text_of(users[-1].get("content")) if users else ""
+        # Used in this conversation: said in an earlier assistant turn (so that
+        # concurrent callers each get the whole script).
+        said = {text_of(m.get("content")).strip() for m in messages if m.get("role") == "assistant"}
         line = self.rules.persona_default
         for index, candidate in enumerate(self.rules.persona_lines):
-            if index in self.used_lines:
+            if candidate.get("say", "").strip() in said:
                 continue
             when = candidate.get("when")
             if when is None or re.search(when, heard, re.IGNORECASE):

@@ -48,6 +48,7 @@ from pipecat_wsclient.cli.app import (  # noqa: E402
 )
 from pipecat_wsclient.cli.options import (  # noqa: E402
     AllowEnvOption,
+    AllowFactoriesOption,
     AllowOutsideFilesOption,
     AuthTokenOption,
     CallerRateOption,
@@ -163,6 +164,7 @@ def load(
     ] = 1,
     allow_env: AllowEnvOption = None,
     allow_outside_files: AllowOutsideFilesOption = False,
+    allow_factories: AllowFactoriesOption = False,
 ) -> None:
     """Run many simulated callers against a WebSocket voice endpoint and report percentiles.
 
@@ -190,13 +192,26 @@ def load(
     try:
         loaded = None
         if scenario is not None:
-            from pipecat_wsclient.scenario.model import Consent, load_scenario
+            from pipecat_wsclient.scenario.judging import check_llms
+            from pipecat_wsclient.scenario.model import Consent, load_scenarios
             from pipecat_wsclient.scenario.run import check_audio, check_voices
 
-            consent = Consent(env=allowed_env(allow_env), outside_files=allow_outside_files)
-            loaded = load_scenario(scenario, consent=consent)
+            consent = Consent(
+                env=allowed_env(allow_env),
+                outside_files=allow_outside_files,
+                factories=allow_factories,
+            )
+            found = load_scenarios(scenario, consent=consent)
+            if len(found) != 1:
+                names = ", ".join(s.name for s in found)
+                raise ValueError(
+                    f"{scenario}: holds {len(found)} scenarios ({names}); load runs one"
+                )
+            loaded = found[0]
             check_audio([loaded])
             check_voices([loaded])
+            # A simulated caller's LLMs answer, before any call is made.
+            run_stoppable(check_llms([loaded]))
         protocol = protocol or (loaded.protocol if loaded is not None else "pipecat")
         get_protocol(protocol)
         for one in uri:

@@ -137,6 +137,19 @@ def load_table(report: LoadReport) -> Table:
             f"scenario passed in {report.scenarios_passed}/{report.calls} calls "
             f"(pass rate {report.pass_rate:.1%}); failed expectations: {failed}"
         )
+    sim = report.simulation
+    if sim:
+        ended = ", ".join(f"{k} {v}" for k, v in sorted(sim["ended_by"].items())) or "none"
+        scores = "; ".join(
+            f"{name} {_score(m['mean'])} (min {_score(m['min'])}, passed {m['passed']}"
+            f"/{sim['callers']})"
+            for name, m in sim["metrics"].items()
+            if m["kind"] != "not observable from outside"
+        )
+        lines.append(
+            f"simulated callers: {sim['goals_reached']}/{sim['callers']} reached their goal, "
+            f"{sim['passed']} passed; ended by {ended}" + (f"; scores: {scores}" if scores else "")
+        )
     g = report.generator
     if g.get("samples"):
         lines.append(
@@ -175,3 +188,7 @@ def load_progress(run: LoadRun | ProcessLoad) -> Table:
     if warnings:
         table.add_row(Text.assemble(("warning: ", "bold yellow"), printable("; ".join(warnings))))
     return table
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

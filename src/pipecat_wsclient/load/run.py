@@ -157,6 +157,9 @@ class LoadReport:
     """With a scenario: calls whose every expectation held (None without one)."""
     expectations_failed: dict[str, int] = field(default_factory=dict)
     """With a scenario: how often each expectation failed, by turn and key."""
+    simulation: dict[str, Any] | None = None
+    """With a simulated caller: its figures over all calls (goals reached, each
+    metric's scores; :func:`~pipecat_wsclient.scenario.simulation.summarize`)."""
     generator: dict[str, float | int | None] = field(default_factory=dict)
     """The load generator's own health: event-loop lag and CPU (:mod:`.health`)."""
     warnings: list[str] = field(default_factory=list)
@@ -184,6 +187,7 @@ class LoadReport:
             "errors": self.errors,
             "pass_rate": self.pass_rate,
             "expectations_failed": self.expectations_failed,
+            "simulation": self.simulation,
             "metrics": self.metrics,
             "duration_secs": self.duration_secs,
             "generator": self.generator,
@@ -507,6 +511,12 @@ class LoadRun:
                 for line in turn.failures
             )
             report.expectations_failed = dict(failed.most_common())
+            if self.options.scenario.simulation is not None:
+                from pipecat_wsclient.scenario.simulation import summarize as simulated
+
+                report.simulation = simulated(
+                    [r.simulation for r in scenarios if r.simulation is not None]
+                )
         return report
 
 

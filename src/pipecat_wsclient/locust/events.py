@@ -15,7 +15,7 @@ package docs for what each one means).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
 from pipecat_wsclient.caller.result import CallResult
@@ -130,14 +130,40 @@ def scenario_events(result: ScenarioResult) -> list[CallEvent]:
         failure = CallFailed("connect", reason or "did not connect")
         return [CallEvent("connect", result.duration_secs * 1e3, exception=failure)]
     events = [CallEvent("connect", result.connect_ms)]
+    simulated = result.simulation
     for n, turn in enumerate(result.turns, 1):
         ms = turn.barge_in_ms if turn.kind == "barge_in" else turn.response_ms
         failed = None
         if turn.failures:
             failed = CallFailed("expectation", "; ".join(turn.failures))
-        events.append(CallEvent(f"turn {n}: {turn.label}", ms or 0.0, exception=failed))
+        # A persona's lines differ from call to call: its turns are named by kind.
+        label = turn.kind if simulated is not None else turn.label
+        events.append(CallEvent(f"turn {n}: {label}", ms or 0.0, exception=failed))
+    if simulated is not None:
+        events += _simulation_events(simulated, result.duration_secs)
     lost = None
     if result.exit_code not in (EXIT_OK, EXIT_EXPECTATION):
         lost = CallFailed("dropped", reason or "the call ended early")
     events.append(CallEvent("call", result.duration_secs * 1e3, exception=lost))
+    return events
+
+
+def _simulation_events(outcome: Any, duration_secs: float) -> list[CallEvent]:
+    """A simulated call's verdicts: ``goal`` (timed as the call), and ``metric: NAME``.
+
+    A metric's "response time" is its score times 100 (0-100), so Locust's
+    statistics aggregate the scores; a metric that failed fails its event,
+    one not observable from outside is left out.
+    """
+    goal = outcome.goal
+    failed = None
+    if goal.get("verdict") != "yes":
+        failed = CallFailed("judge", goal.get("reason") or outcome.error or "no verdict")
+    events = [CallEvent("goal", duration_secs * 1e3, exception=failed)]
+    for metric in outcome.metrics:
+        if metric["kind"] == "not observable from outside":
+            continue
+        failed = None if metric["passed"] else CallFailed("judge", metric["reason"])
+        score = 0.0 if metric["score"] is None else float(metric["score"]) * 100
+        events.append(CallEvent(f"metric: {metric['name']}", score, exception=failed))
     return events

@@ -420,3 +420,45 @@ def _measured(metric: Any, outcome: SimulationOutcome) -> dict[str, Any]:
         "value": value,
         "reason": f"{said}, {bound}",
     }
+
+
+def summarize(outcomes: list[SimulationOutcome]) -> dict[str, Any]:
+    """Many simulated calls in figures: pass rate, goals reached, ends, each metric's scores.
+
+    Args:
+        outcomes: The simulated calls (``load --scenario`` with a persona, Locust users).
+
+    Returns:
+        ``callers``, ``passed``, ``pass_rate``, ``goals_reached``,
+        ``ended_by`` (counts), ``errors`` (count) and ``metrics``: per metric
+        ``kind``, ``runs`` (scored), ``passed`` and ``mean``/``min``/``max``
+        score (None when none was scored).
+    """
+    metrics: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        for metric in outcome.metrics:
+            entry = metrics.setdefault(
+                metric["name"], {"kind": metric["kind"], "scores": [], "passed": 0}
+            )
+            if metric["score"] is not None:
+                entry["scores"].append(float(metric["score"]))
+            entry["passed"] += int(bool(metric["passed"]))
+    for entry in metrics.values():
+        scores = entry.pop("scores")
+        entry["runs"] = len(scores)
+        entry["mean"] = sum(scores) / len(scores) if scores else None
+        entry["min"] = min(scores, default=None)
+        entry["max"] = max(scores, default=None)
+    ended: dict[str, int] = {}
+    for outcome in outcomes:
+        ended[outcome.ended_by] = ended.get(outcome.ended_by, 0) + 1
+    passed = sum(1 for o in outcomes if o.passed)
+    return {
+        "callers": len(outcomes),
+        "passed": passed,
+        "pass_rate": passed / len(outcomes) if outcomes else None,
+        "goals_reached": sum(1 for o in outcomes if o.goal.get("verdict") == "yes"),
+        "ended_by": ended,
+        "errors": sum(1 for o in outcomes if o.error is not None),
+        "metrics": metrics,
+    }
