@@ -179,13 +179,17 @@ class VoiceCallUser(User):
 
     def _scenario(self) -> Scenario:
         """The scenario file, read once per class (a ScenarioError names the mistake)."""
-        from pipecat_wsclient.scenario.model import load_scenario
+        from pipecat_wsclient.scenario.model import ScenarioError, load_scenarios
 
         assert self.scenario is not None
         key = (type(self), str(self.scenario))
         loaded = VoiceCallUser._scenarios.get(key)
         if loaded is None:
-            loaded = VoiceCallUser._scenarios[key] = load_scenario(Path(self.scenario))
+            found = load_scenarios(Path(self.scenario))  # a pipecat.evals file too
+            if len(found) != 1:
+                names = ", ".join(s.name for s in found)
+                raise ScenarioError(f"{self.scenario}: holds {len(found)} scenarios ({names})")
+            loaded = VoiceCallUser._scenarios[key] = found[0]
         return loaded
 
     def _call_scenario(self) -> None:
