@@ -351,3 +351,115 @@ async def test_a_webhook_with_a_protocol_that_has_none_is_refused_before_dialing
         "call", "http://127.0.0.1:9/voice", "--protocol", "telnyx", "--auth-token", "x"
     )
     assert code == 2 and "signatures are not made here" in err, err
+
+
+# -- a webhook whose method is GET (Pipecat's Plivo example) ---------------------------
+
+
+@contextlib.asynccontextmanager
+async def get_only_plivo_bot(token: str | None = None, get_too: bool = True) -> AsyncIterator[dict]:
+    """A Plivo webhook served on ``GET /`` only, answering as pipecat-examples' Plivo server does.
+
+    ``plivo-chatbot/inbound/server.py``: ``@app.get("/")`` (its README: "Ensure
+    the Answer Method is set to GET"), the stream's URL as the element's text
+    on lines of its own, ``wss://{Host}/ws`` with a base64 ``body`` query,
+    ``&amp;``-joined. ``/ws`` echoes the caller's audio as ``playAudio``.
+    ``get_too=False``: ``GET /`` refuses too (405).
+    """
+    port = _free_port()
+    seen: dict = {"methods": [], "query": None, "signed": None, "ws_query": None, "start": None}
+
+    async def refuse(request: web.Request) -> web.Response:
+        seen["methods"].append(request.method)
+        return web.Response(status=405, text="Method Not Allowed", headers={"Allow": "GET"})
+
+    async def answer(request: web.Request) -> web.Response:
+        if not get_too:
+            return await refuse(request)
+        seen["methods"].append("GET")
+        seen["query"] = dict(request.query)
+        if token is not None:
+            from plivo.utils.signature_v3 import validate_v3_signature
+
+            seen["signed"] = validate_v3_signature(
+                "GET",
+                f"http://127.0.0.1:{port}{request.path_qs}",
+                request.headers.get("X-Plivo-Signature-V3-Nonce", ""),
+                token,
+                request.headers.get("X-Plivo-Signature-V3", ""),
+            )
+        body = base64.b64encode(json.dumps({"from": request.query["From"]}).encode()).decode()
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response>\n'
+            '  <Stream bidirectional="true" keepCallAlive="true" '
+            'contentType="audio/x-mulaw;rate=8000">\n'
+            f"    wss://{request.host}/ws?body={body}&amp;lang=en\n  </Stream>\n</Response>"
+        )
+        return web.Response(text=xml, content_type="application/xml")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        seen["ws_query"] = dict(request.query)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            message = json.loads(msg.data)
+            if message["event"] == "start":
+                seen["start"] = message["start"]
+            elif message["event"] == "media":
+                media = {
+                    "contentType": "audio/x-mulaw",
+                    "sampleRate": 8000,
+                    "payload": message["media"]["payload"],
+                }
+                await ws.send_str(json.dumps({"event": "playAudio", "media": media}))
+        return ws
+
+    app = web.Application()
+    app.router.add_post("/", refuse)
+    app.router.add_get("/", answer)
+    app.router.add_get("/ws", stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    seen["url"] = f"http://127.0.0.1:{port}/"
+    try:
+        yield seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_webhook_that_refuses_post_is_asked_with_get_as_plivos_example_needs():
+    async with get_only_plivo_bot() as bot:
+        result = await run_call(
+            CallOptions(bot["url"], protocol="plivo", audio=bytes(16000), listen=0.5)
+        )
+    assert result.exit_code in (0, 8), result.error  # silence echoed: maybe nothing heard
+    assert bot["methods"] == ["POST", "GET"], bot["methods"]
+    assert "refused POST (HTTP 405): asked it with GET" in result.notes[0], result.notes
+    # The carrier's fields in the query; the stream's query (the example's &amp;) kept.
+    assert bot["query"]["CallUUID"] == bot["start"]["callId"], (bot["query"], bot["start"])
+    assert bot["query"]["From"] and bot["query"]["Direction"] == "inbound"
+    assert set(bot["ws_query"]) == {"body", "lang"} and bot["ws_query"]["lang"] == "en"
+    assert result.uri.startswith("ws://127.0.0.1:"), result.uri
+
+
+async def test_the_get_is_signed_over_its_query_as_plivo_signs_it():
+    pytest.importorskip("plivo")
+    async with get_only_plivo_bot(token="s3cret") as bot:
+        result = await run_call(
+            CallOptions(
+                bot["url"], protocol="plivo", auth_token="s3cret", audio=bytes(1600), listen=0.2
+            )
+        )
+    assert result.exit_code in (0, 8), result.error
+    assert bot["methods"] == ["POST", "GET"] and bot["signed"] is True, bot
+
+
+async def test_a_webhook_that_refuses_get_too_fails_with_exit_4_saying_both():
+    async with get_only_plivo_bot(get_too=False) as bot:
+        result = await run_call(CallOptions(bot["url"], protocol="plivo", audio=b""))
+    assert bot["methods"] == ["POST", "GET"]
+    assert result.exit_code == 4, result.error
+    assert "HTTP 405" in result.error and "with GET; POST was refused" in result.error

@@ -53,16 +53,38 @@ Changed, and only these:
   With ``RUNNER_BOT_CRASH=1`` the example's own ``create_transport`` line runs:
   with no Twilio credentials in the environment, ``bot()`` raises on every
   connection, after reading the caller's ``connected`` and ``start`` (this is
-  what the unmodified example does when run without its keys).
+  what the unmodified example does when run without its keys); likewise for
+  Telnyx and Plivo, whose serializers need their own credentials (below).
 - Each ``bot()`` call prints ``RUNNER_BOT connection <session id>`` on stdout,
-  flushed, so a test counts the connections the runner handed to the bot.
+  flushed, so a test counts the connections the runner handed to the bot; and,
+  once the transport is made, ``RUNNER_BOT call_data <json>``: the transport
+  detected and the ids ``parse_telephony_websocket`` read from the caller's
+  ``start``, so a test sees which ids reached the bot.
+- ``transport_params`` has the ``telnyx``, ``plivo`` and ``exotel`` entries
+  too: the ``bot()`` of pipecat-examples' ``telnyx-chatbot/inbound``,
+  ``plivo-chatbot/inbound`` and ``exotel-chatbot/inbound`` (same HEAD) is this
+  one with only its own key, the same ``FastAPIWebsocketParams(audio_in_enabled=True,
+  audio_out_enabled=True)``, so one file runs as any of the four examples
+  (``-t twilio``, ``-t telnyx``, ``-t plivo``, ``-t exotel``). The Twilio REST
+  lookup (``get_call_info``) runs for Twilio calls only.
+
+What ``create_transport`` needs, per provider (``pipecat.runner.utils``, Pipecat
+1.14): Twilio ``TWILIO_ACCOUNT_SID`` and ``TWILIO_AUTH_TOKEN``, Telnyx
+``TELNYX_API_KEY``, Plivo ``PLIVO_AUTH_ID`` and ``PLIVO_AUTH_TOKEN``: the
+serializer's ``auto_hang_up`` (on by default) raises without them and, with
+them, hangs up through the carrier's REST API when the pipeline ends. Exotel's
+serializer makes no REST call and needs nothing: with ``RUNNER_BOT_CRASH=1``
+and ``-t exotel`` the example's own line runs, and works.
 
 Run as the example's README says (``uv run bot.py --transport twilio``), with
 a host and port: ``python tests/support/runner_bot.py -t twilio --host
-127.0.0.1 --port PORT``. The runner serves the media stream at
-``ws://HOST:PORT/ws`` (and ``/ws/{token}``); it prints a banner and "Bot
-ready! (Twilio)" with that URL *before* uvicorn binds the port (uvicorn then
-logs "Uvicorn running on ..." on stderr), so readiness is the port accepting
+127.0.0.1 --port PORT`` (or ``-t telnyx``, ``-t plivo``, ``-t exotel``). The
+runner serves the media stream at ``ws://HOST:PORT/ws`` (and ``/ws/{token}``)
+and, for ``-t twilio``, ``telnyx`` and ``plivo``, its webhook at ``POST /``
+(TwiML, TeXML or Plivo XML naming ``wss://None/ws`` without ``--proxy``; for
+``-t exotel`` a JSON note, Exotel having no webhook); it prints a banner and
+"Bot ready! (Twilio)" with the stream's URL *before* uvicorn binds the port
+(uvicorn then logs "Uvicorn running on ..." on stderr), so readiness is the port accepting
 connections: ``tests/support/runner_bots.py`` polls it. The runner needs
 ``python-multipart`` (its upload routes are always mounted), which
 ``pipecat-ai[runner]`` does not pull in.
@@ -70,6 +92,7 @@ connections: ``tests/support/runner_bots.py`` polls it. The runner needs
 
 import datetime
 import io
+import json
 import os
 import sys
 import wave
@@ -100,6 +123,10 @@ from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.runner.types import RunnerArguments
 from pipecat.runner.utils import create_transport, parse_telephony_websocket
+from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.serializers.exotel import ExotelFrameSerializer
+from pipecat.serializers.plivo import PlivoFrameSerializer
+from pipecat.serializers.telnyx import TelnyxFrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.transports.base_transport import BaseTransport
@@ -293,26 +320,68 @@ async def run_bot(transport: BaseTransport, runner_args: RunnerArguments, testin
     await runner.run()
 
 
+def offline_serializer(transport_type: str, call_data) -> FrameSerializer:
+    """The serializer ``create_transport`` builds for the provider, with ``auto_hang_up=False``.
+
+    The same constructor arguments as ``pipecat.runner.utils._create_telephony_transport``
+    (the credentials still read from the environment, empty when unset), plus
+    ``auto_hang_up=False`` where the serializer has one: no hang-up REST call,
+    so no credentials needed. Exotel's has none (it makes no REST call).
+    """
+    if transport_type == "twilio":
+        return TwilioFrameSerializer(
+            stream_sid=call_data["stream_id"],
+            call_sid=call_data["call_id"],
+            account_sid=os.getenv("TWILIO_ACCOUNT_SID", ""),
+            auth_token=os.getenv("TWILIO_AUTH_TOKEN", ""),
+            params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+        )
+    if transport_type == "telnyx":
+        return TelnyxFrameSerializer(
+            stream_id=call_data["stream_id"],
+            call_control_id=call_data["call_id"],
+            outbound_encoding=call_data["outbound_encoding"],
+            inbound_encoding="PCMU",  # as create_transport: "Standard default"
+            api_key=os.getenv("TELNYX_API_KEY", ""),
+            params=TelnyxFrameSerializer.InputParams(auto_hang_up=False),
+        )
+    if transport_type == "plivo":
+        return PlivoFrameSerializer(
+            stream_id=call_data["stream_id"],
+            call_id=call_data["call_id"],
+            auth_id=os.getenv("PLIVO_AUTH_ID", ""),
+            auth_token=os.getenv("PLIVO_AUTH_TOKEN", ""),
+            params=PlivoFrameSerializer.InputParams(auto_hang_up=False),
+        )
+    if transport_type == "exotel":
+        return ExotelFrameSerializer(
+            stream_sid=call_data["stream_id"], call_sid=call_data["call_id"]
+        )
+    raise ValueError(f"Unsupported telephony provider: {transport_type}")
+
+
 async def create_offline_transport(runner_args, transport_params: dict) -> BaseTransport:
-    """``create_transport`` for a Twilio stream, with ``auto_hang_up=False`` (added).
+    """``create_transport`` for a telephony stream, with ``auto_hang_up=False`` (added).
 
     The steps ``pipecat.runner.utils.create_transport`` takes for a telephony
     websocket, plus the one setting it cannot take: no hang-up REST call, so
-    no Twilio credentials needed.
+    no carrier credentials needed.
     """
     transport_type, call_data = await parse_telephony_websocket(runner_args.websocket)
     runner_args.transport_type = transport_type
     runner_args.call_data = call_data
     params = transport_params[transport_type]()
     params.add_wav_header = False
-    params.serializer = TwilioFrameSerializer(
-        stream_sid=call_data["stream_id"],
-        call_sid=call_data["call_id"],
-        account_sid=os.getenv("TWILIO_ACCOUNT_SID", ""),
-        auth_token=os.getenv("TWILIO_AUTH_TOKEN", ""),
-        params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
-    )
+    params.serializer = offline_serializer(transport_type, call_data)
     return FastAPIWebsocketTransport(websocket=runner_args.websocket, params=params)
+
+
+def print_call_data(runner_args) -> None:
+    """``RUNNER_BOT call_data {...}`` on stdout: the transport and the ids that reached the bot."""
+    call_data = runner_args.call_data
+    data = call_data.model_dump(by_alias=True) if call_data is not None else {}
+    data["transport"] = getattr(runner_args, "transport_type", None)
+    print(f"RUNNER_BOT call_data {json.dumps(data, default=str)}", flush=True)
 
 
 async def bot(runner_args: RunnerArguments, testing: bool | None = False):
@@ -321,6 +390,19 @@ async def bot(runner_args: RunnerArguments, testing: bool | None = False):
 
     transport_params = {
         "twilio": lambda: FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+        ),
+        # added: the telnyx, plivo and exotel examples' own entries (each has only its own)
+        "telnyx": lambda: FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+        ),
+        "plivo": lambda: FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+        ),
+        "exotel": lambda: FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
         ),
@@ -334,11 +416,13 @@ async def bot(runner_args: RunnerArguments, testing: bool | None = False):
         transport = await create_transport(runner_args, transport_params)
     else:  # added: the same steps with the hang-up REST call off (there is no real call)
         transport = await create_offline_transport(runner_args, transport_params)
+    print_call_data(runner_args)  # added: for tests
 
     # Look up the caller via the Twilio REST API and personalize the bot.
     # The call_data is available via runner_args.call_data as a typed CallData model.
     call_data = runner_args.call_data
-    call_info = await get_call_info(call_data.call_id) if call_data else None
+    twilio = runner_args.transport_type == "twilio"  # added: the lookup is Twilio's
+    call_info = await get_call_info(call_data.call_id) if call_data and twilio else None
     if call_info:
         logger.info(f"Call from: {call_info.from_number} to: {call_info.to_number}")
 

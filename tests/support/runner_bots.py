@@ -1,15 +1,18 @@
-"""Run ``runner_bot.py`` (Pipecat's Twilio example under Pipecat's runner) in a subprocess.
+"""Run ``runner_bot.py`` (Pipecat's telephony examples under Pipecat's runner) in a subprocess.
 
 The runner prints its banner and "Bot ready!" before uvicorn binds the port,
 and nothing machine-readable, so :func:`runner_bot` picks a free port, passes
-it with ``-t twilio --host 127.0.0.1 --port PORT`` and polls until the port
-accepts a connection. The bot runs in a scratch folder (the example saves
-``recording_*.wav`` in its working directory) with no ``TWILIO_*`` variables.
+it with ``-t TRANSPORT --host 127.0.0.1 --port PORT`` (``twilio`` by default;
+``telnyx``, ``plivo``, ``exotel``) and polls until the port accepts a
+connection. The bot runs in a scratch folder (the example saves
+``recording_*.wav`` in its working directory) with none of the carriers'
+credentials in its environment (``TWILIO_*``, ``TELNYX_*``, ``PLIVO_*``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -24,6 +27,9 @@ import pytest
 
 RUNNER_BOT_SCRIPT = Path(__file__).parent / "runner_bot.py"
 CONNECTION = "RUNNER_BOT connection "
+CALL_DATA = "RUNNER_BOT call_data "
+CREDENTIALS = ("TWILIO_", "TELNYX_", "PLIVO_")
+"""The prefixes of the carriers' variables kept out of the bot's environment."""
 
 
 def runner_available() -> None:
@@ -67,6 +73,19 @@ class RunnerBot:
         """How many times the runner called ``bot()`` (one line each on its stdout)."""
         return sum(line.startswith(CONNECTION) for line in self.stdout())
 
+    def call_data(self) -> list[dict]:
+        """Per connection whose transport was made: ``transport`` and the ids the bot read.
+
+        The keys of Pipecat's ``CallData`` (``stream_id``, ``call_id``, ``from``,
+        ``to``, ``body``, and the provider's extras such as Telnyx's
+        ``outbound_encoding``).
+        """
+        return [
+            json.loads(line.removeprefix(CALL_DATA))
+            for line in self.stdout()
+            if line.startswith(CALL_DATA)
+        ]
+
     def log(self) -> str:
         """Its stderr so far (loguru's and uvicorn's logs)."""
         self._log.flush()
@@ -86,13 +105,22 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def runner_bot(crash: bool = False, timeout: float = 45.0) -> Iterator[RunnerBot]:
+def runner_bot(
+    crash: bool = False,
+    timeout: float = 45.0,
+    transport: str = "twilio",
+    example_transport: bool = False,
+) -> Iterator[RunnerBot]:
     """Run the runner bot on 127.0.0.1 and a free port until the block ends.
 
     Args:
         crash: Set ``RUNNER_BOT_CRASH=1``: the example's own ``create_transport``
-            runs, and raises on every connection (no Twilio credentials).
+            runs, and raises on every connection (no Twilio, Telnyx or Plivo
+            credentials).
         timeout: Seconds to wait for the port to accept connections.
+        transport: The runner's ``-t``: ``twilio``, ``telnyx``, ``plivo`` or ``exotel``.
+        example_transport: The same switch as ``crash``, named for Exotel, whose
+            example's own ``create_transport`` needs no credentials and works.
 
     Yields:
         The bot.
@@ -102,15 +130,15 @@ def runner_bot(crash: bool = False, timeout: float = 45.0) -> Iterator[RunnerBot
             end of its log).
     """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIALS)}
     env["PYTHONIOENCODING"] = "utf-8"
     env.pop("RUNNER_BOT_CRASH", None)
-    if crash:
+    if crash or example_transport:
         env["RUNNER_BOT_CRASH"] = "1"
     command = [
         sys.executable,
         str(RUNNER_BOT_SCRIPT),
-        *("-t", "twilio", "--host", "127.0.0.1", "--port", str(port)),
+        *("-t", transport, "--host", "127.0.0.1", "--port", str(port)),
     ]
     with (
         tempfile.TemporaryDirectory(prefix="runner-bot-") as folder,

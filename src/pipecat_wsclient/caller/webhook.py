@@ -40,6 +40,7 @@ from pipecat_wsclient.protocols.webhook import (
     WEBHOOK_CARRIERS,
     WebhookError,
     WebhookRequest,
+    as_get,
     local_stream,
     parse_answer,
     webhook_request,
@@ -86,6 +87,11 @@ async def through_webhook(line: Line) -> Line:
         (those given win), the upgrade's signature in ``headers``, and what
         was done in ``notes``.
 
+    A webhook that refuses the carrier's ``POST`` with HTTP 405 (Method Not
+    Allowed) is asked again with ``GET``, as the carrier asks it when the
+    account's webhook method is ``GET`` (Pipecat's Plivo example serves only
+    that); a note says so.
+
     Raises:
         ValueError: For a protocol with no webhook, or a token for a carrier
             whose signature is not made here (usage errors).
@@ -97,19 +103,33 @@ async def through_webhook(line: Line) -> Line:
     check_webhook(url, protocol, line.auth_token)
     request = webhook_request(protocol, url)
     token = auth_token(protocol, line.auth_token)
-    headers = {"User-Agent": USER_AGENTS.get(protocol, "pipecat-wsclient")}
-    if request.method == "POST":
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    if token:
-        headers.update(sign(protocol, token, request.url, request.fields if request.body else None))
-    body, content_type = await _fetch(request, headers, line, token)
+    notes: list[str] = []
+    try:
+        body, content_type = await _ask(request, line, token)
+    except ConnectionFailure as e:
+        if not (request.method == "POST" and e.status_code == 405):
+            raise
+        request = as_get(request)
+        notes.append(
+            f"webhook {redact_uri(url)} refused POST (HTTP 405): asked it with GET, "
+            "as the carrier does when the webhook's method is set to GET"
+        )
+        try:
+            body, content_type = await _ask(request, line, token)
+        except ConnectionFailure as again:
+            raise ConnectionFailure(
+                again.kind,
+                again.uri,
+                f"{again.cause} (with GET; POST was refused with HTTP 405)",
+                status_code=again.status_code,
+            ) from None
     try:
         target = parse_answer(request, body, content_type)
     except WebhookError as e:
         raise ConnectionFailure(FailureKind.HANDSHAKE, redact_uri(url), f"webhook: {e}") from None
     named = target.url
     target = local_stream(target, url)
-    notes = [f"webhook {redact_uri(url)} answered: stream {redact_uri(named)}", *target.notes]
+    notes += [f"webhook {redact_uri(url)} answered: stream {redact_uri(named)}", *target.notes]
     stream_headers = dict(line.headers)
     if token:
         # The upgrade is signed over the stream's URL as the answer named it:
@@ -143,6 +163,18 @@ def check_webhook(url: str, protocol: str, token: str | None) -> None:
         raise ValueError(
             f"--auth-token: {protocol}'s signatures are not made here (only {', '.join(SIGNED)}'s)"
         )
+
+
+async def _ask(request: WebhookRequest, line: LineOptions, token: str | None) -> tuple[bytes, str]:
+    """The webhook's answer to ``request``: the carrier's headers, signed with ``token`` if any."""
+    headers = {"User-Agent": USER_AGENTS.get(request.protocol, "pipecat-wsclient")}
+    if request.method == "POST":
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if token:
+        # A GET is signed over its URL with the query, as the carriers sign it.
+        fields = request.fields if request.body else None
+        headers.update(sign(request.protocol, token, request.target, fields))
+    return await _fetch(request, headers, line, token)
 
 
 async def _fetch(

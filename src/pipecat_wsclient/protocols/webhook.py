@@ -26,6 +26,9 @@ the stream to open from the answer:
   endpoint is ``{"type": "websocket", "uri", "content-type", "headers"}``
   (https://developer.vonage.com/en/voice/voice-api/ncco-reference#connect).
 
+Twilio, Telnyx and Plivo let the account pick ``GET`` instead (the number's
+or application's webhook method; Pipecat's Plivo example answers ``GET``
+only): :func:`as_get` is the same request with the fields in the query.
 Exotel has no webhook (its stream URL is set in its dashboard). The ids made
 for the request are the ones the stream's opening messages carry
 (:attr:`StreamTarget.carrier`), and the answer's parameters are its custom
@@ -43,11 +46,12 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
+from pipecat_wsclient.protocols.telnyx import telnyx_call_control_id
 from pipecat_wsclient.protocols.twilio import twilio_sid
 
 WEBHOOK_CARRIERS = ("twilio", "telnyx", "plivo", "vonage")
@@ -154,7 +158,7 @@ def webhook_request(protocol: str, url: str) -> WebhookRequest:
             protocol, url, "POST", fields, {"call_sid": call_sid, "account_sid": account_sid}
         )
     if protocol == "telnyx":
-        call_id = f"v3:{secrets.token_urlsafe(32)}"
+        call_id = telnyx_call_control_id()
         account = str(uuid.uuid4())
         fields = {
             "AccountSid": account,
@@ -201,6 +205,15 @@ def webhook_request(protocol: str, url: str) -> WebhookRequest:
         f"--protocol {protocol} has no webhook (dial its stream's ws:// or wss:// URL); "
         f"webhooks: {', '.join(WEBHOOK_CARRIERS)}"
     )
+
+
+def as_get(request: WebhookRequest) -> WebhookRequest:
+    """The same request with ``GET``: the same fields and ids, in the URL's query.
+
+    What a carrier sends when the account set the webhook's method to ``GET``
+    (Twilio's and Telnyx's voice method, Plivo's ``answer_method``).
+    """
+    return replace(request, method="GET")
 
 
 def parse_answer(request: WebhookRequest, body: bytes, content_type: str = "") -> StreamTarget:
