@@ -711,3 +711,25 @@ def test_telnyx_refuses_an_encoding_it_does_not_stream():
     with pytest.raises(ValueError, match="Telnyx streams"):
         TelnyxCarrierSerializer(encoding="OPUS")
     assert TelnyxCarrierSerializer(encoding="L16", sample_rate=16000).carrier_rate == 16000
+
+
+async def test_vonage_drops_and_counts_audio_beyond_its_3072_message_buffer():
+    """Vonage buffers 3072 messages (61.44 s); a bot that sends 70 s at once loses the rest."""
+    from pipecat.serializers.vonage import VonageFrameSerializer
+
+    from pipecat_wsclient.protocols.vonage import VonageCarrierSerializer
+
+    serializer = VonageCarrierSerializer()
+    await serializer.setup(setup_for(16000))
+    await serializer.session_start_messages()
+    await serializer.attach(FakeIO())
+    bot = VonageFrameSerializer()
+    await bot.setup(setup_for(16000))
+    frame = b"\x10\x00" * 320  # 20 ms at 16 kHz: the size Vonage wants
+    for _ in range(3500):  # 70 s, sent at once
+        await serializer.deserialize(await bot.serialize(OutputAudioRawFrame(frame, 16000, 1)))
+    counts = serializer.violations.as_dict()
+    assert list(counts) == ["buffer full (audio dropped)"], counts
+    queued = serializer.playback.queued_secs
+    assert 61.4 <= queued <= 61.5  # 3072 (or 3073) messages kept: what Vonage would play
+    assert counts["buffer full (audio dropped)"]["count"] == 3500 - round(queued / 0.02)

@@ -235,6 +235,11 @@ class CarrierSerializer(CallSerializer):
             if not event.pcm:
                 return None
             pcm = await self._to_pipeline_rate(event.pcm, event.sample_rate)
+            limit = self._rules.max_queued_secs
+            if limit is not None and self._clock.queued_secs > limit:
+                # The carrier's buffer is full: it drops what comes, so do we.
+                await self._count([self._rules.overflow(self._clock.queued_secs)])
+                return None
             if pcm:
                 self._clock.add_audio(pcm, time.monotonic())
         elif isinstance(event, Mark):
@@ -251,8 +256,10 @@ class CarrierSerializer(CallSerializer):
     async def _check_rules(self, data: str | bytes) -> None:
         """Count the carrier's rules ``data`` breaks; warn once a call; answer as it does."""
         found = self._rules.check(data)
-        if not found:
-            return
+        if found:
+            await self._count(found)
+
+    async def _count(self, found: list[Violation]) -> None:
         first = not self.violations.counts
         new = [v for v in found if v.kind not in self.violations.counts]
         self.violations.add(found)

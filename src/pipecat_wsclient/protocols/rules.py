@@ -45,7 +45,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pipecat_wsclient import peer_json
 
@@ -94,6 +94,10 @@ class Violations:
         }
 
 
+VONAGE_BUFFER_MESSAGES = 3072
+"""The messages Vonage buffers ahead of playback."""
+
+
 def _short(data: str | bytes) -> str:
     text = data if isinstance(data, str) else f"<{len(data)} bytes, binary>"
     return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 3] + "..."
@@ -109,7 +113,18 @@ def _b64(payload: Any) -> bytes | None:
 
 
 class Rules:
-    """A carrier's rules; this base accepts everything."""
+    """A carrier's rules; this base accepts everything.
+
+    ``max_queued_secs``: the most audio the carrier buffers ahead of playback
+    (None: no limit it documents); what a bot sends beyond it is dropped and
+    counted as ``buffer full`` (:meth:`overflow`).
+    """
+
+    max_queued_secs: ClassVar[float | None] = None
+
+    def overflow(self, queued_secs: float) -> Violation:
+        """The violation of a message that found the carrier's buffer full."""
+        return Violation("buffer full (audio dropped)", None, f"{queued_secs:.1f} s already queued")
 
     def check(self, data: str | bytes) -> list[Violation]:
         """The rules ``data`` (one message from the bot) breaks."""
@@ -280,8 +295,13 @@ class ExotelRules(Rules):
 
 @dataclass
 class VonageRules(Rules):
-    """Vonage's WebSockets: binary frames of exactly 20 ms at the call's rate."""
+    """Vonage's WebSockets: binary frames of exactly 20 ms at the call's rate.
 
+    Vonage buffers 3072 messages, about 61 s of audio: more is dropped
+    (https://developer.vonage.com/en/tutorials/play-audio-into-a-websocket/create-the-websocket/node).
+    """
+
+    max_queued_secs: ClassVar[float | None] = VONAGE_BUFFER_MESSAGES * 0.020
     sample_rate: int = 16000
 
     def check(self, data: str | bytes) -> list[Violation]:
