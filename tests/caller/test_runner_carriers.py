@@ -209,3 +209,22 @@ async def test_the_unmodified_example_raising_is_not_reported_completed(transpor
     assert_the_example_raised(log)
     missing = re.search(r"missing required parameters: ([^\n]*)", log)
     print(f"{transport} crash:", missing.group(1) if missing else None)
+
+
+async def test_a_scenario_through_the_webhook_says_what_was_done(tmp_path):
+    """``test`` reaches the runner through its webhook and reports the fixes it made."""
+    from pipecat_wsclient.scenario.model import parse_scenario
+    from pipecat_wsclient.scenario.run import RunOptions, run_scenario
+
+    scenario = parse_scenario(
+        {"name": "greeting", "protocol": "twilio", "turns": [{"listen": 5}, {"wait": 1}]}
+    )
+    with runner_bot() as bot:
+        result = await run_scenario(
+            scenario, RunOptions(uri=f"http://127.0.0.1:{bot.port}/", transcripts=False)
+        )
+    assert result.exit_code == 0, result.as_dict()
+    assert result.uri.startswith("ws://127.0.0.1:") and result.uri.endswith("/ws")
+    assert any("wss://None" in note for note in result.notes), result.notes
+    assert result.as_dict()["notes"] == result.notes
+    assert result.turns[0].answer_start_s is not None  # the runner bot greets

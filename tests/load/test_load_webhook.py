@@ -158,3 +158,7 @@ async def test_load_dials_the_runner_bot_through_its_webhook_with_fresh_ids(tmp_
     sids = [data["call_id"] for data in calls]
     assert len(sids) == 3 and len(set(sids)) == 3, calls
     assert all(sid.startswith("CA") and len(sid) == 34 for sid in sids), sids
+    # What was done to reach the bot is said once, not once per call.
+    notes = report["notes"]
+    assert any("wss://None" in note for note in notes), notes
+    assert len(notes) == len({n.split(":")[0] for n in notes}), notes

@@ -185,6 +185,7 @@ def test_suite_json_round_trips() -> None:
         "turns",
         "carrier_errors",
         "failures",
+        "notes",
         "simulation",
     }
     assert (ok["name"], ok["passed"], ok["exit_code"], ok["duration_secs"]) == (

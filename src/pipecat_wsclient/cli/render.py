@@ -137,6 +137,7 @@ def load_table(report: LoadReport) -> Table:
             f"scenario passed in {report.scenarios_passed}/{report.calls} calls "
             f"(pass rate {report.pass_rate:.1%}); failed expectations: {failed}"
         )
+    lines += [f"note: {note}" for note in report.notes]
     sim = report.simulation
     if sim:
         ended = ", ".join(f"{k} {v}" for k, v in sorted(sim["ended_by"].items())) or "none"

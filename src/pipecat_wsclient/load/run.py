@@ -22,7 +22,7 @@ import operator
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,6 +164,8 @@ class LoadReport:
     """The load generator's own health: event-loop lag and CPU (:mod:`.health`)."""
     warnings: list[str] = field(default_factory=list)
     """Why its figures cannot be trusted, in words (empty while they can)."""
+    notes: list[str] = field(default_factory=list)
+    """What was done to reach the bot (a webhook's answer...), each once, ids left out."""
 
     @property
     def error_rate(self) -> float:
@@ -192,6 +194,7 @@ class LoadReport:
             "duration_secs": self.duration_secs,
             "generator": self.generator,
             "warnings": self.warnings,
+            "notes": self.notes,
         }
 
     def value(self, name: str) -> float | None:
@@ -498,6 +501,7 @@ class LoadRun:
             generator=generator,
             warnings=warnings,
         )
+        report.notes = _distinct_notes(n for r in done for n in r.notes)
         report.response_ms = [
             t["latency_ms"] for r in done for t in r.turns if t["latency_ms"] is not None
         ]
@@ -548,3 +552,11 @@ def _turn_figures(response_ms: float | None, barge_in_ms: float | None) -> dict[
         "overlap_ms": -response_ms if overlapped and response_ms is not None else None,
         "barge_in_ms": barge_in_ms,
     }
+
+
+def _distinct_notes(notes: Iterable[str]) -> list[str]:
+    """Each note once, in order; notes that differ only by ids (digits, hex) count as one."""
+    seen: dict[str, str] = {}
+    for note in notes:
+        seen.setdefault(re.sub(r"[0-9a-fA-F]{6,}|\d+", "#", note), note)
+    return list(seen.values())

@@ -111,6 +111,7 @@ def scenario_table(result: ScenarioResult) -> Table:
     caption = []
     if result.error:
         caption.append(Text.assemble(("error:", "red"), " ", printable(result.error)))
+    caption += [_plain(note, "yellow") for note in result.notes]
     caption += [_plain(failure, "red") for failure in result.failures]
     if result.carrier_errors and not any("carrier" in f for f in result.failures):
         caption.append(_plain("carrier rules broken: " + _carrier_rules(result), "yellow"))

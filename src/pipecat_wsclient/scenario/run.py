@@ -81,6 +81,8 @@ class ScenarioResult:
     """The carrier's rules the bot broke: per kind, ``count``, ``code`` and ``example``."""
     failures: list[str] = field(default_factory=list)
     """The call's own failed expectations (``carrier_errors_max``, a simulation's verdicts)."""
+    notes: list[str] = field(default_factory=list)
+    """What was done to reach the bot (its webhook's answer, a stream URL fixed)."""
     simulation: SimulationOutcome | None = None
     """A simulated caller's conversation and the judge's verdicts (``persona:`` scenarios)."""
 
@@ -107,6 +109,7 @@ class ScenarioResult:
             "turns": [t.as_dict() for t in self.turns],
             "carrier_errors": self.carrier_errors,
             "failures": self.failures,
+            "notes": self.notes,
             "simulation": None if self.simulation is None else self.simulation.as_dict(),
         }
 
@@ -230,6 +233,7 @@ async def run_scenario(
         result.exit_code, result.error = failure.exit_code, str(failure)
     result.greeting = _greeting(call, call.measure())
     result.carrier_errors = call.caller.carrier_errors()
+    result.notes = list(call.notes)
     if outcome is not None:
         await _judge_simulation(call, result, outcome, scenario)
         return _finish(call, result, scenario, options, started)
