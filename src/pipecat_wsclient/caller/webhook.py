@@ -34,7 +34,7 @@ from loguru import logger
 
 from pipecat_wsclient.caller.builder import LineOptions
 from pipecat_wsclient.errors import ConnectionFailure, FailureKind, redact_uri
-from pipecat_wsclient.protocols.signatures import SIGNED, sign
+from pipecat_wsclient.protocols.signatures import SIGNED, UPGRADE_SIGNED, sign
 from pipecat_wsclient.protocols.webhook import (
     MAX_ANSWER_BYTES,
     WEBHOOK_CARRIERS,
@@ -131,7 +131,7 @@ async def through_webhook(line: Line) -> Line:
     target = local_stream(target, url)
     notes += [f"webhook {redact_uri(url)} answered: stream {redact_uri(named)}", *target.notes]
     stream_headers = dict(line.headers)
-    if token:
+    if token and protocol in UPGRADE_SIGNED:
         # The upgrade is signed over the stream's URL as the answer named it:
         # the URL the bot knows itself by.
         stream_headers.update(sign(protocol, token, named))
@@ -268,7 +268,7 @@ def explain_refusal(failure: ConnectionFailure, line: LineOptions) -> Connection
     return ConnectionFailure(failure.kind, failure.uri, cause, status_code=failure.status_code)
 
 
-SIGNATURE_HEADERS = ("X-Twilio-Signature", "X-Plivo-Signature-V3")
+SIGNATURE_HEADERS = ("X-Twilio-Signature", "X-Plivo-Signature-V3", "Authorization")
 """The headers that carry a carrier's signature."""
 
 

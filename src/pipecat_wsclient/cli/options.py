@@ -83,10 +83,11 @@ AuthTokenOption = Annotated[
     str | None,
     typer.Option(
         help=(
-            "The carrier account's auth token: an http(s):// webhook and the stream's "
-            "upgrade are signed as the carrier signs them (Twilio, Plivo). Default: "
-            "$TWILIO_AUTH_TOKEN or $PLIVO_AUTH_TOKEN (better: a token on the command "
-            "line shows in the process list)."
+            "The carrier account's auth token (Vonage: its signature secret): an "
+            "http(s):// webhook and the stream's upgrade are signed as the carrier signs "
+            "them (Twilio, Plivo; Vonage its webhook). Default: $TWILIO_AUTH_TOKEN, "
+            "$PLIVO_AUTH_TOKEN or $VONAGE_SIGNATURE_SECRET (better: a token on the "
+            "command line shows in the process list)."
         ),
         show_default=False,
     ),

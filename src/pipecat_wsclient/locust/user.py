@@ -69,7 +69,7 @@ class VoiceCallUser(User):
             are reported as Locust failures; ``None`` leaves logging as it is.
         auth_token: The carrier account's auth token, to sign a webhook's
             request and the stream's upgrade as the carrier does (Twilio,
-            Plivo); None: ``$TWILIO_AUTH_TOKEN`` or ``$PLIVO_AUTH_TOKEN``.
+            Plivo, Vonage); None: the carrier's variable (``$TWILIO_AUTH_TOKEN``...).
     """
 
     abstract = True

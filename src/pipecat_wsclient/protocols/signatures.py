@@ -18,9 +18,16 @@ signature header made with the account's auth token:
   computed with the ``plivo`` package's ``signature_v3``
   (https://www.plivo.com/docs/voice/concepts/signature-validation).
 
-Telnyx signs with its own Ed25519 private key and Vonage with the account's
-signature secret as a JWT; neither is made here (:data:`SIGNED` lists the
-carriers that are). The SDKs are optional: ``pip install
+- Vonage: ``Authorization: Bearer`` a JWT (HS256) signed with the account's
+  signature secret, with ``iat``, ``jti``, ``iss: Vonage`` and, for a body,
+  its ``payload_hash`` (SHA-256); on the webhook only (Vonage documents no
+  signed WebSocket upgrade). Made with PyJWT; the ``vonage-jwt`` package's
+  ``verify_signature`` accepts it
+  (https://developer.vonage.com/en/getting-started/concepts/webhooks#validating-signed-webhooks).
+
+Telnyx signs with its own Ed25519 private key, which only Telnyx holds: no
+one else can make its signature, so it is not made here (:data:`SIGNED`
+lists the carriers that are). The SDKs are optional: ``pip install
 "pipecat-wsclient[carriers]"``.
 
 Example::
@@ -30,11 +37,22 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import time
+import uuid
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
-SIGNED = {"twilio": "TWILIO_AUTH_TOKEN", "plivo": "PLIVO_AUTH_TOKEN"}
+SIGNED = {
+    "twilio": "TWILIO_AUTH_TOKEN",
+    "plivo": "PLIVO_AUTH_TOKEN",
+    "vonage": "VONAGE_SIGNATURE_SECRET",
+}
 """The carriers whose signatures are made, and the environment variable of their token."""
+
+UPGRADE_SIGNED = ("twilio", "plivo")
+"""The carriers that sign the WebSocket upgrade too (not only the webhook)."""
 
 
 class SignatureUnavailable(RuntimeError):
@@ -79,6 +97,19 @@ def sign(
         base = construct_post_url(url, fields) if fields else construct_get_url(url, {})
         signature = get_signature_v3(token.encode(), base.decode(), nonce.encode())
         return {"X-Plivo-Signature-V3": signature.decode(), "X-Plivo-Signature-V3-Nonce": nonce}
+    if protocol == "vonage":
+        try:
+            import jwt
+        except ImportError:
+            raise SignatureUnavailable(_missing("PyJWT")) from None
+        claims: dict[str, object] = {
+            "iat": int(time.time()),
+            "jti": str(uuid.uuid4()),
+            "iss": "Vonage",
+        }
+        if fields:
+            claims["payload_hash"] = hashlib.sha256(urlencode(fields).encode()).hexdigest()
+        return {"Authorization": "Bearer " + jwt.encode(claims, token, algorithm="HS256")}
     raise ValueError(
         f"--auth-token: {protocol}'s signatures are not made here (only {', '.join(SIGNED)}'s)"
     )
