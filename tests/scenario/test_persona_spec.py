@@ -101,3 +101,24 @@ def test_eval_and_carrier_errors_max_in_a_scripted_scenario() -> None:
     assert scenario.carrier_errors_max == 0
     with pytest.raises(ScenarioError, match="carrier_errors_max must be at least 0"):
         parse_scenario({"turns": [{"say": "x"}], "carrier_errors_max": -1})
+
+
+def test_the_llms_a_scenario_talks_to_are_named() -> None:
+    from pipecat_wsclient.scenario.judging import OLLAMA_ENDPOINT, llm_endpoints
+
+    default = parse_scenario(dict(PERSONA))
+    assert llm_endpoints(default) == [
+        ("simulator", OLLAMA_ENDPOINT),
+        ("judge.eval", OLLAMA_ENDPOINT),
+    ]
+    other = parse_scenario(
+        {
+            **PERSONA,
+            "simulator": {"service": "openai", "model": "gpt-4o"},
+            "judge": {"eval": {"factory": "my_llms.judge"}},
+        }
+    )
+    assert llm_endpoints(other) == [
+        ("simulator", "service:openai"),
+        ("judge.eval", "factory:my_llms.judge"),
+    ]

@@ -53,7 +53,7 @@ async def check_llms(scenarios: Iterable[Scenario]) -> None:
     seen: set[str] = set()
     for scenario in scenarios:
         for where, endpoint in llm_endpoints(scenario):
-            if endpoint in seen or endpoint.startswith("factory:"):
+            if endpoint in seen or endpoint.startswith(("factory:", "service:")):
                 continue
             problem = await _unreachable(endpoint)
             if problem is not None:
@@ -66,7 +66,11 @@ async def check_llms(scenarios: Iterable[Scenario]) -> None:
 
 
 def llm_endpoints(scenario: Scenario) -> list[tuple[str, str]]:
-    """The LLMs a scenario talks to: (block, endpoint), a factory's as ``factory:<path>``."""
+    """The LLMs a scenario talks to: (block, endpoint).
+
+    A factory's is ``factory:<path>``; a service named without an endpoint
+    other than Ollama (Pipecat's deprecated ``openai``) is ``service:<name>``.
+    """
     needs: list[tuple[str, Mapping[str, Any] | None]] = []
     if scenario.simulation is not None:
         needs.append(("simulator", scenario.simulation.spec.simulator))
@@ -76,10 +80,13 @@ def llm_endpoints(scenario: Scenario) -> list[tuple[str, str]]:
     found = []
     for where, config in needs:
         config = config or {}
+        service = str(config.get("service", "ollama")).lower()
         if config.get("factory"):
             found.append((where, f"factory:{config['factory']}"))
-        else:
+        elif service == "ollama" or config.get("endpoint"):
             found.append((where, str(config.get("endpoint") or OLLAMA_ENDPOINT)))
+        else:  # e.g. Pipecat's deprecated "openai": its SDK's own endpoint
+            found.append((where, f"service:{service}"))
     return found
 
 
