@@ -124,11 +124,14 @@ def test_command(
     as_json: JsonReportOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Run scripted calls against a voice bot and check each turn.
+    """Run scripted calls, or simulated callers, against a voice bot and check them.
 
     Each scenario file is one call: say (offline TTS), play, barge_in, dtmf,
     wait, listen and hangup turns, each with expectations (response_ms_max,
-    transcript_contains, barge_in_ms_max, silent, bot_hangs_up...). A file
+    transcript_contains, barge_in_ms_max, silent, bot_hangs_up, eval: judged
+    by an LLM...); or a persona: an LLM caller with a goal holds the
+    conversation and an LLM judge decides the goal and criteria (Pipecat's
+    pipecat.evals; LLM factories run only with --allow-factories). A file
     reads ${VAR} from the environment only for the variables --allow-env
     names, and plays files outside its folder only with --allow-outside-files;
     the host a file names is shown before it is called. Exit codes: 0 every
