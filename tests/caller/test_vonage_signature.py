@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import WSMsgType, web
 
 from pipecat_wsclient.caller.call import CallOptions, run_call
+from support.webhook_bot import free_port
 
 SECRET = "vonage-signature-secret"
 
@@ -26,9 +26,7 @@ SECRET = "vonage-signature-secret"
 async def vonage_bot(secret: str) -> AsyncIterator[dict]:
     from vonage_jwt.verify_jwt import verify_signature
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     seen: dict = {"signed": [], "query": None, "connected": None, "audio": 0}
 
     async def answer(request: web.Request) -> web.Response:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,6 +24,7 @@ from pipecat_wsclient.protocols.webhook import (
     parse_answer,
     webhook_request,
 )
+from support.webhook_bot import free_port, signed_bot
 
 TWIML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <Response><Connect><Stream url="wss://bot.example/ws?room=1">
@@ -164,83 +164,6 @@ async def test_the_runner_bot_is_dialed_through_its_webhook(tmp_path) -> None:
 # -- a bot that validates Twilio's signature ------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def signed_bot(token: str, webhook_checks: bool = True) -> AsyncIterator[dict]:
-    """A webhook and a media stream that refuse requests not signed with ``token``.
-
-    ``webhook_checks=False``: only the stream's upgrade is checked.
-    """
-    from twilio.request_validator import RequestValidator
-
-    validator = RequestValidator(token)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    seen: dict = {"webhook": [], "stream": [], "start": None}
-
-    async def voice(request: web.Request) -> web.Response:
-        form = {k: str(v) for k, v in (await request.post()).items()}
-        signature = request.headers.get("X-Twilio-Signature", "")
-        ok = validator.validate(f"{base}/voice", form, signature)
-        seen["webhook"].append((ok, form))
-        if not ok and webhook_checks:
-            return web.Response(status=403, text="bad signature")
-        twiml = (
-            f'<Response><Connect><Stream url="ws://127.0.0.1:{port}/ws">'
-            '<Parameter name="customer" value="42"/></Stream></Connect></Response>'
-        )
-        return web.Response(text=twiml, content_type="text/xml")
-
-    async def stream(request: web.Request) -> web.StreamResponse:
-        signature = request.headers.get("X-Twilio-Signature", "")
-        ok = validator.validate(f"ws://127.0.0.1:{port}/ws", {}, signature)
-        seen["stream"].append(ok)
-        if not ok:
-            return web.Response(status=403, text="bad signature")
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            message = json.loads(msg.data)
-            if message["event"] == "start":
-                seen["start"] = message["start"]
-            elif message["event"] == "media":  # echo the caller, as the bot's voice
-                payload = message["media"]["payload"]
-                assert base64.b64decode(payload)
-                await ws.send_str(
-                    json.dumps(
-                        {
-                            "event": "media",
-                            "streamSid": seen["start"]["streamSid"],
-                            "media": {"payload": payload},
-                        }
-                    )
-                )
-            elif message["event"] == "stop":
-                break
-        await ws.close()
-        return ws
-
-    app = web.Application()
-    app.router.add_post("/voice", voice)
-    app.router.add_get("/ws", stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    seen["url"] = f"{base}/voice"
-    try:
-        yield seen
-    finally:
-        await runner.cleanup()
-
-
 async def test_a_bot_that_validates_twilios_signature_accepts_the_right_token() -> None:
     pytest.importorskip("twilio")
     async with signed_bot("s3cret") as bot:
@@ -281,7 +204,7 @@ async def test_an_unsigned_call_to_a_validating_bot_says_to_give_the_token(monke
 
 async def test_a_webhook_that_is_not_there_is_refused_with_exit_3() -> None:
     result = await run_call(
-        CallOptions(f"http://127.0.0.1:{_free_port()}/voice", protocol="twilio", audio=b"")
+        CallOptions(f"http://127.0.0.1:{free_port()}/voice", protocol="twilio", audio=b"")
     )
     assert result.exit_code == 3, result.error
     assert "webhook" in result.error
@@ -366,7 +289,7 @@ async def get_only_plivo_bot(token: str | None = None, get_too: bool = True) -> 
     ``&amp;``-joined. ``/ws`` echoes the caller's audio as ``playAudio``.
     ``get_too=False``: ``GET /`` refuses too (405).
     """
-    port = _free_port()
+    port = free_port()
     seen: dict = {"methods": [], "query": None, "signed": None, "ws_query": None, "start": None}
 
     async def refuse(request: web.Request) -> web.Response:

@@ -26,7 +26,8 @@ from collections.abc import AsyncIterator, Iterator
 from aiohttp import WSMsgType, web
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -47,7 +48,7 @@ async def signed_bot(
     from twilio.request_validator import RequestValidator
 
     validator = RequestValidator(token)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     seen: dict = {"webhook": [], "stream": [], "starts": [], "start": None}
 
