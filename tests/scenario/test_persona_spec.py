@@ -1,11 +1,20 @@
-"""Simulated callers and judged expectations in scenario files: read and checked (pure)."""
+"""Simulated callers and judged expectations in scenario files: read and checked (pure).
+
+The generated test: a persona file is a Scenario or a one-line ScenarioError,
+a parsed one keeps its limits, and no factory survives without consent.
+Budget (``tests/budget.py``): ``ci`` 300 examples (about 2 s, some 7% of them
+parse), ``long`` 15,000 (about 75 s).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
 
+from budget import budget
 from pipecat_wsclient.scenario.consent import UNTRUSTED, Consent, ScenarioError
 from pipecat_wsclient.scenario.model import parse_scenario
 from pipecat_wsclient.scenario.persona_spec import NOT_OBSERVABLE, SPEAK_FIRST_AFTER_S
@@ -122,3 +131,89 @@ def test_the_llms_a_scenario_talks_to_are_named() -> None:
         ("simulator", "service:openai"),
         ("judge.eval", "factory:my_llms.judge"),
     ]
+
+
+FUZZ = budget(ci=300, long=15_000)
+
+# -- generated: a simulated caller's file is a Scenario or a ScenarioError, nothing else --
+
+_JUNK = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_METRIC = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.text(max_size=10) | _JUNK,
+        "criterion": st.text(max_size=20) | _JUNK,
+        "min_score": st.floats(-1, 2) | _JUNK,
+        "measure": st.sampled_from(
+            ["turns", "duration", "words", "latency", "function_calls", "x"]
+        ),
+        "min_value": st.floats(-10, 10) | _JUNK,
+        "max_value": st.floats(-10, 10) | _JUNK,
+        "calls": st.lists(st.text(max_size=8) | _JUNK, max_size=3) | _JUNK,
+    },
+)
+_SERVICE = st.fixed_dictionaries(
+    {},
+    optional={
+        "service": st.sampled_from(["ollama", "openai", "nope"]) | _JUNK,
+        "model": st.text(max_size=10) | _JUNK,
+        "endpoint": st.text(max_size=20) | _JUNK,
+        "factory": st.text(max_size=20) | _JUNK,
+        "explainer": _JUNK,
+    },
+)
+_TEXT = st.text(min_size=1, max_size=20).filter(str.strip)
+
+
+def _mostly(valid: st.SearchStrategy) -> st.SearchStrategy:
+    """``valid`` three times in four, junk otherwise: enough files parse to check them."""
+    return st.one_of(valid, valid, valid, _JUNK)
+
+
+_PERSONA_FILE = st.fixed_dictionaries(
+    {"persona": _mostly(_TEXT), "goal": _mostly(_TEXT), "success": _mostly(_TEXT)},
+    optional={
+        "name": _mostly(_TEXT),
+        "metrics": _mostly(st.lists(_METRIC, max_size=3)),
+        "max_turns": _mostly(st.integers(-5, 500)),
+        "max_duration_s": _mostly(st.floats(-5, 5000)),
+        "max_silence_s": _mostly(st.floats(-5, 100)),
+        "simulator": _mostly(_SERVICE),
+        "judge": _mostly(st.fixed_dictionaries({}, optional={"eval": _mostly(_SERVICE)})),
+        "speak_first_after_s": _mostly(st.floats(-1, 1000)),
+        "interrupt_after_s": _mostly(st.floats(-1, 1000)),
+        "runs": _mostly(st.integers(-2, 5)),
+    },
+)
+
+
+@FUZZ
+@given(data=_PERSONA_FILE, factories=st.booleans())
+def test_a_generated_persona_file_is_a_scenario_or_a_scenario_error(data, factories) -> None:
+    consent = Consent(env=frozenset(), outside_files=False, factories=factories)
+    try:
+        scenario = parse_scenario(data, path=Path("caller.yaml"), consent=consent)
+    except ScenarioError as e:
+        assert "\n" not in str(e) and str(e).startswith("caller.yaml")
+        event("refused")
+        return
+    event("parsed")
+    simulation = scenario.simulation
+    assert simulation is not None and scenario.turns == ()
+    spec = simulation.spec
+    assert 1 <= spec.max_turns <= 200 and 0 < spec.max_duration_s <= 3600
+    assert 0.1 <= simulation.speak_first_after_s <= 600
+    assert simulation.interrupt_after_s is None or 0.1 <= simulation.interrupt_after_s <= 600
+    if not factories:  # no code named by the file runs without the user's consent
+        assert not (spec.simulator or {}).get("factory")
+        assert not (spec.judge or {}).get("factory")

@@ -55,13 +55,18 @@ EXIT_TABLE = {
 """Every exit code of every command, in one table (``--help`` and the docs show it)."""
 
 
-def carrier_rules_error(errors: dict[str, dict]) -> str:
-    """One line naming the carrier's rules the bot broke (kind, code, count)."""
+def carrier_rules_summary(errors: dict[str, dict]) -> str:
+    """The carrier's rules the bot broke, on one line: ``kind (code) xN; ...``."""
     parts = []
     for kind, found in errors.items():
         code = f" ({found['code']})" if found.get("code") else ""
         parts.append(f"{kind}{code} x{found['count']}")
-    return "the bot broke the carrier's rules: " + "; ".join(parts)
+    return "; ".join(parts)
+
+
+def carrier_rules_error(errors: dict[str, dict]) -> str:
+    """One line naming the carrier's rules the bot broke (kind, code, count)."""
+    return "the bot broke the carrier's rules: " + carrier_rules_summary(errors)
 
 
 def exit_codes_help() -> str:

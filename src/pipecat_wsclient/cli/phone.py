@@ -18,6 +18,7 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
+from pipecat_wsclient.caller.outcome import carrier_rules_summary
 from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.caller.signals import stop_on_signals
 from pipecat_wsclient.cli.app import usage_error
@@ -40,9 +41,8 @@ def call_line(number: int, result: CallResult, dropped_secs: float = 0.0) -> str
             parts.append(f"response p50 {result.latency_p50_ms:.0f} ms")
     if result.barge_ins:
         parts.append(f"{len(result.barge_ins)} barge-ins")
-    for kind, found in result.carrier_errors.items():
-        code = f" ({found['code']})" if found.get("code") else ""
-        parts.append(f"carrier rule broken: {kind}{code} x{found['count']}")
+    if result.carrier_errors:
+        parts.append(f"carrier rules broken: {carrier_rules_summary(result.carrier_errors)}")
     if dropped_secs:
         parts.append(f"{dropped_secs:.1f} s of the page's audio dropped (sent too fast)")
     if result.record:

@@ -20,6 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pipecat_wsclient.caller.hygiene import printable
+from pipecat_wsclient.caller.outcome import carrier_rules_summary
+from pipecat_wsclient.scenario.persona_spec import NOT_OBSERVABLE
 
 if TYPE_CHECKING:
     from pipecat_wsclient.caller.call import Progress
@@ -105,11 +107,7 @@ def summary_table(result: CallResult) -> Table:
         f"{result.reconnects} reconnects, {result.interruptions} interruptions",
     )
     if result.carrier_errors:  # the carrier's rules the bot broke (issue 26)
-        broken = []
-        for kind, found in result.carrier_errors.items():
-            code = f" ({found['code']})" if found.get("code") else ""
-            broken.append(f"{kind}{code} x{found['count']}")
-        table.add_row("carrier rules broken", plain("; ".join(broken)))
+        table.add_row("carrier rules broken", plain(carrier_rules_summary(result.carrier_errors)))
     if result.record:
         table.add_row("recording", plain(result.record))
     if result.plot:
@@ -145,7 +143,7 @@ def load_table(report: LoadReport) -> Table:
             f"{name} {_score(m['mean'])} (min {_score(m['min'])}, passed {m['passed']}"
             f"/{sim['callers']})"
             for name, m in sim["metrics"].items()
-            if m["kind"] != "not observable from outside"
+            if m["kind"] != NOT_OBSERVABLE
         )
         lines.append(
             f"simulated callers: {sim['goals_reached']}/{sim['callers']} reached their goal, "

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pipecat_wsclient.caller.outcome import EXIT_INTERRUPTED, EXIT_OK
 from pipecat_wsclient.caller.result import CallResult
 from pipecat_wsclient.load.run import error_class
+from pipecat_wsclient.scenario.persona_spec import NOT_OBSERVABLE
 
 if TYPE_CHECKING:
     from pipecat_wsclient.scenario.run import ScenarioResult
@@ -161,7 +162,7 @@ def _simulation_events(outcome: Any, duration_secs: float) -> list[CallEvent]:
         failed = CallFailed("judge", goal.get("reason") or outcome.error or "no verdict")
     events = [CallEvent("goal", duration_secs * 1e3, exception=failed)]
     for metric in outcome.metrics:
-        if metric["kind"] == "not observable from outside":
+        if metric["kind"] == NOT_OBSERVABLE:
             continue
         failed = None if metric["passed"] else CallFailed("judge", metric["reason"])
         score = 0.0 if metric["score"] is None else float(metric["score"]) * 100

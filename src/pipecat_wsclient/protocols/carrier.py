@@ -234,12 +234,12 @@ class CarrierSerializer(CallSerializer):
                 raise ValueError(f"{len(event.pcm)} bytes of PCM is not whole 16-bit samples")
             if not event.pcm:
                 return None
-            pcm = await self._to_pipeline_rate(event.pcm, event.sample_rate)
             limit = self._rules.max_queued_secs
             if limit is not None and self._clock.queued_secs > limit:
-                # The carrier's buffer is full: it drops what comes, so do we.
+                # The carrier's buffer is full: it drops the message, so do we.
                 await self._count([self._rules.overflow(self._clock.queued_secs)])
                 return None
+            pcm = await self._to_pipeline_rate(event.pcm, event.sample_rate)
             if pcm:
                 self._clock.add_audio(pcm, time.monotonic())
         elif isinstance(event, Mark):

@@ -33,6 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipecat_wsclient.caller.hygiene import printable, rounded, xml_text
+from pipecat_wsclient.caller.outcome import carrier_rules_summary
 from pipecat_wsclient.scenario.persona_spec import NOT_OBSERVABLE
 from pipecat_wsclient.scenario.results import TurnResult
 from pipecat_wsclient.scenario.run import ScenarioResult
@@ -114,19 +115,13 @@ def scenario_table(result: ScenarioResult) -> Table:
     caption += [_plain(note, "yellow") for note in result.notes]
     caption += [_plain(failure, "red") for failure in result.failures]
     if result.carrier_errors and not any("carrier" in f for f in result.failures):
-        caption.append(_plain("carrier rules broken: " + _carrier_rules(result), "yellow"))
+        summary = carrier_rules_summary(result.carrier_errors)
+        caption.append(_plain(f"carrier rules broken: {summary}", "yellow"))
     if result.record and not result.error:
         caption.append(_plain(f"recording {result.record}, timeline {result.plot}"))
     if caption:
         table.caption = Text("\n").join(caption)
     return table
-
-
-def _carrier_rules(result: ScenarioResult) -> str:
-    return "; ".join(
-        f"{kind}{' (' + str(found['code']) + ')' if found.get('code') else ''} x{found['count']}"
-        for kind, found in result.carrier_errors.items()
-    )
 
 
 def simulation_table(result: ScenarioResult) -> Table | None:

@@ -264,8 +264,7 @@ async def _judge_simulation(
     """The simulated call's turns, its conversation and the judge's verdicts, into ``result``."""
     assert scenario.simulation is not None
     result.greeting = None  # the persona's "greeting" turn is in the turns
-    if result.exit_code == EXIT_OK:
-        await judge_simulation(outcome, scenario.simulation)
+    await judge_simulation(outcome, scenario.simulation, ask_judge=result.exit_code == EXIT_OK)
     result.simulation = outcome
     result.turns = list(call.results)
     if result.exit_code == EXIT_OK:

@@ -305,7 +305,9 @@ def _timed(outcome: SimulationOutcome) -> list[dict[str, Any]]:
     return out
 
 
-async def judge_simulation(outcome: SimulationOutcome, simulation: Simulation) -> None:
+async def judge_simulation(
+    outcome: SimulationOutcome, simulation: Simulation, *, ask_judge: bool = True
+) -> None:
     """Time the conversation, measure the metrics, and ask the judge (in place).
 
     Pipecat's ``EvalSimulationJudge`` decides the goal and the criterion
@@ -317,6 +319,8 @@ async def judge_simulation(outcome: SimulationOutcome, simulation: Simulation) -
     Args:
         outcome: What :func:`run_simulation` returned.
         simulation: The simulation it ran.
+        ask_judge: False for a call that failed: its conversation and
+            measures are reported, the judge is not asked.
     """
     from pipecat.evals.conversation import EvalConversation
     from pipecat.evals.simulation_judge import EvalSimulationJudge
@@ -330,7 +334,7 @@ async def judge_simulation(outcome: SimulationOutcome, simulation: Simulation) -
             conversation.add_assistant_message(line["text"])
     conversation.end_bot_turn()
     judged: dict[str, dict[str, Any]] = {}
-    if outcome.error is None:
+    if outcome.error is None and ask_judge:
         try:
             judgement = await asyncio.wait_for(
                 EvalSimulationJudge(simulation.spec).judge(conversation.messages),
