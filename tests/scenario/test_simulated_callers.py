@@ -260,3 +260,40 @@ def test_load_runs_simulated_callers_at_once_and_aggregates_the_verdicts(
     polite = simulated["metrics"]["polite"]
     assert (polite["runs"], polite["mean"], polite["passed"]) == (2, 1.0, 2)
     assert simulated["metrics"]["calls"]["runs"] == 0  # not observable: never scored
+
+
+def test_a_persona_lets_the_official_examples_greeting_finish_then_answers_it(tmp_path, capsys):
+    """Pipecat's Twilio example, run by Pipecat's runner, dialed through its webhook."""
+    from support.runner_bots import runner_available, runner_bot
+
+    runner_available()
+    rules = LLMRules(
+        persona_lines=[
+            {"when": "teacher", "say": "Hello teacher, when are you open?"},
+            {
+                "when": "nine|9",
+                "say": "Thanks, bye.",
+                "end_call": {"success": True, "reason": "I got the hours"},
+            },
+        ],
+        judge_rules={"opening hours": "nine|9"},
+    )
+    for llm in fake_llm(tmp_path, rules):
+        with runner_bot() as bot:
+            code, report = run_test(
+                capsys,
+                str(persona_file(tmp_path, llm, speak_first_after_s=5)),
+                "--uri",
+                f"http://127.0.0.1:{bot.port}/",
+            )
+    (result,) = report["scenarios"]
+    simulation = result["simulation"]
+    assert code == 0, json.dumps(result, indent=1)
+    conversation = simulation["conversation"]
+    # The bot spoke first: the persona waited for its greeting, then answered it.
+    greeting, first = conversation[0], conversation[1]
+    assert greeting["role"] == "bot" and "teacher" in greeting["text"].lower()
+    assert first["role"] == "caller" and first["text"] == "Hello teacher, when are you open?"
+    assert first["start_s"] > greeting["end_s"]
+    assert simulation["ended_by"] == "end_call" and simulation["goal"]["verdict"] == "yes"
+    assert any("wss://None" in note for note in result["notes"])
