@@ -269,7 +269,7 @@ def test_a_persona_lets_the_official_examples_greeting_finish_then_answers_it(tm
     runner_available()
     rules = LLMRules(
         persona_lines=[
-            {"when": "teacher", "say": "Hello teacher, when are you open?"},
+            {"when": "hello|i am", "say": "Hello teacher, when are you open?"},
             {
                 "when": "nine|9",
                 "say": "Thanks, bye.",
@@ -292,7 +292,8 @@ def test_a_persona_lets_the_official_examples_greeting_finish_then_answers_it(tm
     conversation = simulation["conversation"]
     # The bot spoke first: the persona waited for its greeting, then answered it.
     greeting, first = conversation[0], conversation[1]
-    assert greeting["role"] == "bot" and "teacher" in greeting["text"].lower()
+    # "Hello, I am your teacher." (Whisper tiny has heard "speaker" for "teacher")
+    assert greeting["role"] == "bot" and "i am your" in greeting["text"].lower()
     assert first["role"] == "caller" and first["text"] == "Hello teacher, when are you open?"
     assert first["start_s"] > greeting["end_s"]
     assert simulation["ended_by"] == "end_call" and simulation["goal"]["verdict"] == "yes"
